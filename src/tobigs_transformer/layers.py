@@ -1,0 +1,110 @@
+"""Encoder and decoder layers (paper §3.1, Figure 1): sublayers wrapped in a residual connection and LayerNorm.
+
+Encoder layer:  self-attention -> Add & Norm -> position-wise FFN -> Add & Norm
+Decoder layer:  masked self-attention -> Add & Norm -> [cross-attention -> Add & Norm] -> FFN -> Add & Norm
+
+`normalize_before` decides where the LayerNorm sits (see `add_and_norm`): after the residual addition as in the
+paper ("post-LN", also GPT-1, BERT, BART) or before the sublayer ("pre-LN", GPT-2), which trains deeper stacks without
+warm-up tricks and needs one final LayerNorm at the top of the stack.
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers.cache_utils import Cache
+from transformers.modeling_layers import GradientCheckpointingLayer
+
+from .attention import MultiHeadAttention
+from .configuration_tobigs import TobigsConfig
+from .feed_forward import PositionwiseFeedForward
+
+
+def add_and_norm(
+    hidden_states: torch.Tensor,
+    sublayer: Callable[[torch.Tensor], torch.Tensor],
+    layer_norm: nn.LayerNorm,
+    dropout: nn.Dropout,
+    normalize_before: bool,
+) -> torch.Tensor:
+    """The residual connection around one sublayer, with the LayerNorm where the config puts it."""
+    if normalize_before:  # pre-LN (GPT-2): x + Dropout(Sublayer(LN(x)))
+        return hidden_states + dropout(sublayer(layer_norm(hidden_states)))
+    # post-LN (paper §3.1): LN(x + Dropout(Sublayer(x)))
+    return layer_norm(hidden_states + dropout(sublayer(hidden_states)))
+
+
+class TobigsEncoderLayer(GradientCheckpointingLayer):
+    """Self-attention over the whole input, then the position-wise FFN."""
+
+    def __init__(self, config: TobigsConfig, layer_idx: int):
+        super().__init__()
+        self.normalize_before = config.normalize_before
+        self.self_attn = MultiHeadAttention(config, config.encoder_attention_heads, layer_idx=layer_idx)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.feed_forward = PositionwiseFeedForward(
+            config.d_model, config.encoder_ffn_dim, config.activation_function, config.activation_dropout
+        )
+        self.ffn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+        hidden_states = add_and_norm(
+            hidden_states,
+            lambda x: self.self_attn(x, attention_mask=attention_mask, **kwargs)[0],
+            self.self_attn_layer_norm,
+            self.dropout,
+            self.normalize_before,
+        )
+        return add_and_norm(hidden_states, self.feed_forward, self.ffn_layer_norm, self.dropout, self.normalize_before)
+
+
+class TobigsDecoderLayer(GradientCheckpointingLayer):
+    """Masked self-attention, cross-attention over the encoder output (encoder-decoder only), then the FFN."""
+
+    def __init__(self, config: TobigsConfig, layer_idx: int):
+        super().__init__()
+        self.normalize_before = config.normalize_before
+        heads = config.decoder_attention_heads
+        self.self_attn = MultiHeadAttention(config, heads, is_causal=True, layer_idx=layer_idx)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        if config.is_encoder_decoder:
+            self.cross_attn = MultiHeadAttention(config, heads, is_cross_attention=True, layer_idx=layer_idx)
+            self.cross_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        else:
+            self.cross_attn = None
+        self.feed_forward = PositionwiseFeedForward(
+            config.d_model, config.decoder_ffn_dim, config.activation_function, config.activation_dropout
+        )
+        self.ffn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> torch.Tensor:
+        hidden_states = add_and_norm(
+            hidden_states,
+            lambda x: self.self_attn(x, attention_mask=attention_mask, cache=cache, **kwargs)[0],
+            self.self_attn_layer_norm,
+            self.dropout,
+            self.normalize_before,
+        )
+        if self.cross_attn is not None:
+            hidden_states = add_and_norm(
+                hidden_states,
+                lambda x: self.cross_attn(
+                    x, key_value_states=encoder_hidden_states, attention_mask=encoder_attention_mask, cache=cache,
+                    **kwargs,
+                )[0],
+                self.cross_attn_layer_norm,
+                self.dropout,
+                self.normalize_before,
+            )
+        return add_and_norm(hidden_states, self.feed_forward, self.ffn_layer_norm, self.dropout, self.normalize_before)

@@ -1,0 +1,711 @@
+"""The models users load: the bare stacks and one class per task, for every family of the lecture.
+
+Where Figure 1 of "Attention Is All You Need" lives in this package:
+
+    Input/Output Embedding, ×√d_model ........ embeddings.py            TransformerEmbeddings
+    Positional Encoding (sin/cos, learned) ... positional_encoding.py   SinusoidalPositionalEncoding, Learned...
+    Multi-Head Attention (Eq. 1, §3.2) ........ attention.py             scaled_dot_product_attention, MultiHeadAttention
+    Masked Multi-Head Attention .............. attention.py (is_causal=True) + the look-ahead mask in stacks.py
+    Feed Forward (Eq. 2) ..................... feed_forward.py          PositionwiseFeedForward
+    Add & Norm (post-LN / pre-LN) ............ layers.py                add_and_norm
+    Encoder layer / Decoder layer ............ layers.py                TobigsEncoderLayer, TobigsDecoderLayer
+    N× stacks ................................ stacks.py                TobigsEncoder, TobigsDecoder
+    Linear + Softmax ......................... this file                lm_head of the generating models
+
+`TobigsConfig.architecture` picks the stacks: both (original Transformer, BART), the decoder alone (GPT) or the
+encoder alone (BERT). Each task class below says which architectures it takes.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers.cache_utils import Cache
+from transformers.generation import GenerationMixin
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPast,
+    BaseModelOutputWithPoolingAndCrossAttentions,
+    CausalLMOutputWithPast,
+    MaskedLMOutput,
+    ModelOutput,
+    MultipleChoiceModelOutput,
+    NextSentencePredictorOutput,
+    QuestionAnsweringModelOutput,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from transformers.utils import can_return_tuple
+
+from .configuration_tobigs import TobigsConfig
+from .heads import TobigsClassificationHead, TobigsMaskedLMHead, TobigsPooler
+from .pretrained import TobigsPreTrainedModel
+from .stacks import TobigsDecoder, TobigsEncoder
+
+ENCODER_DECODER, DECODER_ONLY, ENCODER_ONLY = "encoder-decoder", "decoder-only", "encoder-only"
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int | None, decoder_start_token_id: int | None) -> torch.Tensor:
+    """Teacher forcing: the decoder reads the target shifted one step right behind `decoder_start_token_id`;
+    ignored labels (-100) become padding."""
+    if decoder_start_token_id is None:
+        raise ValueError("config.decoder_start_token_id must be set to build decoder_input_ids from labels")
+    if pad_token_id is None:
+        raise ValueError("config.pad_token_id must be set to build decoder_input_ids from labels")
+    shifted = labels.new_empty(labels.shape)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill(shifted == -100, pad_token_id)
+
+
+def check_labels(labels: torch.Tensor | None, expected: tuple, what: str) -> None:
+    if labels is not None and tuple(labels.shape) != tuple(expected):
+        raise ValueError(f"labels have shape {tuple(labels.shape)} but {what} needs {tuple(expected)}")
+
+
+def last_token_index(input_ids: torch.Tensor | None, batch_size: int, seq_length: int, token_id: int | None,
+                     device: torch.device, match: bool) -> torch.Tensor:
+    """Per row, the last position whose id is (match=True) or is not (match=False) `token_id`; the last position
+    when ids are not available. Works with left and right padding and without data-dependent Python branches."""
+    if input_ids is None or token_id is None:
+        return torch.full((batch_size,), seq_length - 1, device=device)
+    hits = (input_ids == token_id) if match else (input_ids != token_id)
+    positions = torch.arange(seq_length, device=device)
+    return (positions * hits).argmax(-1)
+
+
+class TobigsModel(TobigsPreTrainedModel):
+    """The bare stacks, returning hidden states: encoder and decoder, decoder only, or encoder only (with BERT's
+    pooler unless `add_pooling_layer=False`)."""
+
+    def __init__(self, config: TobigsConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.encoder = TobigsEncoder(config) if config.has_encoder else None
+        self.decoder = TobigsDecoder(config) if config.has_decoder else None
+        self.pooler = TobigsPooler(config) if add_pooling_layer and config.architecture == ENCODER_ONLY else None
+        if config.is_encoder_decoder:
+            # Paper §3.4: one embedding matrix for source and target (and the output projection, see the heads).
+            self._tied_weights_keys = {
+                "decoder.embeddings.word_embeddings.weight": "encoder.embeddings.word_embeddings.weight"
+            }
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return (self.encoder or self.decoder).get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        if self.encoder is not None:
+            self.encoder.set_input_embeddings(value)
+        if self.decoder is not None:
+            if self.encoder is not None and not self.config.tie_word_embeddings:
+                # Untied source and target embeddings are resized separately, to the same vocabulary.
+                value = self._get_resized_embeddings(self.decoder.get_input_embeddings(), value.num_embeddings)
+            self.decoder.set_input_embeddings(value)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        decoder_position_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqModelOutput | BaseModelOutputWithPast | BaseModelOutputWithPoolingAndCrossAttentions:
+        architecture = self.config.architecture
+        if architecture != ENCODER_DECODER:
+            given = [n for n, v in [("decoder_input_ids", decoder_input_ids), ("encoder_outputs", encoder_outputs),
+                                    ("decoder_inputs_embeds", decoder_inputs_embeds)] if v is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply to encoder-decoder models, not {architecture!r}")
+
+        if architecture == ENCODER_ONLY:
+            if cache is not None:
+                raise ValueError("an encoder-only model keeps no cache")
+            outputs = self.encoder(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+            pooled = self.pooler(outputs.last_hidden_state) if self.pooler is not None else None
+            return BaseModelOutputWithPoolingAndCrossAttentions(
+                last_hidden_state=outputs.last_hidden_state,
+                pooler_output=pooled,
+                hidden_states=outputs.hidden_states,
+                attentions=outputs.attentions,
+            )
+
+        if architecture == DECODER_ONLY:
+            if token_type_ids is not None:
+                raise ValueError("token_type_ids apply to encoder-only (BERT-style) models only")
+            outputs = self.decoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache=cache,
+                inputs_embeds=inputs_embeds,
+                use_cache=use_cache,
+                **kwargs,
+            )
+            return BaseModelOutputWithPast(
+                last_hidden_state=outputs.last_hidden_state,
+                cache=outputs.cache,
+                hidden_states=outputs.hidden_states,
+                attentions=outputs.attentions,
+            )
+
+        # Encoder-decoder (Figure 1): encode the source once, then decode with cross-attention to it.
+        if encoder_outputs is None and input_ids is None and inputs_embeds is None:
+            raise ValueError(
+                "an encoder-decoder model needs the source (input_ids or inputs_embeds) or encoder_outputs; "
+                "decoder_input_ids alone have no encoder output to attend to"
+            )
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            if input_ids is None:
+                raise ValueError("pass decoder_input_ids (or labels) together with encoder_outputs")
+            # As BART: denoising pre-training reconstructs the input, so the decoder reads it shifted right.
+            decoder_input_ids = shift_tokens_right(
+                input_ids, self.config.pad_token_id, self.config.decoder_start_token_id
+            )
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs
+            )
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(
+                last_hidden_state=encoder_outputs[0],
+                hidden_states=encoder_outputs[1] if len(encoder_outputs) > 1 else None,
+                attentions=encoder_outputs[2] if len(encoder_outputs) > 2 else None,
+            )
+        decoder_outputs = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            position_ids=decoder_position_ids,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            cache=cache,
+            inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return Seq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            cache=decoder_outputs.cache,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generating models: the paper's "Linear + Softmax" on top of the decoder.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class TobigsForConditionalGeneration(TobigsPreTrainedModel, GenerationMixin):
+    """Encoder-decoder with a language-model head: translation (original Transformer), denoising/summarisation (BART).
+
+    With `labels`, `decoder_input_ids` are the labels shifted right and the loss is the (label-smoothed) cross-entropy.
+    """
+
+    supported_architectures = (ENCODER_DECODER,)
+    loss_kind = "seq2seq_lm"
+    _tied_weights_keys = {"lm_head.weight": "model.encoder.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=config.lm_head_bias)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        decoder_position_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> Seq2SeqLMOutput:
+        if labels is not None:
+            use_cache = False
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+            target = decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds[..., 0]
+            check_labels(labels, target.shape, "the decoder input (batch, target length)")
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            decoder_position_ids=decoder_position_ids,
+            encoder_outputs=encoder_outputs,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits, labels, self.config.vocab_size, label_smoothing=self.config.label_smoothing, **kwargs
+            )
+        return Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            cache=outputs.cache,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+        )
+
+
+class TobigsForCausalLM(TobigsPreTrainedModel, GenerationMixin):
+    """Decoder-only language model (GPT): predicts every next token; `labels` are the inputs (shifted inside)."""
+
+    supported_architectures = (DECODER_ONLY,)
+    loss_kind = "causal_lm"
+    _tied_weights_keys = {"lm_head.weight": "model.decoder.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=config.lm_head_bias)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        if labels is not None:
+            inputs = input_ids if input_ids is not None else inputs_embeds[..., 0]
+            check_labels(labels, inputs.shape, "input_ids (batch, length)")
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits, labels, self.config.vocab_size, label_smoothing=self.config.label_smoothing, **kwargs
+            )
+        return CausalLMOutputWithPast(
+            loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# BERT-style pre-training heads (encoder only).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class TobigsForMaskedLM(TobigsPreTrainedModel):
+    """Masked language model (BERT/RoBERTa): predicts the original token at every position whose label is not -100."""
+
+    supported_architectures = (ENCODER_ONLY,)
+    loss_kind = "masked_lm"
+    _tied_weights_keys = {"lm_head.decoder.weight": "model.encoder.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config, add_pooling_layer=False)
+        self.lm_head = TobigsMaskedLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head.decoder = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> MaskedLMOutput:
+        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                             **kwargs)
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            check_labels(labels, logits.shape[:2], "the input (batch, length)")
+            loss = self.loss_function(
+                logits, labels, self.config.vocab_size, label_smoothing=self.config.label_smoothing, **kwargs
+            )
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                              attentions=outputs.attentions)
+
+
+@dataclass
+class TobigsForPreTrainingOutput(ModelOutput):
+    """Outputs of `TobigsForPreTraining`: MLM logits and NSP logits (names as transformers' BERT)."""
+
+    loss: torch.FloatTensor | None = None
+    prediction_logits: torch.FloatTensor | None = None
+    seq_relationship_logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+class TobigsForPreTraining(TobigsPreTrainedModel):
+    """BERT pre-training: masked LM + next sentence prediction (`next_sentence_label` 0 = B follows A, 1 = random B).
+
+    The loss is the sum of the two means, as in BERT; the Trainer therefore passes no token count
+    (`accepts_loss_kwargs = False`)."""
+
+    supported_architectures = (ENCODER_ONLY,)
+    loss_kind = "masked_lm"
+    accepts_loss_kwargs = False
+    _tied_weights_keys = {"lm_head.decoder.weight": "model.encoder.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config)
+        self.lm_head = TobigsMaskedLMHead(config)
+        self.next_sentence_head = nn.Linear(config.d_model, 2)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head.decoder = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        next_sentence_label: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> TobigsForPreTrainingOutput:
+        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                             **kwargs)
+        prediction_logits = self.lm_head(outputs.last_hidden_state)  # (B, T, vocab_size)
+        seq_relationship_logits = self.next_sentence_head(outputs.pooler_output)  # (B, 2)
+        loss = None
+        if labels is not None or next_sentence_label is not None:
+            loss = 0.0
+            if labels is not None:
+                check_labels(labels, prediction_logits.shape[:2], "the input (batch, length)")
+                loss = loss + self.loss_function(prediction_logits, labels, self.config.vocab_size,
+                                                 label_smoothing=self.config.label_smoothing)
+            if next_sentence_label is not None:
+                check_labels(next_sentence_label, prediction_logits.shape[:1], "next sentence prediction (batch,)")
+                loss = loss + nn.functional.cross_entropy(seq_relationship_logits, next_sentence_label)
+        return TobigsForPreTrainingOutput(
+            loss=loss,
+            prediction_logits=prediction_logits,
+            seq_relationship_logits=seq_relationship_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class TobigsForNextSentencePrediction(TobigsPreTrainedModel):
+    """Next sentence prediction alone: does segment B follow segment A? (label 0 = yes, 1 = random sentence)."""
+
+    supported_architectures = (ENCODER_ONLY,)
+    loss_kind = "multiple_choice"  # plain cross-entropy over the two classes
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config)
+        self.next_sentence_head = nn.Linear(config.d_model, 2)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> NextSentencePredictorOutput:
+        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                             **kwargs)
+        logits = self.next_sentence_head(outputs.pooler_output)  # (B, 2)
+        loss = None
+        if labels is not None:
+            check_labels(labels, logits.shape[:1], "next sentence prediction (batch,)")
+            loss = self.loss_function(logits, labels, **kwargs)
+        return NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                           attentions=outputs.attentions)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fine-tuning heads.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class TobigsForSequenceClassification(TobigsPreTrainedModel):
+    """One label (or regression value) per sequence, read from the state that summarises it:
+    encoder-only: the pooled [CLS] state (BERT); decoder-only: the last non-padding token (GPT);
+    encoder-decoder: the decoder state at the final end-of-sequence token (BART)."""
+
+    loss_kind = "sequence_classification"
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
+        self.model = TobigsModel(config)
+        if config.architecture == ENCODER_ONLY:
+            self.dropout = nn.Dropout(dropout)
+            self.classifier = nn.Linear(config.d_model, config.num_labels)
+        elif config.architecture == DECODER_ONLY:
+            self.dropout = nn.Identity()
+            self.classifier = nn.Linear(config.d_model, config.num_labels, bias=False)
+        else:
+            self.dropout = nn.Identity()
+            self.classifier = TobigsClassificationHead(config, config.num_labels, dropout)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        architecture = self.config.architecture
+        extra = {"use_cache": False} if architecture != ENCODER_ONLY else {}
+        if architecture == ENCODER_DECODER:
+            extra.update(decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_attention_mask)
+        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                             **extra, **kwargs)
+        hidden_states = outputs.last_hidden_state  # (B, T, d_model)
+        batch_size, seq_length = hidden_states.shape[:2]
+        if architecture == ENCODER_ONLY:
+            summary = outputs.pooler_output
+        else:
+            if architecture == DECODER_ONLY:
+                index = last_token_index(input_ids, batch_size, seq_length, self.config.pad_token_id,
+                                         hidden_states.device, match=False)
+            else:
+                eos = self.config.eos_token_id
+                eos = eos[0] if isinstance(eos, list) else eos
+                ids = input_ids if decoder_input_ids is None else None  # the decoder reads input_ids shifted right
+                index = last_token_index(ids, batch_size, seq_length, eos, hidden_states.device, match=True)
+            summary = hidden_states[torch.arange(batch_size, device=hidden_states.device), index]  # (B, d_model)
+        logits = self.classifier(self.dropout(summary))  # (B, num_labels)
+        loss = None
+        if labels is not None:
+            if labels.shape[0] != batch_size:
+                raise ValueError(f"labels have batch size {labels.shape[0]} but the input has {batch_size}")
+            loss = self.loss_function(labels, logits, self.config)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=_first(outputs, "hidden_states"),
+                                        attentions=_first(outputs, "attentions"))
+
+
+class TobigsForTokenClassification(TobigsPreTrainedModel):
+    """One label per token (named entities, parts of speech) from the final hidden states."""
+
+    supported_architectures = (ENCODER_ONLY, DECODER_ONLY)
+    loss_kind = "token_classification"
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = TobigsModel(config, add_pooling_layer=False)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> TokenClassifierOutput:
+        extra = {"use_cache": False} if self.config.architecture == DECODER_ONLY else {}
+        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                             **extra, **kwargs)
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (B, T, num_labels)
+        loss = None
+        if labels is not None:
+            check_labels(labels, logits.shape[:2], "token classification (batch, length)")
+            loss = self.loss_function(logits, labels, self.config)
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                     attentions=outputs.attentions)
+
+
+class TobigsForQuestionAnswering(TobigsPreTrainedModel):
+    """Extractive QA: a start and an end score for every token of the context."""
+
+    supported_architectures = (ENCODER_ONLY, DECODER_ONLY)
+    loss_kind = "question_answering"
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.d_model, 2)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        start_positions: torch.LongTensor | None = None,
+        end_positions: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> QuestionAnsweringModelOutput:
+        extra = {"use_cache": False} if self.config.architecture == DECODER_ONLY else {}
+        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                             **extra, **kwargs)
+        start_logits, end_logits = self.qa_outputs(outputs.last_hidden_state).unbind(-1)  # 2 x (B, T)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            check_labels(start_positions, start_logits.shape[:1], "start_positions (batch,)")
+            check_labels(end_positions, end_logits.shape[:1], "end_positions (batch,)")
+            loss = self.loss_function(start_logits, end_logits, start_positions, end_positions)
+        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                            hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+
+
+class TobigsForMultipleChoice(TobigsPreTrainedModel):
+    """Multiple choice (SWAG-style): every (context, choice) pair is encoded and scored; softmax over the choices."""
+
+    supported_architectures = (ENCODER_ONLY,)
+    loss_kind = "multiple_choice"
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.d_model, 1)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> MultipleChoiceModelOutput:
+        reference = input_ids if input_ids is not None else inputs_embeds
+        if reference is None or reference.dim() < 3:
+            raise ValueError("multiple-choice inputs must have shape (batch, num_choices, length)")
+        batch_size, num_choices = reference.shape[:2]
+
+        def flat(x):  # (B, C, T, ...) -> (B*C, T, ...)
+            return x.flatten(0, 1) if x is not None else None
+
+        outputs = self.model(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
+                             inputs_embeds=flat(inputs_embeds), **kwargs)
+        logits = self.classifier(self.dropout(outputs.pooler_output)).view(batch_size, num_choices)  # (B, C)
+        loss = None
+        if labels is not None:
+            check_labels(labels, (batch_size,), "multiple choice (batch,)")
+            loss = self.loss_function(logits, labels, **kwargs)
+        return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                         attentions=outputs.attentions)
+
+
+def _first(outputs: ModelOutput, name: str):
+    """hidden_states/attentions of the top stack, whatever the architecture's output type calls them."""
+    return getattr(outputs, name, None) if hasattr(outputs, name) else getattr(outputs, f"decoder_{name}", None)
+
+
+__all__ = [
+    "TobigsModel",
+    "TobigsForConditionalGeneration",
+    "TobigsForCausalLM",
+    "TobigsForMaskedLM",
+    "TobigsForPreTraining",
+    "TobigsForNextSentencePrediction",
+    "TobigsForSequenceClassification",
+    "TobigsForTokenClassification",
+    "TobigsForQuestionAnswering",
+    "TobigsForMultipleChoice",
+    "TobigsPreTrainedModel",
+    "shift_tokens_right",
+]

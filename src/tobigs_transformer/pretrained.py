@@ -1,0 +1,69 @@
+"""TobigsPreTrainedModel: what every tobigs model shares with transformers (weights init, loading, losses, flags)."""
+
+import math
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+
+from .configuration_tobigs import TobigsConfig
+from .losses import LOSSES
+from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
+
+
+class TobigsPreTrainedModel(PreTrainedModel):
+    config: TobigsConfig
+    config_class = TobigsConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["TobigsEncoderLayer", "TobigsDecoderLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_compile_fullgraph = True
+    # Which architectures a head works on; the bare stacks take all three.
+    supported_architectures: tuple[str, ...] = ("encoder-decoder", "decoder-only", "encoder-only")
+    # Key of `losses.LOSSES` used by `loss_function`.
+    loss_kind: str | None = None
+
+    def __init__(self, config: TobigsConfig, *args, **kwargs):
+        if config.architecture not in self.supported_architectures:
+            raise ValueError(
+                f"{type(self).__name__} does not support architecture={config.architecture!r}; "
+                f"it takes {' or '.join(map(repr, self.supported_architectures))}"
+            )
+        super().__init__(config, *args, **kwargs)
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        config = self.config
+        if config.init_method == "xavier_uniform" and isinstance(module, nn.Linear):
+            # Xavier/Glorot uniform as the paper's implementations; a fused projection (W^Q|W^K|W^V stacked) gets the
+            # bound of one of its parts, as if they were separate matrices.
+            fan_out = module.out_features // getattr(module, "fused_parts", 1)
+            bound = math.sqrt(6.0 / (module.in_features + fan_out))
+            init.uniform_(module.weight, -bound, bound)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif config.init_method == "xavier_uniform" and isinstance(module, nn.Embedding):
+            # fairseq's Transformer: N(0, d_model^-0.5), so that embeddings x sqrt(d_model) have unit scale.
+            init.normal_(module.weight, mean=0.0, std=config.d_model**-0.5)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        else:
+            super()._init_weights(module)
+        if isinstance(module, SinusoidalPositionalEncoding):
+            # Not saved in checkpoints: rebuild it, or it is garbage after from_pretrained.
+            init.copy_(module.pe, sinusoidal_table(module.pe.shape[0], module.pe.shape[1], module.layout))
+
+    @property
+    def loss_function(self):
+        if getattr(self, "_loss_function", None) is not None:
+            return self._loss_function
+        return LOSSES[self.loss_kind]
+
+    @loss_function.setter
+    def loss_function(self, value):
+        self._loss_function = value

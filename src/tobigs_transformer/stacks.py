@@ -1,0 +1,163 @@
+"""The encoder and decoder stacks of Figure 1: embeddings, N identical layers and (pre-LN only) a final LayerNorm.
+
+This is where the masks are made, once per stack, by transformers' mask helpers (they emit the right object for each
+attention kernel, and none at all when sdpa's `is_causal` alone does the job):
+  - the encoder's padding mask: `create_bidirectional_mask` (a token may attend to every real token);
+  - the decoder's look-ahead mask: `create_causal_mask` (position t attends to positions <= t, and to no padding);
+  - the cross-attention mask: `create_bidirectional_mask` over the encoder's padding.
+"""
+
+import torch
+from torch import nn
+from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from .attention import MultiHeadAttention
+from .configuration_tobigs import TobigsConfig
+from .embeddings import TransformerEmbeddings
+from .layers import TobigsDecoderLayer, TobigsEncoderLayer
+from .pretrained import TobigsPreTrainedModel
+
+
+def check_inputs(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, names: str) -> tuple[int, int]:
+    """Exactly one of ids or embeddings, shaped (batch, length); returns that shape."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError(f"pass exactly one of {names}")
+    if input_ids is not None and input_ids.dim() != 2:
+        raise ValueError(f"input ids must have shape (batch, length), got {tuple(input_ids.shape)}")
+    return tuple(input_ids.shape) if input_ids is not None else tuple(inputs_embeds.shape[:2])
+
+
+def check_mask(mask: torch.Tensor | None, expected: tuple[int, int], name: str, against: str) -> None:
+    if mask is not None and mask.dim() == 2 and tuple(mask.shape) != tuple(expected):
+        raise ValueError(f"{name} has shape {tuple(mask.shape)} but {against} needs {tuple(expected)}")
+
+
+class TobigsEncoder(TobigsPreTrainedModel):
+    """N encoder layers over token (+ segment) + position embeddings."""
+
+    _can_record_outputs = {
+        "hidden_states": TobigsEncoderLayer,
+        "attentions": OutputRecorder(MultiHeadAttention, index=1, layer_name="self_attn"),
+    }
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.embeddings = TransformerEmbeddings(config, use_token_types=True)
+        self.layers = nn.ModuleList([TobigsEncoderLayer(config, i) for i in range(config.encoder_layers)])
+        self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs,
+    ) -> BaseModelOutput:
+        shape = check_inputs(input_ids, inputs_embeds, "input_ids or inputs_embeds")
+        check_mask(attention_mask, shape, "attention_mask", "input_ids")
+        check_mask(token_type_ids, shape, "token_type_ids", "input_ids")
+        hidden_states = self.embeddings(input_ids, inputs_embeds, position_ids, token_type_ids, attention_mask)
+        attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        )
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, attention_mask, **kwargs)
+        if self.final_layer_norm is not None:
+            hidden_states = self.final_layer_norm(hidden_states)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class TobigsDecoder(TobigsPreTrainedModel):
+    """N decoder layers: masked self-attention (+ cross-attention to the encoder) with a key/value cache."""
+
+    _can_record_outputs = {
+        "hidden_states": TobigsDecoderLayer,
+        "attentions": OutputRecorder(MultiHeadAttention, index=1, layer_name="self_attn"),
+        "cross_attentions": OutputRecorder(MultiHeadAttention, index=1, layer_name="cross_attn"),
+    }
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.embeddings = TransformerEmbeddings(config)
+        self.layers = nn.ModuleList([TobigsDecoderLayer(config, i) for i in range(config.decoder_layers)])
+        self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPastAndCrossAttentions:
+        batch_size, seq_length = check_inputs(input_ids, inputs_embeds, "decoder input ids or embeddings")
+        if self.config.is_encoder_decoder and encoder_hidden_states is None:
+            raise ValueError("the decoder of an encoder-decoder model needs encoder_hidden_states to attend to")
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training
+        if use_cache and cache is None:
+            cache = (
+                EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
+                if self.config.is_encoder_decoder
+                else DynamicCache(config=self.config)
+            )
+        past_length = cache.get_seq_length() if cache is not None else 0
+        check_mask(attention_mask, (batch_size, past_length + seq_length), "attention_mask", "cached + new tokens")
+        if encoder_hidden_states is not None:
+            check_mask(encoder_attention_mask, tuple(encoder_hidden_states.shape[:2]), "encoder attention_mask",
+                       "the encoder output")
+
+        hidden_states = self.embeddings(
+            input_ids, inputs_embeds, position_ids, attention_mask=attention_mask, past_length=past_length
+        )
+        self_attention_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
+        causal_mask = create_causal_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask, cache=self_attention_cache
+        )
+        if encoder_hidden_states is not None:
+            encoder_attention_mask = create_bidirectional_mask(
+                config=self.config,
+                inputs_embeds=hidden_states,
+                attention_mask=encoder_attention_mask,
+                encoder_hidden_states=encoder_hidden_states,
+            )
+        for layer in self.layers:
+            hidden_states = layer(
+                hidden_states,
+                causal_mask,
+                encoder_hidden_states,  # positional, as gradient checkpointing requires
+                encoder_attention_mask=encoder_attention_mask,
+                cache=cache,
+                use_cache=use_cache,
+                **kwargs,
+            )
+        if self.final_layer_norm is not None:
+            hidden_states = self.final_layer_norm(hidden_states)
+        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states, cache=cache if use_cache else None)
