@@ -55,7 +55,6 @@ class TransformerEmbeddings(nn.Module):
         self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.layernorm_embedding else None
         self.dropout = nn.Dropout(config.dropout)
         self.max_positions = config.max_position_embeddings
-        self.vocab_size = config.vocab_size
 
     def forward(
         self,
@@ -67,7 +66,8 @@ class TransformerEmbeddings(nn.Module):
         past_length: int = 0,
     ) -> torch.Tensor:
         if inputs_embeds is None:
-            check_ids_in_range(input_ids, self.vocab_size, "input_ids", "vocab_size")
+            # Read the size from the table itself: resize_token_embeddings swaps it.
+            check_ids_in_range(input_ids, self.word_embeddings.num_embeddings, "input_ids", "vocab_size")
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, d_model)
         batch_size, seq_length = inputs_embeds.shape[:2]
         if not is_torchdynamo_compiling() and past_length + seq_length > self.max_positions:
@@ -79,7 +79,8 @@ class TransformerEmbeddings(nn.Module):
             if attention_mask is not None and attention_mask.dim() == 2:
                 position_ids = positions_from_mask(attention_mask, past_length, seq_length)
             else:
-                position_ids = torch.arange(past_length, past_length + seq_length, device=inputs_embeds.device)
+                # past_length may be a tensor (static cache): add it rather than pass it to arange, for torch.compile.
+                position_ids = torch.arange(seq_length, device=inputs_embeds.device) + past_length
                 position_ids = position_ids.unsqueeze(0)  # (1, T), broadcast over the batch
 
         hidden_states = inputs_embeds * self.embed_scale + self.position_embeddings(position_ids)

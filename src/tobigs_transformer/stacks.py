@@ -12,6 +12,7 @@ from torch import nn
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions
+from transformers.utils import is_torchdynamo_compiling
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .attention import MultiHeadAttention
@@ -31,7 +32,9 @@ def check_inputs(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | N
 
 
 def check_mask(mask: torch.Tensor | None, expected: tuple[int, int], name: str, against: str) -> None:
-    if mask is not None and mask.dim() == 2 and tuple(mask.shape) != tuple(expected):
+    if is_torchdynamo_compiling() or mask is None or mask.dim() != 2:
+        return
+    if tuple(mask.shape) != tuple(int(n) for n in expected):
         raise ValueError(f"{name} has shape {tuple(mask.shape)} but {against} needs {tuple(expected)}")
 
 

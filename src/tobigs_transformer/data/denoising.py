@@ -400,15 +400,20 @@ class DataCollatorForDenoising:
         min_gap = 1 if free >= m - 1 else 0
         spare = free - min_gap * (m - 1)
         # stars and bars: uniform over the arrangements of m ordered spans with at least min_gap units between them
-        slots = np.sort(rng.choice(spare + m, size=m, replace=False))
+        slots = np.sort(rng.permutation(spare + m)[:m])
         free_before = slots - np.arange(m)
         first_unit = free_before + np.concatenate(([0], np.cumsum(lengths)[:-1])) + min_gap * np.arange(m)
         last_unit = first_unit + lengths - 1
         # a unit runs from its start to the next unit start or special token
-        boundary = np.flatnonzero(is_unit | special)
         span_start = unit_pos[first_unit]
-        end_index = np.searchsorted(boundary, unit_pos[last_unit], side="right")
-        span_end = np.append(boundary, n)[end_index]
+        unit_end = np.empty(n_units + 1, dtype=np.int64)
+        unit_end[:-1], unit_end[-1] = unit_pos, n
+        if special.any():
+            boundary = np.flatnonzero(is_unit | special)
+            end_index = np.searchsorted(boundary, unit_pos[last_unit], side="right")
+            span_end = np.append(boundary, n)[end_index]
+        else:  # common case: the next unit start ends the span
+            span_end = unit_end[last_unit + 1]
 
         delta = np.zeros(n + 1, dtype=np.int64)
         delta[span_start] += 1
@@ -464,7 +469,10 @@ class DataCollatorForDenoising:
     def _read_feature(self, feature: Mapping[str, Any], index: int):
         if not isinstance(feature, Mapping) or "input_ids" not in feature:
             raise ValueError(f"feature {index} must be a dict with 'input_ids', got {type(feature).__name__}")
-        ids = np.asarray(_to_list(feature["input_ids"]), dtype=np.int64)
+        raw = feature["input_ids"]
+        ids = np.fromiter(raw, dtype=np.int64, count=len(raw)) if isinstance(raw, list) else np.asarray(
+            _to_list(raw), dtype=np.int64
+        )
         if ids.ndim != 1:
             raise ValueError(f"feature {index}: input_ids must be 1-D, got shape {ids.shape}")
         if "attention_mask" in feature:

@@ -229,7 +229,15 @@ def train_translation_tokenizer(
             max_piece_length=16,
             show_progress=False,
         )
-        backend.train_from_iterator(_text_iterator(texts), trainer=trainer)
+        try:
+            backend.train_from_iterator(_text_iterator(texts), trainer=trainer)
+        except Exception as exc:  # the Rust trainer raises a bare Exception
+            if "not large enough" in str(exc):
+                raise ValueError(
+                    f"vocab_size={vocab_size} is smaller than the number of distinct characters in the texts "
+                    "(Unigram keeps every character); raise vocab_size"
+                ) from exc
+            raise
     eos = backend.token_to_id("</s>")
     backend.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)]

@@ -1,0 +1,103 @@
+"""``tobigs-export``: export a trained model folder (+ tokenizer) as a Hub-ready folder, and optionally push it.
+
+    tobigs-export --model_dir runs/transformer-ko-en --output_dir hub/transformer-ko-en \\
+        --metrics_file runs/transformer-ko-en/eval_results.json --dataset_id my/ko-en --dataset_split test \\
+        --language ko en --src_lang ko --tgt_lang en
+    tobigs-export ... --push_to_hub me/transformer-ko-en            # needs a network and a token
+    tobigs-export --from_folder hub/transformer-ko-en --push_to_hub me/transformer-ko-en   # push an existing export
+
+Without `--metrics_file`, the Trainer's `eval_results.json` or `all_results.json` in `--model_dir` is used if present.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+
+@dataclass
+class ExportArguments:
+    model_dir: str | None = field(default=None, metadata={"help": "Folder of a trained model (save_pretrained)."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where to write the Hub-ready folder."})
+    tokenizer_dir: str | None = field(default=None, metadata={"help": "Tokenizer folder (default: --model_dir)."})
+    from_folder: str | None = field(default=None, metadata={"help": "Push an existing export instead of exporting."})
+    metrics_file: str | None = field(default=None, metadata={"help": "JSON of recorded metrics (eval_results.json)."})
+    dataset_id: str | None = field(default=None, metadata={"help": "Hub id of the dataset the metrics are on."})
+    dataset_name: str | None = field(default=None, metadata={"help": "Display name of that dataset."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Its configuration."})
+    dataset_split: str | None = field(default=None, metadata={"help": "The evaluated split."})
+    model_name: str | None = field(default=None, metadata={"help": "Name in the card (default: output folder name)."})
+    language: list[str] | None = field(default=None, metadata={"help": "Language codes, e.g. ko en."})
+    license: str = field(default="apache-2.0", metadata={"help": "License identifier."})
+    base_model: list[str] | None = field(default=None, metadata={"help": "Model(s) this one was fine-tuned from."})
+    tags: list[str] | None = field(default=None, metadata={"help": "Extra card tags."})
+    pipeline_tag: str | None = field(default=None, metadata={"help": "Hub task (default: from the model class)."})
+    src_lang: str | None = field(default=None, metadata={"help": "Translation models: source language."})
+    tgt_lang: str | None = field(default=None, metadata={"help": "Translation models: target language."})
+    prefix: str | None = field(default=None, metadata={"help": "Task prefix for every pipeline input."})
+    card_template: str | None = field(default=None, metadata={"help": "Jinja model-card template."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a non-empty --output_dir."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Repository id to upload to (needs network)."})
+    token: str | None = field(default=None, metadata={"help": "Hub token (default: logged-in token / HF_TOKEN)."})
+    private: bool = field(default=False, metadata={"help": "Create the repository as private."})
+
+
+def load_trained(model_dir: str, tokenizer_dir: str | None = None):
+    """Load a trained tobigs model folder with the class it was saved from, and its tokenizer."""
+    import tobigs_transformer
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(model_dir)
+    architectures = getattr(config, "architectures", None) or ["TobigsModel"]
+    model_class = getattr(tobigs_transformer, architectures[0], None)
+    if model_class is None:
+        raise ValueError(f"{model_dir}: {architectures[0]} is not a tobigs_transformer model class")
+    model = model_class.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
+    return model, tokenizer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = HfArgumentParser(ExportArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    from .export import export_for_hub
+    from .push import HubUploadError, push_to_hub
+
+    if args.from_folder:
+        folder = Path(args.from_folder)
+    else:
+        if not args.model_dir or not args.output_dir:
+            parser.error("give --model_dir and --output_dir (or --from_folder with --push_to_hub)")
+        metrics = args.metrics_file
+        if metrics is None:
+            metrics = next((str(p) for p in (Path(args.model_dir) / n for n in ("eval_results.json", "all_results.json"))
+                            if p.is_file()), None)
+        dataset = None
+        if args.dataset_id:
+            dataset = {"id": args.dataset_id, "name": args.dataset_name, "config": args.dataset_config,
+                       "split": args.dataset_split}
+        model, tokenizer = load_trained(args.model_dir, args.tokenizer_dir)
+        folder = export_for_hub(
+            model, tokenizer, args.output_dir, metrics=metrics, dataset=dataset, model_name=args.model_name,
+            language=args.language, license=args.license, base_model=args.base_model, tags=args.tags,
+            pipeline_tag=args.pipeline_tag, src_lang=args.src_lang, tgt_lang=args.tgt_lang, prefix=args.prefix,
+            card_template=args.card_template, overwrite=args.overwrite,
+        )
+        print(f"exported {type(model).__name__} to {folder}")
+    if args.push_to_hub:
+        try:
+            url = push_to_hub(folder, args.push_to_hub, token=args.token, private=args.private or None)
+        except HubUploadError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"uploaded {folder} to {url}")
+    elif args.from_folder:
+        parser.error("--from_folder needs --push_to_hub")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""What every training script shares: logging, data loading, tokenizer/config/model construction, and the
+train → save → evaluate → artefacts flow."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import datasets
+import transformers
+import yaml
+from transformers import AutoConfig, AutoTokenizer, set_seed
+
+from ..configuration_tobigs import TobigsConfig
+from ..presets import PRESETS
+from .callbacks import (
+    PLOT_FILE,
+    RunArtifactsCallback,
+    last_good_checkpoint,
+    plot_loss_curve,
+    summarise_log_history,
+    write_metrics_json,
+)
+from .trainers import perplexity
+from .validation import (
+    DATA_EXTENSIONS,
+    ArgumentError,
+    check_architecture,
+    check_data_args,
+    check_model_args,
+    check_tokenizer_matches,
+)
+
+
+logger = logging.getLogger("tobigs_transformer.training")
+
+
+def setup(training_args, *dataclasses_to_log) -> None:
+    """Logging as transformers' examples do it (INFO on the main process), then the seed."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    level = training_args.get_process_log_level()
+    logger.setLevel(level)
+    datasets.utils.logging.set_verbosity(max(level, logging.WARNING))
+    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    logger.warning(
+        f"process rank {training_args.process_index}/{training_args.world_size}, device {training_args.device}, "
+        f"distributed: {training_args.parallel_mode.value}, bf16: {training_args.bf16}, fp16: {training_args.fp16}"
+    )
+    for obj in dataclasses_to_log:
+        logger.info(f"{type(obj).__name__}: {obj}")
+    set_seed(training_args.seed)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def load_raw_datasets(data_args, model_args=None, text_sample_by: str = "line") -> datasets.DatasetDict:
+    """A ``DatasetDict`` from ``--dataset_name`` or local files; without a validation split, ``train`` is split by
+    ``--validation_split_percentage``.  ``text_sample_by="paragraph"`` reads .txt files one blank-line separated
+    paragraph (document) per example."""
+    cache_dir = getattr(model_args, "cache_dir", None) if model_args is not None else None
+    if data_args.dataset_name:
+        raw = datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name, cache_dir=cache_dir)
+    else:
+        files = {}
+        for split, name in (("train", "train_file"), ("validation", "validation_file"), ("test", "test_file")):
+            if getattr(data_args, name, None):
+                files[split] = getattr(data_args, name)
+        builders = {DATA_EXTENSIONS[os.path.splitext(p)[1].lower()] for p in files.values()}
+        if len(builders) != 1:
+            raise ArgumentError(f"all data files must have the same format, got {files}")
+        builder = builders.pop()
+        kwargs = {"sample_by": text_sample_by} if builder == "text" else {}
+        if builder == "csv" and any(p.endswith(".tsv") for p in files.values()):
+            kwargs["delimiter"] = "\t"
+        raw = datasets.load_dataset(builder, data_files=files, cache_dir=cache_dir, **kwargs)
+    if "validation" not in raw and "train" in raw and data_args.validation_split_percentage > 0:
+        split = raw["train"].train_test_split(test_size=data_args.validation_split_percentage / 100, seed=42)
+        raw["train"], raw["validation"] = split["train"], split["test"]
+    return raw
+
+
+def select(ds, n: int | None):
+    return ds if n is None else ds.select(range(min(n, len(ds))))
+
+
+def require_columns(ds, columns, what: str) -> None:
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise ArgumentError(f"{what}: column(s) {missing} not in the data (columns: {ds.column_names})")
+
+
+# ------------------------------------------------------------------------------------------------ model
+def parse_overrides(text: str | None) -> dict[str, Any]:
+    """``"d_model=256,encoder_layers=3,dropout=0.1"`` → ``{"d_model": 256, ...}`` (values parsed as YAML scalars)."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if "=" not in item:
+            raise ArgumentError(f"--config_overrides item {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value.strip())
+    return out
+
+
+def load_tokenizer(model_args):
+    name = model_args.tokenizer_name or model_args.model_name_or_path
+    try:
+        return AutoTokenizer.from_pretrained(
+            name, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code
+        )
+    except (OSError, ValueError) as exc:
+        raise ArgumentError(f"could not load the tokenizer {name!r}: {exc}") from exc
+
+
+def _ids_from_tokenizer(preset_values: dict, tokenizer) -> dict[str, Any]:
+    ids: dict[str, Any] = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
+    ids["bos_token_id"] = tokenizer.bos_token_id
+    ids["eos_token_id"] = tokenizer.eos_token_id
+    if preset_values.get("architecture", "encoder-decoder") == "encoder-decoder":
+        eos_start = preset_values.get("decoder_start_token_id") == preset_values.get("eos_token_id")
+        start = tokenizer.eos_token_id if eos_start else tokenizer.bos_token_id
+        if start is None:
+            start = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
+        ids["decoder_start_token_id"] = start
+    return ids
+
+
+def build_config(model_args, tokenizer, task: str, default_preset: str, **task_values) -> tuple[TobigsConfig, str]:
+    """The model's config and a phrase naming where it came from (for error messages).
+
+    New weights (``--preset``/``--config_name``): the preset with ``--config_overrides``, vocabulary size and special
+    ids taken from the tokenizer.  ``--model_name_or_path``: the checkpoint's config (only ``label_smoothing``,
+    dropout-style overrides and ``task_values`` change)."""
+    overrides = parse_overrides(model_args.config_overrides)
+    if model_args.model_name_or_path:
+        origin = f"--model_name_or_path {model_args.model_name_or_path!r}"
+        try:
+            config = AutoConfig.from_pretrained(
+                model_args.model_name_or_path, cache_dir=model_args.cache_dir,
+                trust_remote_code=model_args.trust_remote_code,
+            )
+        except (OSError, ValueError) as exc:
+            raise ArgumentError(f"could not load a config from {origin}: {exc}") from exc
+        if not isinstance(config, TobigsConfig):
+            raise ArgumentError(
+                f"{origin} is a {type(config).__name__} checkpoint, not tobigs_transformer; convert it first "
+                "(tobigs_transformer.convert)"
+            )
+        for key, value in {**overrides, **task_values}.items():
+            setattr(config, key, value)
+    else:
+        name = model_args.config_name or model_args.preset or default_preset
+        if name in PRESETS:
+            origin = f"preset {name!r}"
+            values = {**_ids_from_tokenizer(PRESETS[name], tokenizer), **overrides, **task_values}
+            try:
+                config = TobigsConfig.from_preset(name, **values)
+            except (TypeError, ValueError) as exc:
+                raise ArgumentError(f"{origin} with {values}: {exc}") from exc
+        else:
+            origin = f"--config_name {name!r}"
+            if not os.path.exists(name):
+                raise ArgumentError(f"{origin} is neither a preset ({TobigsConfig.presets()}) nor a config file/folder")
+            config = TobigsConfig.from_pretrained(name)
+            for key, value in {**overrides, **task_values}.items():
+                setattr(config, key, value)
+    if model_args.label_smoothing is not None:
+        config.label_smoothing = float(model_args.label_smoothing)
+    check_architecture(config, task, origin)
+    check_tokenizer_matches(tokenizer, config, origin)
+    return config, origin
+
+
+def load_model(model_class, model_args, config):
+    kwargs = {}
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    if model_args.model_name_or_path:
+        return model_class.from_pretrained(
+            model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
+            trust_remote_code=model_args.trust_remote_code, **kwargs,
+        )
+    if model_args.attn_implementation:
+        config._attn_implementation = model_args.attn_implementation
+    return model_class(config)
+
+
+def prepare(model_args, data_args, training_args, task: str, needs_eval_file: bool = False):
+    """Argument checks that need no data or weights (run first)."""
+    check_model_args(model_args, task)
+    check_data_args(data_args, training_args, needs_eval_file=needs_eval_file)
+    if training_args.push_to_hub and os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise ArgumentError("--push_to_hub cannot work with HF_HUB_OFFLINE=1")
+
+
+def resolve_checkpoint(training_args) -> str | None:
+    """``--resume_from_checkpoint last`` (or ``true``) → the newest *complete* checkpoint in ``--output_dir``."""
+    value = training_args.resume_from_checkpoint
+    if value is None:
+        return None
+    if str(value).lower() in ("last", "true", "auto"):
+        found = last_good_checkpoint(training_args.output_dir)
+        if found is None:
+            logger.warning(f"no complete checkpoint in {training_args.output_dir}; training from the start")
+        return found
+    if not os.path.isdir(value):
+        raise ArgumentError(f"--resume_from_checkpoint {value!r} is not a folder")
+    return value
+
+
+def artifacts_callback(lm: bool, data_args, title: str) -> RunArtifactsCallback:
+    return RunArtifactsCallback(lm=lm, plot=getattr(data_args, "plot", True), title=title)
+
+
+def run(trainer, training_args, data_args, *, lm: bool, train_dataset=None, eval_dataset=None, title: str = "",
+        after_train=None, predict=None) -> dict[str, Any]:
+    """Train (resuming if asked), save model + tokenizer, evaluate, optionally predict, and write
+    ``metrics.json`` and ``loss_curve.png`` into ``--output_dir``.  Returns all metrics."""
+    all_metrics: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if training_args.do_train:
+        checkpoint = resolve_checkpoint(training_args)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        metrics = dict(result.metrics)
+        metrics["train_samples"] = len(train_dataset) if train_dataset is not None else None
+        if lm:
+            metrics["train_perplexity"] = perplexity(metrics.get("train_loss"))
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        all_metrics.update(metrics)
+        if after_train is not None:
+            after_train()
+    if training_args.do_eval and eval_dataset is not None:
+        metrics = trainer.evaluate()
+        metrics["eval_samples"] = len(eval_dataset)
+        if lm and "eval_loss" in metrics:
+            metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        all_metrics.update(metrics)
+    if predict is not None:
+        metrics, more = predict()
+        all_metrics.update(metrics)
+        extra.update(more or {})
+    if trainer.is_world_process_zero():
+        history = trainer.state.log_history
+        latest = summarise_log_history(history)
+        write_metrics_json(training_args.output_dir, {**latest, **all_metrics}, history, lm=lm, extra=extra or None)
+        if getattr(data_args, "plot", True):
+            plot_loss_curve(history, os.path.join(training_args.output_dir, PLOT_FILE), title)
+    return {**all_metrics, **{k: v for k, v in extra.items() if not isinstance(v, (list, dict))}}
+
+
+__all__ = [
+    "artifacts_callback",
+    "build_config",
+    "load_model",
+    "load_raw_datasets",
+    "load_tokenizer",
+    "parse_overrides",
+    "prepare",
+    "require_columns",
+    "resolve_checkpoint",
+    "run",
+    "select",
+    "setup",
+]

@@ -1,0 +1,129 @@
+"""Checks that run before any weights are built or data is tokenised, so bad arguments fail in seconds with a
+message that names the value and what would fit."""
+
+from __future__ import annotations
+
+import os
+
+from ..configuration_tobigs import TobigsConfig
+
+
+DATA_EXTENSIONS = {".txt": "text", ".text": "text", ".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv"}
+
+#: Architectures each training script takes, and presets that fit.
+TASK_ARCHITECTURES = {
+    "clm": ("decoder-only",),
+    "mlm": ("encoder-only",),
+    "denoising": ("encoder-decoder",),
+    "translation": ("encoder-decoder",),
+    "summarization": ("encoder-decoder",),
+    "classification": ("encoder-only", "decoder-only", "encoder-decoder"),
+    "token-classification": ("encoder-only", "decoder-only"),
+}
+
+
+class ArgumentError(ValueError):
+    """A command-line argument that cannot work; raised before training starts."""
+
+
+def presets_for(task: str) -> list[str]:
+    from ..presets import PRESETS
+
+    return [name for name, values in PRESETS.items() if values.get("architecture") in TASK_ARCHITECTURES[task]]
+
+
+def check_data_args(data_args, training_args, needs_eval_file: bool = False) -> None:
+    """Data files exist and have a known extension; train/eval/predict have a data source."""
+    has_hub = bool(getattr(data_args, "dataset_name", None))
+    for name in ("train_file", "validation_file", "test_file"):
+        path = getattr(data_args, name, None)
+        if path is None:
+            continue
+        if not os.path.isfile(path):
+            raise ArgumentError(f"--{name} {path!r} does not exist (or is not a file)")
+        ext = os.path.splitext(path)[1].lower()
+        if ext not in DATA_EXTENSIONS:
+            raise ArgumentError(
+                f"--{name} {path!r} has extension {ext!r}; use one of {sorted(DATA_EXTENSIONS)} (text, JSON lines, CSV)"
+            )
+    if has_hub and data_args.train_file:
+        raise ArgumentError("give either --dataset_name or --train_file/--validation_file, not both")
+    if training_args.do_train and not (has_hub or data_args.train_file):
+        raise ArgumentError("--do_train needs training data: --train_file PATH or --dataset_name NAME")
+    if training_args.do_eval and not (has_hub or data_args.validation_file or data_args.train_file):
+        raise ArgumentError("--do_eval needs evaluation data: --validation_file PATH (or --dataset_name)")
+    if needs_eval_file and training_args.do_eval and not (has_hub or data_args.validation_file):
+        raise ArgumentError("--do_eval needs --validation_file for this task")
+    if getattr(training_args, "do_predict", False) and not (has_hub or data_args.test_file):
+        raise ArgumentError("--do_predict needs --test_file PATH (or --dataset_name with a test split)")
+    if not (training_args.do_train or training_args.do_eval or getattr(training_args, "do_predict", False)):
+        raise ArgumentError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+    pct = getattr(data_args, "validation_split_percentage", 5)
+    if not 0 <= pct < 100:
+        raise ArgumentError(f"--validation_split_percentage must be in [0, 100), got {pct}")
+
+
+def check_model_args(model_args, task: str) -> None:
+    sources = [n for n in ("model_name_or_path", "preset", "config_name") if getattr(model_args, n)]
+    if "model_name_or_path" in sources and len(sources) > 1:
+        raise ArgumentError(
+            "--model_name_or_path continues from a checkpoint and brings its own config; drop "
+            + ", ".join(f"--{n}" for n in sources if n != "model_name_or_path")
+        )
+    if model_args.preset and model_args.preset not in TobigsConfig.presets():
+        raise ArgumentError(f"--preset {model_args.preset!r} is unknown; choose from {TobigsConfig.presets()}")
+    path = model_args.model_name_or_path
+    if path and os.path.sep in path and not os.path.isdir(path):
+        raise ArgumentError(f"--model_name_or_path {path!r} is not a folder")
+    tok = model_args.tokenizer_name or path
+    if tok is None:
+        raise ArgumentError("--tokenizer_name is required when starting from a preset (train one with tobigs-train-tokenizer)")
+    if os.path.sep in tok and not os.path.isdir(tok):
+        raise ArgumentError(f"--tokenizer_name {tok!r} is not a folder")
+    if model_args.label_smoothing is not None and not 0.0 <= model_args.label_smoothing < 1.0:
+        raise ArgumentError(f"--label_smoothing must be in [0, 1), got {model_args.label_smoothing}")
+
+
+def check_architecture(config: TobigsConfig, task: str, origin: str) -> None:
+    allowed = TASK_ARCHITECTURES[task]
+    if config.architecture not in allowed:
+        raise ArgumentError(
+            f"{origin} is a {config.architecture} model, but the {task} script trains "
+            f"{' or '.join(allowed)} models; presets that fit: {presets_for(task)}"
+        )
+
+
+def check_tokenizer_matches(tokenizer, config: TobigsConfig, origin: str) -> None:
+    """The tokenizer's ids must all be embeddable and its padding id must be the model's."""
+    n = len(tokenizer)
+    if n > config.vocab_size:
+        raise ArgumentError(
+            f"the tokenizer has {n} tokens but {origin} embeds only vocab_size={config.vocab_size}: ids >= "
+            f"{config.vocab_size} would index past the embedding table. Use the tokenizer the model was trained with."
+        )
+    if tokenizer.pad_token_id is not None and config.pad_token_id is not None and tokenizer.pad_token_id != config.pad_token_id:
+        raise ArgumentError(
+            f"the tokenizer pads with id {tokenizer.pad_token_id} ({tokenizer.pad_token!r}) but {origin} has "
+            f"pad_token_id={config.pad_token_id}: they come from different vocabularies"
+        )
+
+
+def check_length(length: int, config: TobigsConfig, what: str) -> None:
+    if length > config.max_position_embeddings:
+        raise ArgumentError(
+            f"{what}={length} exceeds the model's max_position_embeddings={config.max_position_embeddings}"
+        )
+    if length < 2:
+        raise ArgumentError(f"{what} must be at least 2, got {length}")
+
+
+__all__ = [
+    "ArgumentError",
+    "TASK_ARCHITECTURES",
+    "check_architecture",
+    "check_data_args",
+    "check_length",
+    "check_model_args",
+    "check_tokenizer_matches",
+    "presets_for",
+]
