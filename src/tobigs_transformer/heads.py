@@ -6,9 +6,9 @@ linear transformation", §3.4) and live in the task models themselves.
 
 import torch
 from torch import nn
-from transformers.activations import ACT2FN
 
 from .configuration_tobigs import TobigsConfig
+from .feed_forward import get_activation
 
 
 class TobigsPooler(nn.Module):
@@ -29,7 +29,7 @@ class TobigsMaskedLMHead(nn.Module):
     def __init__(self, config: TobigsConfig):
         super().__init__()
         self.dense = nn.Linear(config.d_model, config.d_model)
-        self.activation = ACT2FN[config.activation_function]
+        self.activation = get_activation(config.activation_function)
         self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.decoder = nn.Linear(config.d_model, config.vocab_size)
 
