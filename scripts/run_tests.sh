@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# README command 2: set up (idempotent) and run the whole test suite offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+.venv/bin/python -m pytest -q --durations=15 "$@"
