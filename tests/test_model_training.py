@@ -116,3 +116,14 @@ def test_num_items_in_batch_sums_instead_of_averaging():
     mean = model(ids, labels=ids).loss
     summed = model(ids, labels=ids, num_items_in_batch=torch.tensor(24)).loss
     torch.testing.assert_close(summed, mean * 12 / 24)
+
+
+@pytest.mark.parametrize("model_class, preset", [(tt.TobigsForCausalLM, "gpt2"), (tt.TobigsForConditionalGeneration,
+                                                                               "bart-base")])
+def test_training_forward_compiles_fullgraph(model_class, preset):
+    model = model_class(tiny_config(preset, dropout=0.0, attention_dropout=0.0)).train()
+    ids = torch.randint(3, 98, (2, 8))
+    eager = model(ids, labels=ids).loss
+    compiled = torch.compile(model, fullgraph=True)(ids, labels=ids).loss  # no graph break allowed
+    compiled.backward()
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
