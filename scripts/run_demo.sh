@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README command 1: set up (idempotent), build the real offline corpora, train tokenizers and small models of every
+# family on CPU, evaluate them, export one for the Hub and run it through pipeline(). Extra arguments go to the demo
+# (e.g. --quick, --output_dir DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+export TOKENIZERS_PARALLELISM=false
+.venv/bin/python -m tobigs_transformer.training.demo "$@"
