@@ -558,8 +558,9 @@ class TobigsForSequenceClassification(TobigsPreTrainedModel):
             else:
                 eos = self.config.eos_token_id
                 eos = eos[0] if isinstance(eos, list) else eos
-                ids = input_ids if decoder_input_ids is None else None  # the decoder reads input_ids shifted right
-                index = last_token_index(ids, batch_size, seq_length, eos, hidden_states.device, match=True)
+                # As BART: the decoder state at the position of the source's last EOS (the decoder reads the source
+                # shifted right, so that state has read the whole sentence).
+                index = last_token_index(input_ids, batch_size, seq_length, eos, hidden_states.device, match=True)
             summary = hidden_states[torch.arange(batch_size, device=hidden_states.device), index]  # (B, d_model)
         logits = self.classifier(self.dropout(summary))  # (B, num_labels)
         loss = None
