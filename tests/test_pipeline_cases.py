@@ -31,7 +31,12 @@ def _auto_cases(entry, trust_remote_code):
     for auto_name, reference in sorted(config.auto_map.items()):
         if auto_name == "AutoConfig":
             continue
-        model = getattr(transformers, auto_name).from_pretrained(path, trust_remote_code=trust_remote_code).eval()
+        if not entry.get("all_auto", True) and auto_name != "AutoModel" and not reference.endswith("." + saved):
+            continue  # the other heads of this architecture are loaded from another entry
+        # A head the checkpoint was not saved with is new (and may differ in shape from the saved head's layer).
+        model = getattr(transformers, auto_name).from_pretrained(
+            path, trust_remote_code=trust_remote_code, ignore_mismatched_sizes=not reference.endswith("." + saved)
+        ).eval()
         result["loaded"][auto_name] = f"{type(model).__module__}.{type(model).__name__}"
         with torch.no_grad():
             if reference.endswith("." + saved):
@@ -64,7 +69,9 @@ def _pipeline_cases(entry, trust_remote_code):
     if kind == "fill-mask":
         pipe = _pipeline("fill-mask", entry, trust_remote_code)
         out["fill-mask"] = [[r["token_str"], r["score"]] for r in pipe(MLM_TEXT, top_k=3)]
-        out["feature-extraction"] = _pipeline("feature-extraction", entry, trust_remote_code)(TEXTS[0])
+        # feature-extraction returns the model's first output: give it the bare encoder (what AutoModel loads).
+        base = entry if isinstance(entry["model"], str) else {**entry, "model": entry["model"].model}
+        out["feature-extraction"] = _pipeline("feature-extraction", base, trust_remote_code)(TEXTS[0])
     elif kind == "text-classification":
         pipe = _pipeline("text-classification", entry, trust_remote_code)
         inputs = [{"text": TEXTS[0], "text_pair": TEXTS[1]}, {"text": TEXTS[0], "text_pair": TEXTS[2]}, TEXTS[2]]
@@ -72,7 +79,7 @@ def _pipeline_cases(entry, trust_remote_code):
     elif kind == "token-classification":
         pipe = _pipeline("token-classification", entry, trust_remote_code, aggregation_strategy="simple")
         out["token-classification"] = [
-            [[e["entity_group"], e["word"], e["start"], e["end"], e["score"]] for e in entities]
+            [[e["entity_group"], e["word"], e["start"], e["end"], float(e["score"])] for e in entities]
             for entities in pipe(TEXTS[:2])
         ]
     elif kind == "text-generation":
@@ -82,16 +89,16 @@ def _pipeline_cases(entry, trust_remote_code):
         out["text-generation"] = {"batched": [r[0]["generated_text"] for r in batched],
                                   "single": [r[0]["generated_text"] for r in single]}
     elif kind == "seq2seq":
-        for task in SEQ2SEQ_TASKS + entry.get("extra_tasks", []):
-            pipe = _pipeline(task, entry, trust_remote_code)
-            key = next(k for k in pipe(TEXTS[0], **GEN)[0])
-            out[task] = {
-                "key": key,
-                "beam_batched": [r[key] for r in pipe(TEXTS, num_beams=3, batch_size=2, **GEN)],
-                "beam_single": [pipe(text, num_beams=3, **GEN)[0][key] for text in TEXTS],
-                "greedy": [r[key] for r in pipe(TEXTS, **GEN)],
-                "two_sequences": [r[key] for r in pipe(TEXTS[0], num_beams=3, num_return_sequences=2, **GEN)],
-            }
+        pipe = _pipeline("translation", entry, trust_remote_code)
+        out["translation"] = {
+            "beam_batched": [r["translation_text"] for r in pipe(TEXTS, num_beams=3, batch_size=2, **GEN)],
+            "beam_single": [pipe(text, num_beams=3, **GEN)[0]["translation_text"] for text in TEXTS],
+            "two_sequences": [
+                r["translation_text"] for r in pipe(TEXTS[0], num_beams=3, num_return_sequences=2, **GEN)
+            ],
+        }
+        for task in SEQ2SEQ_TASKS[1:] + entry.get("extra_tasks", []):
+            out[task] = _pipeline(task, entry, trust_remote_code)(TEXTS[:2], **GEN)
     return out
 
 
@@ -104,7 +111,7 @@ def run_cases(entries, trust_remote_code=None):
             result["auto"] = _auto_cases(entry, trust_remote_code)
         else:
             result["auto"] = _object_auto_cases(entry)
-        result.update(_pipeline_cases(entry, trust_remote_code))
+        result.update(_pipeline_cases(entry, entry.get("trust_remote_code", trust_remote_code)))
         results[entry["name"]] = result
     return results
 

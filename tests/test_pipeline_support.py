@@ -44,6 +44,7 @@ TINY = dict(
     max_position_embeddings=64,
     dropout=0.0,
     attention_dropout=0.0,
+    init_std=0.2,  # peaked predictions: no near-ties between the top tokens/labels of an untrained model
 )
 
 
@@ -112,11 +113,6 @@ def config(preset: str, tokenizer, **overrides) -> TobigsConfig:
     return TobigsConfig.from_preset(preset, **{**TINY, **ids, **overrides})
 
 
-def _eval(model):
-    torch.manual_seed(0)
-    return model.eval()
-
-
 def bert_mlm():
     tok = bert_tokenizer()
     torch.manual_seed(0)
@@ -162,7 +158,7 @@ def clean_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                HF_MODULES_CACHE=str(tmp_path / "hf_modules"), HF_HOME=str(tmp_path / "hf_home"),
-               TRANSFORMERS_VERBOSITY="error")
+               TRANSFORMERS_VERBOSITY="error", OMP_NUM_THREADS="1")
     return env
 
 
@@ -179,3 +175,54 @@ def run_cases_clean(tmp_path: Path, entries: list[dict], timeout: int = 240) -> 
     if proc.returncode != 0:
         raise AssertionError(f"clean-environment run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return json.loads(out.read_text())
+
+
+def assert_close_results(actual, expected, path="", atol=1e-4):
+    """Equal structures; strings/ints exactly, floats to `atol` (separate processes may differ in the last bits)."""
+    if isinstance(expected, float) or isinstance(actual, float):
+        assert abs(actual - expected) <= atol * max(1.0, abs(expected)), f"{path}: {actual} != {expected}"
+    elif isinstance(expected, dict):
+        assert set(actual) == set(expected), f"{path}: keys {sorted(actual)} != {sorted(expected)}"
+        for key in expected:
+            assert_close_results(actual[key], expected[key], f"{path}.{key}", atol)
+    elif isinstance(expected, (list, tuple)):
+        assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_close_results(a, e, f"{path}[{i}]", atol)
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+FAMILIES = {
+    # name: (builder, pipeline kind)
+    "bert_mlm": (bert_mlm, "fill-mask"),
+    "bert_cls": (bert_classifier, "text-classification"),
+    "bert_tok": (bert_tagger, "token-classification"),
+    "gpt2": (gpt2_lm, "text-generation"),
+    "bart": (bart_seq2seq, "seq2seq"),
+    "transformer": (transformer_seq2seq, "seq2seq"),
+}
+# One entry per architecture loads every Auto class of its auto_map; the others load their own class + AutoModel.
+ALL_AUTO = ("bert_mlm", "gpt2", "bart")
+TRANSLATION_PAIRS = {"bart": ("ro", "en"), "transformer": ("en", "de")}
+
+
+def build_entries(out_dir: Path | None = None):
+    """Fresh models of every family as (object entries, folder entries); exports the folders when `out_dir` is set."""
+    from tobigs_transformer.hub import export_for_hub
+
+    objects, folders = [], []
+    for name, (builder, kind) in FAMILIES.items():
+        model, tokenizer = builder()
+        extra = []
+        export_kwargs = {}
+        if name in TRANSLATION_PAIRS:
+            src, tgt = TRANSLATION_PAIRS[name]
+            extra = [f"translation_{src}_to_{tgt}"]
+            export_kwargs = dict(src_lang=src, tgt_lang=tgt)
+        objects.append(dict(name=name, model=model, tokenizer=tokenizer, kind=kind, extra_tasks=extra))
+        if out_dir is not None:
+            export_for_hub(model, tokenizer, out_dir / name, **export_kwargs)
+            folders.append(dict(name=name, model=str(out_dir / name), kind=kind, extra_tasks=extra,
+                                all_auto=name in ALL_AUTO))
+    return objects, folders

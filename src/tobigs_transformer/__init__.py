@@ -62,6 +62,11 @@ def _register() -> None:
 
 _register()
 
+# v5 removed the translation/summarization/text2text pipelines; ours take those task names back for our models.
+from .pipeline_tobigs import register_pipelines  # noqa: E402
+
+register_pipelines()
+
 __all__ = [
     "TobigsConfig",
     "TobigsPreTrainedModel",
@@ -77,4 +82,5 @@ __all__ = [
     "TobigsForMultipleChoice",
     "shift_tokens_right",
     "AUTO_CLASSES",
+    "register_pipelines",
 ]

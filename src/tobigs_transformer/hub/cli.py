@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give --model_dir and --output_dir (or --from_folder with --push_to_hub)")
         metrics = args.metrics_file
         if metrics is None:
-            metrics = next((str(p) for p in (Path(args.model_dir) / n for n in ("eval_results.json", "all_results.json"))
-                            if p.is_file()), None)
+            candidates = [Path(args.model_dir) / name for name in ("eval_results.json", "all_results.json")]
+            metrics = next((str(path) for path in candidates if path.is_file()), None)
         dataset = None
         if args.dataset_id:
             dataset = {"id": args.dataset_id, "name": args.dataset_name, "config": args.dataset_config,

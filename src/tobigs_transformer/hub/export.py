@@ -83,7 +83,9 @@ def check_flat_imports(file: str | Path) -> None:
             if any(alias.name.split(".")[0] == PACKAGE_NAME for alias in node.names):
                 problem = f"absolute import of {PACKAGE_NAME!r}"
         if problem:
-            raise ValueError(f"{file.name}:{node.lineno}: {problem}; exported model code needs flat single-dot imports")
+            raise ValueError(
+                f"{file.name}:{node.lineno}: {problem}; exported model code needs flat single-dot imports"
+            )
 
 
 def full_auto_map(config: TobigsConfig) -> dict[str, str]:

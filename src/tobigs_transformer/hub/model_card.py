@@ -267,12 +267,14 @@ def build_model_card(
     hyperparameters = dict(training_hyperparameters or {})
     n_parameters = sum(p.numel() for p in model.parameters())
     model_id = model_id or model_name
+    encoder_layers = config.encoder_layers if config.has_encoder else "-"
+    decoder_layers = config.decoder_layers if config.has_decoder else "-"
+    article = "An" if family[0] in "aeiou" else "A"
     architecture_rows = [
         ("architecture", config.architecture),
         ("parameters", f"{n_parameters:,}"),
         ("d_model", config.d_model),
-        ("layers (encoder / decoder)",
-         f"{config.encoder_layers if config.has_encoder else '-'} / {config.decoder_layers if config.has_decoder else '-'}"),
+        ("layers (encoder / decoder)", f"{encoder_layers} / {decoder_layers}"),
         ("attention heads", config.encoder_attention_heads if config.has_encoder else config.decoder_attention_heads),
         ("feed-forward width", config.encoder_ffn_dim if config.has_encoder else config.decoder_ffn_dim),
         ("vocabulary", config.vocab_size),
@@ -288,7 +290,7 @@ def build_model_card(
         model_class=type(model).__name__,
         family=family,
         model_description=description
-        or f"{'An' if family[0] in 'aeiou' else 'A'} {family} of the `tobigs_transformer` package (ToBig's NLP lecture), exported with its own code.",
+        or f"{article} {family} of the `tobigs_transformer` package (ToBig's NLP lecture), exported with its code.",
         architecture_rows=architecture_rows,
         pipeline_tag=pipeline_tag,
         task_name=TASK_NAMES.get(pipeline_tag or "", pipeline_tag),
