@@ -200,6 +200,12 @@ def prepare(model_args, data_args, training_args, task: str, needs_eval_file: bo
     """Argument checks that need no data or weights (run first)."""
     check_model_args(model_args, task)
     check_data_args(data_args, training_args, needs_eval_file=needs_eval_file)
+    if getattr(training_args, "label_smoothing_factor", 0):
+        # Trainer's LabelSmoother would smooth on top of the model's own loss; route it to config.label_smoothing.
+        if model_args.label_smoothing is None:
+            model_args.label_smoothing = float(training_args.label_smoothing_factor)
+        logger.warning("--label_smoothing_factor is applied as the model's config.label_smoothing (loss_function)")
+        training_args.label_smoothing_factor = 0.0
     if training_args.push_to_hub and os.environ.get("HF_HUB_OFFLINE") == "1":
         raise ArgumentError("--push_to_hub cannot work with HF_HUB_OFFLINE=1")
 

@@ -94,9 +94,12 @@ def main(args: list[str] | None = None) -> dict:
         )
         blocks = {}
         for split, ds in tokenized.items():
+            # Full blocks only (as transformers' run_clm): every example then weighs the same in eval_loss, whatever
+            # the batch size or number of processes.  A split shorter than one block is kept as one short block.
+            n_tokens = sum(len(ids) for ids in ds["input_ids"])
             blocks[split] = ds.map(
-                partial(group_texts, block_size=data_args.block_size, drop_last=split == "train"),
-                batched=True, batch_size=1000, num_proc=data_args.preprocessing_num_workers,
+                partial(group_texts, block_size=data_args.block_size, drop_last=n_tokens >= data_args.block_size),
+                batched=True, batch_size=None, num_proc=data_args.preprocessing_num_workers,
                 load_from_cache_file=not data_args.overwrite_cache, desc=f"group {split} into blocks",
             )
     train_dataset = select(blocks["train"], data_args.max_train_samples) if training_args.do_train else None
@@ -129,6 +132,12 @@ def main(args: list[str] | None = None) -> dict:
 
     return run(trainer, training_args, data_args, lm=True, train_dataset=train_dataset, eval_dataset=eval_dataset,
                title="causal LM", predict=predict)
+
+
+def cli() -> int:
+    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
+    main()
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import datasets
-import numpy as np
 from transformers import DataCollatorForLanguageModeling
 
 from ..data.nsp import DataCollatorForNextSentencePrediction, create_nsp_examples, create_sop_examples
@@ -165,11 +164,18 @@ def main(args: list[str] | None = None) -> dict:
         data_collator=collator,
         compute_metrics=_accuracy_metrics,
         preprocess_logits_for_metrics=_argmax_logits,
-        callbacks=[artifacts_callback(True, data_args, recipe)],
+        callbacks=[artifacts_callback(data_args.no_nsp, data_args, recipe)],
     )
-    trainer.report_perplexity = True
-    return run(trainer, training_args, data_args, lm=True, train_dataset=train_dataset, eval_dataset=eval_dataset,
+    # exp(loss) is the masked-LM perplexity only without the pair loss (BERT's loss is MLM + NSP).
+    trainer.report_perplexity = data_args.no_nsp
+    return run(trainer, training_args, data_args, lm=data_args.no_nsp, train_dataset=train_dataset, eval_dataset=eval_dataset,
                title=recipe)
+
+
+def cli() -> int:
+    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
+    main()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,34 @@
+"""Training and evaluation of every family with ``Trainer``/``Seq2SeqTrainer`` (tooling: imports the model, never
+the reverse).
+
+One module per command line, each with ``main(args=None)``: :mod:`.run_clm` (GPT), :mod:`.run_mlm` (BERT MLM+NSP,
+``--no_nsp`` RoBERTa, ``--sop`` ALBERT), :mod:`.run_denoising` (BART), :mod:`.run_translation` (translation and
+summarization), :mod:`.run_classification`, :mod:`.run_token_classification`; :mod:`.demo` runs the lecture's main
+job on real data.  :mod:`.schedules` holds the Transformer paper's warm-up schedule (``--lr_scheduler_type noam``).
+"""
+
+from .arguments import DataArguments, ModelArguments, TobigsSeq2SeqTrainingArguments, TobigsTrainingArguments, parse_args
+from .callbacks import RunArtifactsCallback, last_good_checkpoint, plot_loss_curve, write_metrics_json
+from .schedules import NOAM_SCHEDULER_NAMES, get_noam_schedule, noam_factor
+from .trainers import TobigsSeq2SeqTrainer, TobigsTrainer, perplexity
+from .validation import ArgumentError
+
+
+__all__ = [
+    "NOAM_SCHEDULER_NAMES",
+    "ArgumentError",
+    "DataArguments",
+    "ModelArguments",
+    "RunArtifactsCallback",
+    "TobigsSeq2SeqTrainer",
+    "TobigsSeq2SeqTrainingArguments",
+    "TobigsTrainer",
+    "TobigsTrainingArguments",
+    "get_noam_schedule",
+    "last_good_checkpoint",
+    "noam_factor",
+    "parse_args",
+    "perplexity",
+    "plot_loss_curve",
+    "write_metrics_json",
+]

@@ -1,0 +1,57 @@
+"""Data-parallel training with torchrun on CPU (gloo): 2 processes × batch 2 reach the same losses as 1 process ×
+batch 4 (same global batch, same samples per step).
+
+Tolerance: 1e-4 absolute on every logged training loss and on the final eval loss.  The two runs differ only in
+the order of floating-point sums (gradients are all-reduced across ranks; the loss over the global batch is formed
+from per-rank token sums), which on this tiny model moves losses by ~1e-6; 1e-4 leaves room for other CPUs/BLAS
+builds while still catching a loss or gradient scaled by the world size (a factor of 2).  Dropout is off because
+ranks draw different dropout masks than a single process would.  Evaluation uses batch size 1: Trainer averages
+per-batch mean losses and, under DDP, trims the sampler's padding duplicates from the gathered *batch means*, which
+biases eval_loss slightly (~1e-3) unless every batch is one example.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from fixtures_train.helpers import TINY, path, tokenizers
+
+STEPS = 5
+
+
+def _argv(out, batch):
+    return ["--preset", "gpt2", "--config_overrides", TINY + ",dropout=0.0,attention_dropout=0.0",
+            "--tokenizer_name", tokenizers()["gpt"], "--train_file", path("en_train.txt"), "--validation_file",
+            path("en_validation.txt"), "--block_size", "16", "--output_dir", out, "--max_steps", str(STEPS),
+            "--per_device_train_batch_size", str(batch), "--per_device_eval_batch_size", "1", "--do_train",
+            "--do_eval", "--learning_rate", "3e-3", "--use_cpu", "--ddp_find_unused_parameters", "false",
+            "--ddp_backend", "gloo", "--report_to", "none", "--seed", "0", "--logging_steps", "1",
+            "--save_strategy", "no", "--disable_tqdm", "true", "--dataloader_num_workers", "0"]
+
+
+def _run(nproc, out, batch):
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+           str(29500 + nproc + os.getpid() % 1000), "-m", "tobigs_transformer.training.run_clm", *_argv(out, batch)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(os.path.join(out, "metrics.json")) as f:
+        data = json.load(f)
+    losses = {e["step"]: e["loss"] for e in data["log_history"] if "loss" in e}
+    return losses, data["metrics"]["eval_loss"], proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process(tmp_path):
+    one, eval_one, _ = _run(1, str(tmp_path / "one"), batch=4)
+    two, eval_two, log = _run(2, str(tmp_path / "two"), batch=2)
+    assert "process rank 1/2" in log and "distributed: distributed" in log
+    assert sorted(one) == sorted(two) == list(range(1, STEPS + 1))
+    for step in one:
+        assert two[step] == pytest.approx(one[step], abs=1e-4), (step, one, two)
+    assert eval_two == pytest.approx(eval_one, abs=1e-4)
+    # not scaled by the world size
+    assert abs(two[1] / one[1] - 1) < 1e-3
