@@ -13,5 +13,5 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[test,viz]"
 .venv/bin/python -c "import torch, transformers, tobigs_transformer; print('torch', torch.__version__, '| transformers', transformers.__version__, '| tobigs_transformer', tobigs_transformer.__version__)"

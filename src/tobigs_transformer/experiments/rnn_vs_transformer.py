@@ -32,7 +32,6 @@ import logging
 import math
 import os
 import platform
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,15 +57,15 @@ MODEL_COLOURS = {"lstm": "C1", "rnn": "C3", "lstm-noattn": "C7", "transformer": 
 @dataclass
 class ExperimentConfig:
     task: str = "copy"
-    models: tuple[str, ...] = ("lstm", "rnn", "transformer")
+    models: tuple[str, ...] = ("lstm-noattn", "rnn", "lstm", "transformer")
     num_symbols: int = 10
     min_length: int = 4
     max_length: int = 24
-    eval_lengths: tuple[int, ...] = (6, 12, 18, 24)
+    eval_lengths: tuple[int, ...] = (5, 10, 15, 20)  # inside the trained range
     eval_batch_size: int = 256
-    steps: int = 700
+    steps: int = 1000
     batch_size: int = 64
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     warmup_steps: int = 50
     hidden_size: int = 64
     transformer_layers: int = 2
@@ -79,7 +78,7 @@ class ExperimentConfig:
     timing_repeats: int = 3
     log_every: int = 25
     seed: int = 0
-    threads: int | None = None
+    threads: int | None = 1  # 1: timings stable on a shared machine; 0/None: torch's default
     extra: dict = field(default_factory=dict)
 
     @property
@@ -303,7 +302,8 @@ def gradient_norms(model: nn.Module, config: ExperimentConfig, generator: torch.
 
 
 def step_times(name: str, config: ExperimentConfig) -> dict:
-    """Median seconds of one training step (forward, backward, Adam) of a fresh model per sequence length."""
+    """Seconds of one training step (forward, backward, Adam) of a fresh model per sequence length: the best of
+    `timing_repeats` runs after one warm-up (the minimum is the estimate least disturbed by other processes)."""
     generator = torch.Generator().manual_seed(config.seed + 1)
     model = build_model(name, config, max_positions=max(config.timing_lengths) + 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -322,15 +322,24 @@ def step_times(name: str, config: ExperimentConfig) -> dict:
             optimizer.step()
             if repeat:  # the first call warms up allocator and kernels
                 samples.append(time.perf_counter() - start)
-        seconds.append(statistics.median(samples))
+        seconds.append(min(samples))
     return {"length": list(config.timing_lengths), "seconds": seconds}
 
 
 def run_experiment(config: ExperimentConfig) -> dict:
-    """Train and measure every model of `config.models`; returns the JSON-ready results."""
+    """Train and measure every model of `config.models`; returns the JSON-ready results. torch's thread count is
+    set to `config.threads` for the run and restored afterwards."""
     config.validate()
+    previous_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
+    try:
+        return _run(config)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(config: ExperimentConfig) -> dict:
     max_positions = max(config.max_length, *config.eval_lengths, config.grad_length) + 2
     results = {"config": {k: v for k, v in asdict(config).items() if k != "extra"},
                "environment": {"torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -404,17 +413,34 @@ def plot_gradients(ax, results: dict) -> None:
 def plot_timing(ax, results: dict) -> None:
     for name, entry, colour in _series(results):
         timing = entry["timing"]
-        ax.plot(timing["length"], [1000 * s for s in timing["seconds"]], "o-", color=colour, label=entry["label"])
+        growth = timing["seconds"][-1] / timing["seconds"][0]
+        label = f"{entry['label']} (×{growth:.0f} from L={timing['length'][0]} to {timing['length'][-1]})"
+        ax.plot(timing["length"], [1000 * s for s in timing["seconds"]], "o-", color=colour, label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("ms per training step (log scale)")
+    threads = results["environment"]["threads"]
     ax.set_title(f"training step time (batch {results['config']['timing_batch_size']}, "
-                 f"{results['environment']['threads']} threads)", fontsize=10)
+                 f"{threads} CPU thread{'s' if threads != 1 else ''})", fontsize=10)
 
 
 PLOTS = {"training_loss": plot_training, "accuracy_vs_distance": plot_accuracy,
          "gradient_vs_timestep": plot_gradients, "step_time_vs_length": plot_timing}
+
+
+def summary_figure(results: dict, title: str = "RNN/LSTM encoder-decoders vs the Transformer on a long-range task"):
+    """The four measurements as the panels of one figure."""
+    from ..viz.common import mark_panel, new_figure
+
+    fig = new_figure(12.0, 8.4)
+    for ax, plot in zip(fig.subplots(2, 2).flat, PLOTS.values()):
+        mark_panel(ax)
+        plot(ax, results)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=12)
+    return fig
 
 
 def make_figures(results: dict, out_dir: str | os.PathLike, dpi: int = 110) -> list[Path]:
@@ -427,17 +453,10 @@ def make_figures(results: dict, out_dir: str | os.PathLike, dpi: int = 110) -> l
         fig = new_figure(6.4, 4.2)
         ax = mark_panel(fig.subplots())
         plot(ax, results)
-        ax.grid(alpha=0.3, which="both")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         paths.append(save_figure(fig, out_dir / f"{name}.png", dpi=dpi))
-    fig = new_figure(12.0, 8.4)
-    for ax, plot in zip(fig.subplots(2, 2).flat, PLOTS.values()):
-        mark_panel(ax)
-        plot(ax, results)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    fig.suptitle("RNN/LSTM encoder-decoders vs the Transformer on a long-range task", fontsize=12)
-    paths.append(save_figure(fig, out_dir / "rnn_vs_transformer.png", dpi=dpi))
+    paths.append(save_figure(summary_figure(results), out_dir / "rnn_vs_transformer.png", dpi=dpi))
     return paths
 
 
@@ -466,14 +485,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--min-length", type=int, default=None)
     parser.add_argument("--max-length", type=int, default=None)
-    parser.add_argument("--eval-lengths", type=_ints, default=None, help="e.g. '6,12,18,24'")
+    parser.add_argument("--eval-lengths", type=_ints, default=None, help="e.g. '5,10,15,20'")
     parser.add_argument("--hidden-size", type=int, default=None, help="RNN hidden size = Transformer d_model")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--grad-length", type=int, default=None)
     parser.add_argument("--timing-lengths", type=_ints, default=None, help="e.g. '16,32,64,128,256'")
     parser.add_argument("--timing-repeats", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: 1; 0 = torch's default)")
     parser.add_argument("--dpi", type=int, default=110)
     return parser
 

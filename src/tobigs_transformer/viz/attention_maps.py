@@ -139,26 +139,75 @@ def _readable(text: str) -> str:
     return "␣" if text else "∅"
 
 
+def _piece_bytes(tokenizer, token_id: int) -> bytes | None:
+    """The bytes of a byte-level BPE piece ('Ġ' stands for a space, ...), or None for other tokenizers."""
+    piece = tokenizer.convert_ids_to_tokens(int(token_id))
+    if not isinstance(piece, str) or not piece or token_id in set(tokenizer.all_special_ids):
+        return None
+    if not all(ch in _BYTE_DECODER for ch in piece):
+        return None
+    return bytes(_BYTE_DECODER[ch] for ch in piece)
+
+
+def _is_byte_level(tokenizer, ids: list[int]) -> bool:
+    """Byte-level BPE: decoding a piece on its own gives a replacement character or 'Ġ'-style stand-ins."""
+    for token_id in ids:
+        text = tokenizer.decode([token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if ("\ufffd" in text or "Ġ" in text or "Ċ" in text) and _piece_bytes(tokenizer, token_id) is not None:
+            return True
+    return False
+
+
 def token_label(tokenizer, token_id: int) -> str:
-    """A readable label for one token id: the id decoded on its own (byte-level BPE 'Ġ' pieces become text, a piece
-    holding part of a multi-byte character shows its bytes as ‹hex›)."""
+    """A readable label for one token id: the id decoded on its own (a byte-level piece holding part of a multi-byte
+    character shows its bytes as ‹hex›; `token_labels` does better, naming the character it belongs to)."""
     text = tokenizer.decode([int(token_id)], skip_special_tokens=False, clean_up_tokenization_spaces=False)
     if "\ufffd" in text or "Ġ" in text or "Ċ" in text:
-        piece = tokenizer.convert_ids_to_tokens(int(token_id))
-        if isinstance(piece, str) and all(ch in _BYTE_DECODER for ch in piece):
-            raw = bytes(_BYTE_DECODER[ch] for ch in piece)
+        raw = _piece_bytes(tokenizer, int(token_id))
+        if raw is not None:
             decoded = raw.decode("utf-8", errors="ignore")
-            if decoded and len(decoded.encode("utf-8")) == len(raw):
+            if len(decoded.encode("utf-8")) == len(raw):
                 return _readable(decoded)
-            return (_readable(decoded) if decoded.strip() else "") + "‹" + raw[len(decoded.encode()):].hex() + "›"
+            return "‹" + raw.hex() + "›"
     return _readable(text)
 
 
 def token_labels(tokenizer, ids: Sequence[int] | torch.Tensor) -> list[str]:
-    """Labels for a sequence of ids, each decoded separately."""
+    """Labels for a sequence of ids, each id decoded on its own. For byte-level BPE, where one Hangul syllable (3
+    UTF-8 bytes) may be split over two pieces, a piece is labelled with the characters its bytes belong to, with
+    '…' where it starts or ends inside a character: '투빅아' split as [투+1 byte][2 bytes+빅아] reads '투…', '…빅아'."""
     if isinstance(ids, torch.Tensor):
         ids = ids.tolist()
-    return [token_label(tokenizer, i) for i in ids]
+    ids = [int(i) for i in ids]
+    if not _is_byte_level(tokenizer, ids):
+        return [token_label(tokenizer, i) for i in ids]
+    pieces = [_piece_bytes(tokenizer, i) for i in ids]
+    labels = [None if piece is not None else token_label(tokenizer, i) for i, piece in zip(ids, pieces)]
+    index = 0
+    while index < len(ids):  # runs of consecutive byte pieces, decoded together
+        if pieces[index] is None:
+            index += 1
+            continue
+        end = index
+        while end < len(ids) and pieces[end] is not None:
+            end += 1
+        run = b"".join(pieces[index:end])
+        char_starts, position = [], 0  # byte offset where each character of the run starts
+        text = run.decode("utf-8", errors="replace")
+        for ch in text:
+            char_starts.append(position)
+            position += len(ch.encode("utf-8")) if ch != "\ufffd" else 1
+        offset = 0
+        for k in range(index, end):
+            start, stop = offset, offset + len(pieces[k])
+            offset = stop
+            chars = [c for c, s, e in zip(text, char_starts, char_starts[1:] + [position]) if s < stop and e > start]
+            starts_inside = start not in char_starts and start < position
+            ends_inside = stop not in char_starts + [position]
+            label = _readable("".join(chars))
+            labels[k] = ("…" if starts_inside else "") + label + ("…" if ends_inside else "")
+        index = end
+    return labels
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -175,6 +224,7 @@ class AttentionMaps:
     query_tokens: dict[str, list[str]] = field(default_factory=dict)
     key_tokens: dict[str, list[str]] = field(default_factory=dict)
     architecture: str = ""
+    decoder_rows_predict: bool = False  # encoder-decoder: decoder rows are labelled with the predicted token
 
     @property
     def kinds(self) -> list[str]:
@@ -220,9 +270,10 @@ def compute_attention_maps(model, tokenizer, text: str, target_text: str | None 
                            max_new_tokens: int = 32) -> AttentionMaps:
     """Run `text` through `model` on the eager path and collect its attention weights.
 
-    Encoder-decoder models: the encoder reads `text`; the decoder reads `decoder_start + target_text` (its tokens,
-    end-of-sequence included), or, when `target_text` is None, the model's own greedy output. Decoder-only models read
-    `text` (masked self-attention only); encoder-only models read `text` (self-attention only).
+    Encoder-decoder models: the encoder reads `text`; the decoder reads `decoder_start + target_text` shifted right
+    (teacher forcing), or, when `target_text` is None, the model's own greedy output. Decoder rows are labelled with
+    the token each position *predicts* (the target, end-of-sequence included). Decoder-only models read `text`
+    (masked self-attention only, rows and columns = the tokens read); encoder-only models read `text`.
     """
     ensure_eager(model)
     model.eval()
@@ -241,19 +292,27 @@ def compute_attention_maps(model, tokenizer, text: str, target_text: str | None 
         if target_text is not None:
             target = tokenizer(text_target=target_text, return_tensors="pt")["input_ids"].to(device)
             start = torch.full((1, 1), _decoder_start(model), dtype=target.dtype, device=device)
-            decoder_input_ids = torch.cat([start, target], dim=1)
+            sequence = torch.cat([start, target], dim=1)  # <start> y_1 ... y_n
         else:
             if not hasattr(model, "generate"):
                 raise ValueError(f"{name} cannot generate; pass target_text to see its decoder attention")
-            decoder_input_ids = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+            sequence = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+        if sequence.shape[1] < 2:
+            raise ValueError("the decoder sequence is empty; pass a non-empty target_text")
+        # Teacher forcing: the decoder reads the sequence shifted right, and position t predicts token t + 1.
+        decoder_input_ids, predicted = sequence[:, :-1], sequence[:, 1:]
         outputs = model(**inputs, decoder_input_ids=decoder_input_ids, output_attentions=True, use_cache=False,
                         return_dict=True)
-        target_tokens = token_labels(tokenizer, decoder_input_ids[0])
+        read_tokens = token_labels(tokenizer, decoder_input_ids[0])
+        predicted_tokens = token_labels(tokenizer, predicted[0])
         maps.weights["self"] = _stack(getattr(outputs, "encoder_attentions", None), "encoder_attentions", name)
         maps.weights["masked"] = _stack(getattr(outputs, "decoder_attentions", None), "decoder_attentions", name)
         maps.weights["cross"] = _stack(getattr(outputs, "cross_attentions", None), "cross_attentions", name)
-        maps.query_tokens = {"self": source_tokens, "masked": target_tokens, "cross": target_tokens}
-        maps.key_tokens = {"self": source_tokens, "masked": target_tokens, "cross": source_tokens}
+        # Decoder rows are labelled with the token each position predicts (as in alignment pictures); the masked
+        # self-attention's columns with the tokens the decoder reads, so row "love" sees "<s> Tobigs , I" only.
+        maps.query_tokens = {"self": source_tokens, "masked": predicted_tokens, "cross": predicted_tokens}
+        maps.key_tokens = {"self": source_tokens, "masked": read_tokens, "cross": source_tokens}
+        maps.decoder_rows_predict = True
         return maps
 
     if target_text is not None:
@@ -322,8 +381,7 @@ def plot_attention(maps: AttentionMaps, kind: str, layers: int | Sequence[int] |
     fig = new_figure(min(cols * panel_w + 1.2, 40), min(rows * panel_h + 0.8, 60))
     axes = fig.subplots(rows, cols, squeeze=False)
     vmax = max(float(w.max()) for _, w in panels) or 1.0
-    colormap = colormaps[cmap].copy()
-    colormap.set_bad("#d9d9d9")
+    colormap = colormaps[cmap].with_extremes(bad="#d9d9d9")
     tick_size = 9 if max(tq, tk) <= 12 else 7 if max(tq, tk) <= 24 else 5
     image = None
     for index, ax in enumerate(axes.flat):
@@ -341,14 +399,23 @@ def plot_attention(maps: AttentionMaps, kind: str, layers: int | Sequence[int] |
         ax.set_xticks(range(tk))
         ax.set_yticks(range(tq))
         last_row = row == rows - 1 or index + cols >= len(panels)
-        ax.set_xticklabels(keys if last_row else [], rotation=90, fontsize=tick_size)
+        if tk <= 16:
+            ax.set_xticklabels(keys if last_row else [], rotation=45, ha="right", rotation_mode="anchor",
+                               fontsize=tick_size)
+        else:
+            ax.set_xticklabels(keys if last_row else [], rotation=90, fontsize=tick_size)
         ax.set_yticklabels(queries if col == 0 else [], fontsize=tick_size)
         ax.tick_params(length=0)
+        if col == 0:
+            ax.set_ylabel("predicting (query)" if kind != "self" and maps.decoder_rows_predict else "query",
+                          fontsize=8)
+        if last_row:
+            ax.set_xlabel("reads (key)" if kind == "masked" and maps.decoder_rows_predict else "key", fontsize=8)
     data_axes = [ax for ax in axes.flat if ax.get_label() == "panel"]
     colorbar = fig.colorbar(image, ax=data_axes, shrink=0.9 if rows > 1 else 1.0, pad=0.02)
     colorbar.set_label("attention weight" + ("  (grey: masked, = 0)" if kind == "masked" else ""), fontsize=8)
     heading = title or KIND_TITLES[kind]
-    fig.suptitle(f"{heading}\nrows: queries · columns: keys", fontsize=10)
+    fig.suptitle(heading, fontsize=10)
     return fig
 
 
