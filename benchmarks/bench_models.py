@@ -39,7 +39,9 @@ def bart_pair(width: int, layers: int, heads: int, positions: int):
                  decoder_attention_heads=heads, encoder_ffn_dim=4 * width, decoder_ffn_dim=4 * width,
                  max_position_embeddings=positions)
     ours = TobigsForConditionalGeneration(TobigsConfig.from_preset("bart-base", vocab_size=VOCAB, d_model=width, **sizes))
-    theirs = BartForConditionalGeneration(BartConfig(vocab_size=VOCAB, d_model=width, **sizes))
+    # BartConfig's defaults drop out less than bart-base does: give it our preset's dropouts so both do the same work.
+    dropouts = {k: ours.config.to_dict()[k] for k in ("dropout", "attention_dropout", "activation_dropout")}
+    theirs = BartForConditionalGeneration(BartConfig(vocab_size=VOCAB, d_model=width, **sizes, **dropouts))
     return ours, theirs
 
 

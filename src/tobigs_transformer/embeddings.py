@@ -83,7 +83,9 @@ class TransformerEmbeddings(nn.Module):
                 position_ids = torch.arange(seq_length, device=inputs_embeds.device) + past_length
                 position_ids = position_ids.unsqueeze(0)  # (1, T), broadcast over the batch
 
-        hidden_states = inputs_embeds * self.embed_scale + self.position_embeddings(position_ids)
+        if self.embed_scale != 1.0:  # a config constant, not data: no graph break under torch.compile
+            inputs_embeds = inputs_embeds * self.embed_scale
+        hidden_states = inputs_embeds + self.position_embeddings(position_ids)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
                 hidden_states = hidden_states + self.token_type_embeddings.weight[0]  # every token in segment A
