@@ -67,6 +67,9 @@ from .pipeline_tobigs import register_pipelines  # noqa: E402
 
 register_pipelines()
 
+# Conversion to and from transformers' GPT-2, BERT, BART and Marian classes (tooling; imports the model, not the reverse).
+from .convert import convert_from_hf, convert_to_hf  # noqa: E402
+
 __all__ = [
     "TobigsConfig",
     "TobigsPreTrainedModel",
@@ -83,4 +86,6 @@ __all__ = [
     "shift_tokens_right",
     "AUTO_CLASSES",
     "register_pipelines",
+    "convert_from_hf",
+    "convert_to_hf",
 ]

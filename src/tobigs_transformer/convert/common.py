@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..configuration_tobigs import TobigsConfig
+from ..configuration_tobigs import ACTIVATIONS, TobigsConfig
 from ..positional_encoding import sinusoidal_table
 
 # Placeholders of the key patterns and what they match.
@@ -65,9 +65,11 @@ def _same(tensors: list[torch.Tensor], config: TobigsConfig, keys: list[str]) ->
 
 def _check_sinusoid(tensors: list[torch.Tensor], config: TobigsConfig, keys: list[str]) -> None:
     for key, tensor in zip(keys, tensors):
-        expected = sinusoidal_table(tensor.shape[0], tensor.shape[1], config.sinusoidal_layout)
-        if tensor.shape[0] != config.max_position_embeddings or not torch.allclose(
-            tensor.float(), expected, rtol=0.0, atol=1e-5
+        expected = sinusoidal_table(tensor.shape[0], tensor.shape[1], config.sinusoidal_layout).to(tensor.dtype)
+        # fp32: the tables agree to rounding; half precision: to a couple of units in the last place.
+        atol = 1e-5 if tensor.dtype == torch.float32 else 2 * torch.finfo(tensor.dtype).eps
+        if tuple(tensor.shape) != (config.max_position_embeddings, config.d_model) or not torch.allclose(
+            tensor.float(), expected.float(), rtol=0.0, atol=atol
         ):
             raise ConversionError(
                 f"{key} is not the fixed {config.sinusoidal_layout} sinusoid table of shape "
@@ -194,6 +196,7 @@ def convert_state_dict(
     produced: dict[str, torch.Tensor] = {}
     rebuilt: set[str] = set()  # target keys that the target model fills itself (Marian's sinusoid tables)
     missing_source, unknown_target, bad_shapes = [], [], []
+    reported: set[str] = set()  # target keys already named by another problem
     for c in concrete:
         src_keys = list(c.hf) if from_hf else ([c.ours] if c.ours is not None else [])
         tgt_keys = ([c.ours] if c.ours is not None else []) if from_hf else list(c.hf)
@@ -203,6 +206,7 @@ def convert_state_dict(
         missing_source += absent
         unknown_target += [key for key in tgt_keys if key not in target_shapes]
         if absent or any(key not in target_shapes for key in tgt_keys):
+            reported.update(tgt_keys)
             continue
         with torch.no_grad():
             if from_hf:
@@ -218,6 +222,7 @@ def convert_state_dict(
         for key, tensor in zip(tgt_keys, outputs):
             if tuple(tensor.shape) != tuple(target_shapes[key]):
                 bad_shapes.append(f"{key} {tuple(tensor.shape)} vs {tuple(target_shapes[key])} ({c.op.name})")
+                reported.add(key)
                 continue
             produced[key] = tensor
 
@@ -226,7 +231,7 @@ def convert_state_dict(
     problems.add("source tensors used more than once", [k for k, n in used.items() if n > 1])
     problems.add("source tensors no rule uses", [k for k in source if k not in used])
     problems.add("target tensors left unfilled",
-                 [k for k in target_shapes if k not in produced and k not in rebuilt] if not bad_shapes else [])
+                 [k for k in target_shapes if k not in produced and k not in rebuilt and k not in reported])
     problems.add("shape mismatches (converted vs target)", bad_shapes)
     problems.raise_if_any(what)
     return produced
@@ -323,10 +328,9 @@ def common_config_fields(hf_config) -> dict:
 
 
 def activation_of(name, family: str) -> str:
-    from ..configuration_tobigs import ACTIVATIONS
-
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ConversionError(
-            f"{family} activation {name!r} has no exact tobigs_transformer equivalent; supported: {', '.join(ACTIVATIONS)}"
+            f"{family} activation {name!r} has no exact tobigs_transformer equivalent; "
+            f"supported: {', '.join(ACTIVATIONS)}"
         )
     return name

@@ -1,0 +1,32 @@
+"""Exact weight conversion between tobigs_transformer and transformers' GPT-2, BERT, BART and Marian classes.
+
+    from tobigs_transformer.convert import convert_from_hf, convert_to_hf
+    ours = convert_from_hf(GPT2LMHeadModel.from_pretrained("path/to/gpt2"))   # -> TobigsForCausalLM
+    back = convert_to_hf(ours)                                                  # -> GPT2LMHeadModel
+
+One key map per family (gpt2.py, bert.py, bart.py, marian.py), applied by the strict engine in common.py; the
+command line is `tobigs-convert --from-hf DIR --out DIR` / `--to-hf DIR --out DIR` (cli.py).
+This sub-package is tooling: it imports the model, the model never imports it.
+"""
+
+from .api import (
+    FAMILIES,
+    convert_config_from_hf,
+    convert_config_to_hf,
+    convert_from_hf,
+    convert_to_hf,
+    infer_family,
+    supported_classes,
+)
+from .common import ConversionError
+
+__all__ = [
+    "ConversionError",
+    "FAMILIES",
+    "convert_config_from_hf",
+    "convert_config_to_hf",
+    "convert_from_hf",
+    "convert_to_hf",
+    "infer_family",
+    "supported_classes",
+]
