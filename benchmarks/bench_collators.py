@@ -4,9 +4,9 @@ A BART-base training step of 16 × (512 + 512) tokens takes ~47 ms on an H100 (c
 DataLoader worker must stay under 5 % of that.  This script times every noising configuration of
 ``DataCollatorForDenoising`` on 16 real 512-token blocks (Shakespeare if ``data_cache/corpora`` was built, else the
 test fixtures repeated), plus the NSP and MLM collators for reference, prints a table, writes JSON and a Markdown
-section (merge it into RESULTS_data.md)::
+section (merge it into RESULTS.md, section 3)::
 
-    python benchmarks/bench_collators.py --json benchmarks/bench_collators.json --markdown benchmarks/RESULTS_data.md
+    python benchmarks/bench_collators.py --json benchmarks/bench_collators.json --markdown /tmp/collators.md
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab_size", type=int, default=8000)
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "bench_collators.json"))
     parser.add_argument("--markdown", default=str(ROOT / "benchmarks" / "RESULTS_data.generated.md"),
-                        help="where the Markdown section is written (RESULTS_data.md is curated by hand)")
+                        help="where the Markdown section is written (benchmarks/RESULTS.md is curated by hand)")
     args = parser.parse_args(argv)
 
     docs, source = load_documents()
