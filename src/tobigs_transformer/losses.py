@@ -58,6 +58,9 @@ def multiple_choice_loss(logits, labels, **kwargs) -> torch.Tensor:
     return token_cross_entropy(logits, labels, logits.shape[-1], **kwargs)
 
 
+# Token-level losses read `config.label_smoothing`; `TobigsPreTrainedModel.loss_function` binds it.
+TOKEN_LOSSES = ("causal_lm", "seq2seq_lm", "masked_lm")
+
 LOSSES = {
     "causal_lm": causal_lm_loss,
     "seq2seq_lm": seq2seq_lm_loss,

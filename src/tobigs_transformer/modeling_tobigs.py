@@ -275,9 +275,7 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, GenerationMixin):
         logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits, labels, self.config.vocab_size, label_smoothing=self.config.label_smoothing, **kwargs
-            )
+            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -339,9 +337,7 @@ class TobigsForCausalLM(TobigsPreTrainedModel, GenerationMixin):
         logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits, labels, self.config.vocab_size, label_smoothing=self.config.label_smoothing, **kwargs
-            )
+            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return CausalLMOutputWithPast(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
@@ -389,9 +385,7 @@ class TobigsForMaskedLM(TobigsPreTrainedModel):
         loss = None
         if labels is not None:
             check_labels(labels, logits.shape[:2], "the input (batch, length)")
-            loss = self.loss_function(
-                logits, labels, self.config.vocab_size, label_smoothing=self.config.label_smoothing, **kwargs
-            )
+            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                               attentions=outputs.attentions)
 
@@ -452,8 +446,7 @@ class TobigsForPreTraining(TobigsPreTrainedModel):
             loss = 0.0
             if labels is not None:
                 check_labels(labels, prediction_logits.shape[:2], "the input (batch, length)")
-                loss = loss + self.loss_function(prediction_logits, labels, self.config.vocab_size,
-                                                 label_smoothing=self.config.label_smoothing)
+                loss = loss + self.loss_function(prediction_logits, labels, self.config.vocab_size)
             if next_sentence_label is not None:
                 check_labels(next_sentence_label, prediction_logits.shape[:1], "next sentence prediction (batch,)")
                 loss = loss + nn.functional.cross_entropy(seq_relationship_logits, next_sentence_label)

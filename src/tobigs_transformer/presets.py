@@ -72,27 +72,6 @@ PRESETS: dict[str, dict] = {
         bos_token_id=None,
         eos_token_id=None,
     ),
-    # GPT-2 small (Radford et al. 2019): as GPT-1 but pre-LN with a final LayerNorm, and the "gelu_new" tanh GELU.
-    "gpt2": dict(
-        architecture="decoder-only",
-        vocab_size=50257,
-        d_model=768,
-        decoder_layers=12,
-        decoder_attention_heads=12,
-        decoder_ffn_dim=3072,
-        max_position_embeddings=1024,
-        position_embedding_type="learned",
-        scale_embedding=False,
-        normalize_before=True,
-        activation_function="gelu_new",
-        dropout=0.1,
-        attention_dropout=0.1,
-        layer_norm_eps=1e-5,
-        tie_word_embeddings=True,
-        pad_token_id=None,
-        bos_token_id=50256,
-        eos_token_id=50256,
-    ),
     # BERT-base (Devlin et al. 2019): the encoder alone, learned positions + segment embeddings, embedding LayerNorm.
     "bert-base": dict(
         architecture="encoder-only",
@@ -145,6 +124,18 @@ PRESETS: dict[str, dict] = {
         decoder_start_token_id=2,
     ),
 }
+
+# GPT-2 small (Radford et al. 2019): GPT-1 with pre-LN (+ a final LayerNorm), the tanh "gelu_new", a larger
+# byte-level vocabulary and 1024 positions.
+PRESETS["gpt2"] = dict(
+    PRESETS["gpt"],
+    vocab_size=50257,
+    max_position_embeddings=1024,
+    normalize_before=True,
+    activation_function="gelu_new",
+    bos_token_id=50256,
+    eos_token_id=50256,
+)
 
 # BART-large: same recipe, 12+12 layers of width 1024 with 16 heads.
 PRESETS["bart-large"] = dict(

@@ -1,6 +1,7 @@
 """TobigsPreTrainedModel: what every tobigs model shares with transformers (weights init, loading, losses, flags)."""
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
@@ -8,7 +9,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_tobigs import TobigsConfig
-from .losses import LOSSES
+from .losses import LOSSES, TOKEN_LOSSES
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
 
 
@@ -62,6 +63,8 @@ class TobigsPreTrainedModel(PreTrainedModel):
     def loss_function(self):
         if getattr(self, "_loss_function", None) is not None:
             return self._loss_function
+        if self.loss_kind in TOKEN_LOSSES:
+            return partial(LOSSES[self.loss_kind], label_smoothing=self.config.label_smoothing)
         return LOSSES[self.loss_kind]
 
     @loss_function.setter

@@ -38,7 +38,17 @@ def check_mask(mask: torch.Tensor | None, expected: tuple[int, int], name: str, 
         raise ValueError(f"{name} has shape {tuple(mask.shape)} but {against} needs {tuple(expected)}")
 
 
-class TobigsEncoder(TobigsPreTrainedModel):
+class TobigsStack(TobigsPreTrainedModel):
+    """What the encoder and decoder stacks share: their token embedding is the model's input embedding."""
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+
+class TobigsEncoder(TobigsStack):
     """N encoder layers over token (+ segment) + position embeddings."""
 
     _can_record_outputs = {
@@ -53,12 +63,6 @@ class TobigsEncoder(TobigsPreTrainedModel):
         self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
         self.gradient_checkpointing = False
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.word_embeddings = value
 
     @capture_outputs
     def forward(
@@ -84,7 +88,7 @@ class TobigsEncoder(TobigsPreTrainedModel):
         return BaseModelOutput(last_hidden_state=hidden_states)
 
 
-class TobigsDecoder(TobigsPreTrainedModel):
+class TobigsDecoder(TobigsStack):
     """N decoder layers: masked self-attention (+ cross-attention to the encoder) with a key/value cache."""
 
     _can_record_outputs = {
@@ -100,12 +104,6 @@ class TobigsDecoder(TobigsPreTrainedModel):
         self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
         self.gradient_checkpointing = False
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.word_embeddings = value
 
     @capture_outputs
     def forward(
