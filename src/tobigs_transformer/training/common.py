@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from functools import partial
 from typing import Any
 
 import datasets
@@ -88,6 +89,29 @@ def load_raw_datasets(data_args, model_args=None, text_sample_by: str = "line") 
 
 def select(ds, n: int | None):
     return ds if n is None else ds.select(range(min(n, len(ds))))
+
+
+def _to_documents(batch, sentences_column: str, text_column: str):
+    if sentences_column in batch:
+        docs = [[s for s in doc if s and s.strip()] for doc in batch[sentences_column]]
+    else:
+        docs = [[s for s in (t or "").split("\n") if s.strip()] for t in batch[text_column]]
+    return {"sentences": [d for d in docs if d]}
+
+
+def load_documents(data_args, raw: datasets.DatasetDict) -> datasets.DatasetDict:
+    """Documents as lists of sentences (column `sentences`), from a `--sentences_column` of lists or a
+    `--text_column` with one sentence per line: the input of NSP/SOP pairing, RoBERTa packing and BART noising."""
+    first = next(iter(raw.values()))
+    if data_args.sentences_column not in first.column_names and data_args.text_column not in first.column_names:
+        raise ArgumentError(
+            f"neither --sentences_column {data_args.sentences_column!r} nor --text_column {data_args.text_column!r} "
+            f"is in the data (columns: {first.column_names})"
+        )
+    return raw.map(
+        partial(_to_documents, sentences_column=data_args.sentences_column, text_column=data_args.text_column),
+        batched=True, remove_columns=first.column_names, desc="documents",
+    )
 
 
 def require_columns(ds, columns, what: str) -> None:

@@ -26,6 +26,7 @@ from .common import (
     artifacts_callback,
     build_config,
     load_model,
+    load_documents,
     load_raw_datasets,
     load_tokenizer,
     prepare,
@@ -33,7 +34,6 @@ from .common import (
     select,
     setup,
 )
-from .run_mlm import _to_documents
 from .trainers import TobigsTrainer
 from .validation import ArgumentError, check_length
 
@@ -96,17 +96,8 @@ def main(args: list[str] | None = None) -> dict:
     check_length(data_args.max_seq_length, config, "--max_seq_length")
 
     raw = load_raw_datasets(data_args, model_args, text_sample_by="paragraph")
-    first = next(iter(raw.values()))
-    if data_args.sentences_column not in first.column_names and data_args.text_column not in first.column_names:
-        raise ArgumentError(
-            f"neither --sentences_column {data_args.sentences_column!r} nor --text_column {data_args.text_column!r} "
-            f"is in the data (columns: {first.column_names})"
-        )
     with training_args.main_process_first(desc="tokenize documents"):
-        docs = raw.map(
-            partial(_to_documents, sentences_column=data_args.sentences_column, text_column=data_args.text_column),
-            batched=True, remove_columns=first.column_names, desc="documents",
-        )
+        docs = load_documents(data_args, raw)
         blocks = docs.map(
             partial(tokenize_for_denoising, tokenizer=tokenizer, max_length=data_args.max_seq_length),
             batched=True, batch_size=1000, remove_columns=["sentences"],

@@ -32,6 +32,7 @@ from .common import (
     artifacts_callback,
     build_config,
     load_model,
+    load_documents,
     load_raw_datasets,
     load_tokenizer,
     prepare,
@@ -56,14 +57,6 @@ class MLMDataArguments(DataArguments):
     pair_batch_size: int = field(
         default=1000, metadata={"help": "Documents per datasets.map batch when pairing (random B comes from the batch)."}
     )
-
-
-def _to_documents(batch, sentences_column: str, text_column: str):
-    if sentences_column in batch:
-        docs = [[s for s in doc if s and s.strip()] for doc in batch[sentences_column]]
-    else:
-        docs = [[s for s in (t or "").split("\n") if s.strip()] for t in batch[text_column]]
-    return {"sentences": [d for d in docs if d]}
 
 
 def _accuracy_metrics(eval_pred):
@@ -108,17 +101,8 @@ def main(args: list[str] | None = None) -> dict:
     check_length(data_args.max_seq_length, config, "--max_seq_length")
 
     raw = load_raw_datasets(data_args, model_args, text_sample_by="paragraph")
-    first = next(iter(raw.values()))
-    if data_args.sentences_column not in first.column_names and data_args.text_column not in first.column_names:
-        raise ArgumentError(
-            f"neither --sentences_column {data_args.sentences_column!r} nor --text_column {data_args.text_column!r} "
-            f"is in the data (columns: {first.column_names})"
-        )
     with training_args.main_process_first(desc="build pretraining examples"):
-        docs = raw.map(
-            partial(_to_documents, sentences_column=data_args.sentences_column, text_column=data_args.text_column),
-            batched=True, remove_columns=first.column_names, desc="documents",
-        )
+        docs = load_documents(data_args, raw)
         processed = {}
         for split, ds in docs.items():
             if data_args.no_nsp:
