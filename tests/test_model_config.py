@@ -1,5 +1,9 @@
 """TobigsConfig: presets carry the papers' sizes, invalid values fail at construction, save/load round-trips."""
 
+import json
+import logging
+import re
+
 import pytest
 from transformers import AutoConfig
 
@@ -82,3 +86,110 @@ def test_save_load_roundtrip(tmp_path):
     assert {k: v for k, v in loaded.to_dict().items() if k not in drop} == {
         k: v for k, v in config.to_dict().items() if k not in drop
     }
+
+
+# ---- unknown keys: a typo is an error naming the closest field, not an attribute written to config.json ----------
+
+
+@pytest.mark.parametrize("build", [lambda: TobigsConfig(d_modle=128),
+                                   lambda: TobigsConfig.from_preset("gpt2", d_modle=128),
+                                   lambda: TobigsConfig.check_keys(["d_modle"])])
+def test_unknown_key_names_the_closest_field(build):
+    with pytest.raises(ValueError, match="TobigsConfig has no field 'd_modle'; did you mean 'd_model'"):
+        build()
+
+
+def test_unknown_key_without_a_close_field_lists_the_fields():
+    with pytest.raises(ValueError, match="no field 'colour'; the fields are: architecture, vocab_size, d_model"):
+        TobigsConfig(colour="blue")
+
+
+def test_everything_transformers_passes_is_accepted(tmp_path):
+    from transformers import AutoModelForSequenceClassification, GenerationConfig
+
+    import tobigs_transformer as tt
+
+    config = TobigsConfig.from_preset(
+        "bert-base", vocab_size=99, d_model=32, encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=37,
+        # what from_pretrained, pipelines, the Trainer and v4-era config.json files put into a config
+        id2label={0: "neg", 1: "neu", 2: "pos"}, label2id={"neg": 0, "neu": 1, "pos": 2}, problem_type=None,
+        output_hidden_states=False, return_dict=True, tokenizer_class="BertTokenizerFast", dtype="float32",
+        torch_dtype="float32", attn_implementation="eager", name_or_path="somewhere", _name_or_path="somewhere",
+        _commit_hash="abc", transformers_version="5.24.0", architectures=["TobigsForSequenceClassification"],
+        num_beams=4, max_length=20, hidden_size=32, finetuning_task="sst2", prefix="",
+    )
+    assert config.num_labels == 3 and config.d_model == 32 and config._attn_implementation == "eager"
+    model = tt.TobigsForSequenceClassification(config)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert {"auto_map", "architectures", "transformers_version", "model_type", "id2label"} <= set(saved)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=3, attn_implementation="sdpa",
+                                                                output_hidden_states=True)
+    assert isinstance(loaded, tt.TobigsForSequenceClassification) and loaded.config.output_hidden_states
+    assert TobigsConfig.from_dict(saved).to_dict() == TobigsConfig.from_pretrained(tmp_path).to_dict()
+    assert GenerationConfig._get_default_generation_params()  # the generation keys are derived, not listed by hand
+
+
+def test_config_changed_after_construction_is_checked_when_a_model_is_built():
+    import tobigs_transformer as tt
+
+    config = TobigsConfig.from_preset("transformer-base", vocab_size=99, d_model=64, max_position_embeddings=16)
+    config.d_model = 100  # with 8 heads
+    with pytest.raises(ValueError, match="d_model=100 must be divisible by encoder_attention_heads=8"):
+        tt.TobigsModel(config)
+    config.d_model, config.pad_token_id = 64, 99
+    with pytest.raises(ValueError, match=r"pad_token_id=99 is outside the vocabulary \[0, vocab_size=99\)"):
+        tt.TobigsForConditionalGeneration(config)
+
+
+# ---- preset special-token ids and a smaller vocabulary ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", TobigsConfig.presets())
+def test_preset_special_ids_follow_a_small_vocabulary(preset, caplog):
+    original = TobigsConfig.from_preset(preset)
+    with caplog.at_level(logging.INFO, logger="tobigs_transformer.configuration_tobigs"):
+        small = TobigsConfig.from_preset(preset, vocab_size=99)
+    for field in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
+        before, after = getattr(original, field), getattr(small, field)
+        if before is None or before < 99:
+            assert after == before, field  # inside the new vocabulary: kept
+        else:  # counted from the end: the preset's last id stays the last id
+            assert after == 99 - (original.vocab_size - before), field
+            assert f"{field} {before} -> {after}" in caplog.text
+
+
+def test_gpt2_end_of_text_stays_the_last_id():
+    config = TobigsConfig.from_preset("gpt2", vocab_size=8000)
+    assert config.bos_token_id == config.eos_token_id == 7999
+
+
+def test_explicit_special_ids_are_never_changed():
+    config = TobigsConfig.from_preset("gpt2", vocab_size=99, eos_token_id=5)
+    assert (config.eos_token_id, config.bos_token_id) == (5, 98)
+    with pytest.raises(ValueError, match=r"bos_token_id=150 is outside the vocabulary \[0, vocab_size=99\)"):
+        TobigsConfig.from_preset("gpt2", vocab_size=99, bos_token_id=150)
+
+
+def test_vocabulary_too_small_for_the_preset_ids():
+    with pytest.raises(ValueError, match="preset 'bart-base' has eos_token_id=2, outside vocab_size=2"):
+        TobigsConfig.from_preset("bart-base", vocab_size=2)
+
+
+# ---- local paths ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["./no/such/dir", "~/no-such-tobigs-dir", "runs/exp1/checkpoint-5", "C:\\models\\x"])
+def test_missing_local_path_says_no_such_directory(path):
+    import tobigs_transformer as tt
+
+    for load in (TobigsConfig.from_pretrained, tt.TobigsForCausalLM.from_pretrained):
+        with pytest.raises(FileNotFoundError, match=f"no such directory: {re.escape(repr(path))}"):
+            load(path)
+
+
+def test_hub_ids_are_left_to_transformers():
+    from tobigs_transformer.configuration_tobigs import looks_local
+
+    assert not any(looks_local(name) for name in ("gpt2", "owner/name", "my-org/tobigs-transformer-base"))
+    assert all(looks_local(path) for path in ("/abs/dir", "./x", "../x", "~/x", "a/b/c", "a\\b"))

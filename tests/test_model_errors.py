@@ -1,5 +1,7 @@
 """Bad input fails early with a ValueError that names the value and the limit."""
 
+import re
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -121,3 +123,36 @@ def test_exactly_one_of_ids_or_embeddings():
     model = tt.TobigsModel(tiny_config("bert-base"))
     with pytest.raises(ValueError, match="exactly one of input_ids or inputs_embeds"):
         model(torch.ones(1, 3).long(), inputs_embeds=torch.zeros(1, 3, 32))
+
+
+@pytest.mark.parametrize("preset", ["gpt2", "bert-base"])
+def test_mask_of_any_dtype_with_zeros_and_ones_is_the_same_mask(preset):
+    model = tt.TobigsModel(tiny_config(preset)).eval()
+    ids = torch.randint(3, 98, (2, 5))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])
+    with torch.no_grad():
+        expected = model(ids, attention_mask=mask).last_hidden_state
+        for same in (mask.bool(), mask.float(), mask.half()):
+            torch.testing.assert_close(model(ids, attention_mask=same).last_hidden_state, expected)
+
+
+@pytest.mark.parametrize("mask, value", [([[1, 1, 2, 1, 1]], "2"), ([[0.0, -10000.0, 0.0, 0.0, 0.0]], "-10000.0"),
+                                         ([[1, 1, -1, 1, 1]], "-1")])
+def test_mask_values_other_than_zero_and_one_are_rejected(mask, value):
+    # A 2 used to shift every later position by one; an additive mask inverted the padding.
+    model = tt.TobigsForCausalLM(tiny_config("gpt2")).eval()
+    message = rf"attention_mask contains {re.escape(value)}; a mask holds only 1 \(attend\)"
+    with pytest.raises(ValueError, match=message):
+        model(torch.randint(3, 98, (1, 5)), attention_mask=torch.tensor(mask))
+
+
+def test_labels_of_minus_100_pass_the_range_check():
+    model = tt.TobigsForCausalLM(tiny_config("gpt2")).eval()
+    ids = torch.randint(3, 98, (2, 5))
+    labels = ids.clone()
+    labels[:, :2] = -100
+    assert torch.isfinite(model(ids, labels=labels).loss)
+    for bad in (-1, -101, 99):
+        labels[0, 3] = bad
+        with pytest.raises(ValueError, match=rf"labels contains {bad}, outside \[0, vocab_size=99\)"):
+            model(ids, labels=labels)

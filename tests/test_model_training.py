@@ -127,3 +127,37 @@ def test_training_forward_compiles_fullgraph(model_class, preset):
     compiled = torch.compile(model, fullgraph=True)(ids, labels=ids).loss  # no graph break allowed
     compiled.backward()
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_class, preset", [(tt.TobigsForCausalLM, "gpt2"), (tt.TobigsForMaskedLM, "bert-base"),
+                                                 (tt.TobigsForConditionalGeneration, "transformer-base"),
+                                                 (tt.TobigsForTokenClassification, "bert-base")],
+                         ids=lambda x: getattr(x, "__name__", x))
+@pytest.mark.parametrize("num_items_in_batch", [None, torch.tensor(0)])
+def test_labels_all_ignored_give_zero_loss_and_a_finite_step(model_class, preset, num_items_in_batch):
+    # A sum over no tokens: 0.0 with a zero gradient (mean reduction would be 0/0 = NaN and poison Adam's state).
+    model = model_class(tiny_config(preset, num_labels=2)).train()
+    ids = torch.randint(3, 98, (2, 6))
+    kwargs = {} if num_items_in_batch is None or model_class is tt.TobigsForTokenClassification else \
+        {"num_items_in_batch": num_items_in_batch}
+    loss = model(ids, labels=torch.full((2, 6), -100), **kwargs).loss
+    assert loss.item() == 0.0
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.count_nonzero(g) == 0 for g in grads)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    optimizer.step()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    # A real batch afterwards still trains.
+    model(ids, labels=ids.clamp(max=1) if model_class is tt.TobigsForTokenClassification else ids).loss.backward()
+    optimizer.step()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_shift_labels_compile_fullgraph():
+    model = tt.TobigsForCausalLM(tiny_config("gpt2", dropout=0.0, attention_dropout=0.0)).train()
+    ids = torch.randint(3, 98, (2, 8))
+    shift_labels = torch.cat([ids[:, 1:], ids[:, :1]], dim=1)
+    eager = model(ids, shift_labels=shift_labels).loss
+    compiled = torch.compile(model, fullgraph=True)(ids, shift_labels=shift_labels).loss
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)

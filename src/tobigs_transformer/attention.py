@@ -16,7 +16,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from transformers.cache_utils import Cache, EncoderDecoderCache
+from transformers.modeling_flash_attention_utils import FlashAttentionKwargs
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.processing_utils import Unpack
 
 from .configuration_tobigs import TobigsConfig
 
@@ -99,7 +101,7 @@ class MultiHeadAttention(nn.Module):
         key_value_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
-        **kwargs,
+        **kwargs: Unpack[FlashAttentionKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """hidden_states: (B, Tq, d_model) queries (and keys/values for self-attention); key_value_states:
         (B, Tk, d_model) encoder output for cross-attention. Returns (B, Tq, d_model) and the weights (eager only)."""

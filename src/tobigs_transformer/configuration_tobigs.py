@@ -4,12 +4,24 @@
 GPT, the encoder alone as in BERT); every other difference between the families is a field below, and the named
 presets in `presets.py` set them. Field names follow transformers (BART's in particular) so that users and the
 converters meet familiar names.
+
+Unknown keys are an error (a misspelt `d_modle=128` would otherwise be kept as an attribute, written to config.json
+and never used), and so are special-token ids outside the vocabulary; `from_preset` says how a preset's ids follow a
+smaller `vocab_size`.
 """
 
+import dataclasses
+import difflib
+import os
+from functools import cache
+
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
+from transformers import GenerationConfig, PreTrainedConfig
+from transformers.utils import logging
 
 from .presets import PRESETS
+
+logger = logging.get_logger(__name__)
 
 ARCHITECTURES = ("encoder-decoder", "decoder-only", "encoder-only")
 POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned")
@@ -18,6 +30,21 @@ POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned")
 SINUSOIDAL_LAYOUTS = ("interleaved", "concatenated")
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "gelu_pytorch_tanh", "silu", "swish")
 INIT_METHODS = ("normal", "xavier_uniform")
+SPECIAL_TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
+
+# Keys transformers itself may pass to a config besides the dataclass fields, the `attribute_map` aliases, the
+# settable properties and the generation parameters (all derived from the classes below): what `to_dict` adds, what
+# `PreTrainedConfig.__post_init__` and `from_dict` consume, and the common attributes of transformers v4's
+# PretrainedConfig that v5 dropped but config.json files written by v4 still carry. Keys starting with "_" are
+# transformers' private bookkeeping and always accepted.
+TRANSFORMERS_KEYS = frozenset({
+    "model_type", "auto_map", "custom_pipelines", "attn_implementation", "experts_implementation",
+    "quantization_config", "tokenizer_class", "prefix", "task_specific_params", "finetuning_task", "sep_token_id",
+    "is_decoder", "add_cross_attention", "cross_attention_hidden_size", "tie_encoder_decoder", "pruned_heads",
+    "torchscript", "use_bfloat16", "tf_legacy_loss", "output_past", "gradient_checkpointing",
+})
+# Keys this package's Hub export writes for its pipelines: the direction a translation model was trained on.
+PIPELINE_KEYS = frozenset({"src_lang", "tgt_lang"})
 
 
 @strict
@@ -53,6 +80,10 @@ class TobigsConfig(PreTrainedConfig):
         lm_head_bias: a bias on the output projection of the LM head (BART/Marian `final_logits_bias`).
         init_std: standard deviation of the normal initialisation (BERT/GPT/BART).
         init_method: `"normal"` or `"xavier_uniform"` (the paper's implementations).
+        scale_residual_init: GPT-2's initialisation (Radford et al. 2019, §2.3): the projections that write into the
+            residual stream (every attention's `out_proj` and the FFN's `fc2`) start with std
+            `init_std / sqrt(2 * n_layers)`, n_layers being the layer count of their stack, so the residual sum does
+            not grow with depth. Needs `init_method="normal"`; the `gpt2` preset sets it.
         label_smoothing: epsilon_ls of the token-level cross-entropy (paper §5.4 uses 0.1).
         tie_word_embeddings: share the input embedding with the output projection (and, for encoder-decoder models,
             between encoder and decoder), paper §3.4.
@@ -95,6 +126,7 @@ class TobigsConfig(PreTrainedConfig):
     lm_head_bias: bool = False
     init_std: float = 0.02
     init_method: str = "normal"
+    scale_residual_init: bool = False
     label_smoothing: float | int = 0.0
     use_cache: bool = True
     tie_word_embeddings: bool = True
@@ -105,6 +137,8 @@ class TobigsConfig(PreTrainedConfig):
     decoder_start_token_id: int | None = None
 
     def __post_init__(self, **kwargs):
+        # Before anything is set: an unknown key would otherwise become an attribute that nothing reads.
+        self.check_keys(kwargs)
         # `is_encoder_decoder` is what transformers reads (generate, caches); `architecture` is the source of truth.
         self.is_encoder_decoder = self.architecture == "encoder-decoder"
         if self.architecture == "decoder-only":
@@ -148,19 +182,59 @@ class TobigsConfig(PreTrainedConfig):
             raise ValueError(f"layer_norm_eps must be > 0, got {self.layer_norm_eps}")
         if self.init_std <= 0:
             raise ValueError(f"init_std must be > 0, got {self.init_std}")
+        if self.scale_residual_init and self.init_method != "normal":
+            raise ValueError(
+                f"scale_residual_init=True scales a normal initialisation; it needs init_method='normal', "
+                f"got init_method={self.init_method!r}"
+            )
         for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id"):
             _check_token_id(name, getattr(self, name), self.vocab_size)
         eos = self.eos_token_id if isinstance(self.eos_token_id, list) else [self.eos_token_id]
         for token_id in eos:
             _check_token_id("eos_token_id", token_id, self.vocab_size)
 
+    # ---- keys --------------------------------------------------------------------------------------------------
+    @classmethod
+    def check_keys(cls, keys) -> None:
+        """Raise a ValueError naming the first key that is no TobigsConfig field (nor anything transformers passes to
+        a config) and the closest field. Used by the constructor; call it before `setattr`-ing user overrides on an
+        existing config."""
+        known = _known_keys(cls)
+        for key in keys:
+            if not key.startswith("_") and key not in known:
+                fields = _own_fields(cls)
+                close = difflib.get_close_matches(key, fields, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"the fields are: {', '.join(fields)}"
+                raise ValueError(f"{cls.__name__} has no field {key!r}; {hint}")
+
+    # ---- loading -----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs) -> "TobigsConfig":
+        """transformers' `from_pretrained`, except that a local path that does not exist says so (instead of being
+        tried as a Hub repository id)."""
+        check_local_path(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
     # ---- presets -------------------------------------------------------------------------------------------------
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "TobigsConfig":
-        """Build the configuration of a named preset (see `presets()`), with any field overridden."""
+        """Build the configuration of a named preset (see `presets()`), with any field overridden.
+
+        Unknown override keys raise a ValueError naming the closest field.
+
+        Special-token ids and a smaller vocabulary: a preset's special-token id (`pad_token_id`, `bos_token_id`,
+        `eos_token_id`, `decoder_start_token_id`) that falls outside an overridden `vocab_size` is counted from the
+        end of the vocabulary, where the preset's checkpoint puts it: GPT-2's `<|endoftext|>` = 50256, the last of
+        50257 ids, stays the last id (`from_preset("gpt2", vocab_size=8000)` gives 7999). Ids inside the new
+        vocabulary are kept, ids passed explicitly are never changed (they must fit, or the config raises), and
+        every remapped id is logged at info level. A vocabulary too small to hold the id counted from the end raises.
+        """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(sorted(PRESETS))}")
-        return cls(**{**PRESETS[name], **overrides})
+        cls.check_keys(overrides)
+        preset = PRESETS[name]
+        remapped = _special_ids_for_vocab(name, preset, overrides)
+        return cls(**{**preset, **remapped, **overrides})
 
     @staticmethod
     def presets() -> list[str]:
@@ -174,6 +248,86 @@ class TobigsConfig(PreTrainedConfig):
     @property
     def has_decoder(self) -> bool:
         return self.architecture in ("encoder-decoder", "decoder-only")
+
+
+@cache
+def _known_keys(config_class: type) -> frozenset:
+    """Everything a config of `config_class` may legitimately be given, derived from the classes themselves."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    aliases = set(config_class.attribute_map)
+    settable = {
+        name for klass in config_class.__mro__ for name, value in vars(klass).items()
+        if isinstance(value, property) and value.fset is not None
+    }
+    generation = set(GenerationConfig._get_default_generation_params())
+    return frozenset(fields | aliases | settable | generation | TRANSFORMERS_KEYS | PIPELINE_KEYS)
+
+
+@cache
+def _own_fields(config_class: type) -> list[str]:
+    """The fields a user sets (this class's, not transformers' bookkeeping), plus their aliases."""
+    base = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    own = [f.name for f in dataclasses.fields(config_class) if f.name not in base]
+    return own + [alias for alias in config_class.attribute_map if alias not in own]
+
+
+def _special_ids_for_vocab(name: str, preset: dict, overrides: dict) -> dict:
+    """The preset's special-token ids that fall outside an overridden vocab_size, counted from the end instead."""
+    vocab_size = overrides.get("vocab_size")
+    if vocab_size is None or not isinstance(vocab_size, int) or vocab_size == preset["vocab_size"]:
+        return {}
+
+    def moved(field: str, token_id):
+        if not isinstance(token_id, int) or token_id < vocab_size:
+            return token_id
+        new_id = vocab_size - (preset["vocab_size"] - token_id)
+        if new_id < 0:
+            raise ValueError(
+                f"preset {name!r} has {field}={token_id}, outside vocab_size={vocab_size}, and counted from the end "
+                f"of the vocabulary ({preset['vocab_size'] - token_id} from the end) it does not fit either; pass "
+                f"{field} explicitly"
+            )
+        return new_id
+
+    remapped = {}
+    for field in SPECIAL_TOKEN_FIELDS:
+        if field in overrides or preset.get(field) is None:
+            continue
+        value = preset[field]
+        new = [moved(field, v) for v in value] if isinstance(value, list) else moved(field, value)
+        if new != value:
+            remapped[field] = new
+            logger.info(
+                f"from_preset({name!r}, vocab_size={vocab_size}): {field} {value} -> {new} (counted from the end "
+                f"of the vocabulary, as in the preset's vocab_size={preset['vocab_size']})"
+            )
+    return remapped
+
+
+def looks_local(path: str) -> bool:
+    """Whether a `from_pretrained` argument names a local path rather than a Hub id (`name` or `owner/name`):
+    absolute, starting with "." or "~", with more than one separator, or with a Windows separator."""
+    return (
+        os.path.isabs(path)
+        or path.startswith((".", "~"))
+        or path.count("/") > 1
+        or "\\" in path
+        or (os.sep != "/" and path.count(os.sep) > 1)
+    )
+
+
+def check_local_path(path) -> None:
+    """A local path given to `from_pretrained` must exist; say so, naming it, rather than transformers' message
+    about Hub repository ids."""
+    if path is None:
+        return
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        return
+    local = isinstance(path, os.PathLike) or looks_local(text)
+    resolved = os.path.abspath(os.path.expanduser(text))
+    if local and not os.path.exists(resolved):
+        raise FileNotFoundError(f"no such directory: {text!r} (resolved to {resolved})")
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:
@@ -191,4 +345,4 @@ def _check_token_id(name: str, value, vocab_size: int) -> None:
         raise ValueError(f"{name}={value} is outside the vocabulary [0, vocab_size={vocab_size})")
 
 
-__all__ = ["TobigsConfig"]
+__all__ = ["TobigsConfig", "check_local_path", "looks_local"]

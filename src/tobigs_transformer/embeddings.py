@@ -5,6 +5,7 @@ BERT adds a segment (token type) embedding and a LayerNorm; BART keeps the Layer
 """
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -14,14 +15,62 @@ from .configuration_tobigs import TobigsConfig
 from .positional_encoding import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 
 
-def check_ids_in_range(ids: torch.Tensor, limit: int, name: str, limit_name: str) -> None:
-    """Raise a ValueError naming the bad id and the limit, instead of an opaque index error deep inside a kernel."""
-    if is_torchdynamo_compiling() or ids.numel() == 0:
+class ValueCheck(NamedTuple):
+    """One tensor whose values a forward checks: `bad` marks its offending entries, `rule` says what is allowed."""
+
+    name: str
+    tensor: torch.Tensor
+    bad: torch.Tensor  # bool, the shape of `tensor`
+    rule: str
+
+
+def ids_in_range(ids: torch.Tensor | None, limit: int, name: str, limit_name: str) -> ValueCheck | None:
+    """Ids index a table of `limit` rows: outside [0, limit) they would fail as an opaque error inside a kernel."""
+    if ids is None:
+        return None
+    return ValueCheck(name, ids, (ids < 0) | (ids >= limit), f", outside [0, {limit_name}={limit})")
+
+
+def binary_mask(mask: torch.Tensor | None, name: str) -> ValueCheck | None:
+    """A 2-D attention mask holds 1 (attend) and 0 (padding) only: it also counts positions, so a 2 would shift every
+    later position and an additive 0/-10000 mask would be read inverted."""
+    if mask is None or mask.dim() != 2 or mask.dtype == torch.bool:
+        return None
+    return ValueCheck(name, mask, (mask != 0) & (mask != 1),
+                      "; a mask holds only 1 (attend) and 0 (padding), in any dtype (not an additive mask)")
+
+
+def check_values(*checks: ValueCheck | None) -> None:
+    """Raise a ValueError naming the first bad entry and the rule it breaks, instead of a wrong result or an index
+    error deep inside a kernel. All the checks of a forward share ONE host sync (the `any()` of their stacked flags);
+    callers skip this under torch.compile, where a data-dependent branch would break the graph."""
+    checks = [check for check in checks if check is not None and check.tensor.numel()]
+    if not checks:
         return
-    out_of_range = (ids < 0) | (ids >= limit)
-    if out_of_range.any():
-        bad = ids[out_of_range][0].item()
-        raise ValueError(f"{name} contains {bad}, outside [0, {limit_name}={limit})")
+    device = checks[0].bad.device
+    if not torch.stack([check.bad.any().to(device) for check in checks]).any():  # the one host sync
+        return
+    for check in checks:  # an error is being raised: more syncs no longer matter
+        if check.bad.any():
+            value = check.tensor[check.bad][0].item()
+            raise ValueError(f"{check.name} contains {value}{check.rule}")
+
+
+def check_embeddings(inputs_embeds: torch.Tensor, weight: torch.Tensor, name: str = "inputs_embeds") -> None:
+    """Embeddings given instead of ids must be what the token embedding would give: (batch, length, d_model) in the
+    dtype of the model's parameters (a float64 or float16 tensor into a float32 model fails deep inside a kernel).
+    Under autocast the kernels cast for themselves, so the dtype may differ there."""
+    if is_torchdynamo_compiling():
+        return
+    if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"{name} must have shape (batch, length, d_model={weight.shape[1]}), got {tuple(inputs_embeds.shape)}"
+        )
+    if inputs_embeds.dtype != weight.dtype and not torch.is_autocast_enabled(inputs_embeds.device.type):
+        raise ValueError(
+            f"{name} have dtype {inputs_embeds.dtype} but the model's parameters are {weight.dtype}; "
+            f"cast them with .to({weight.dtype})"
+        )
 
 
 def positions_from_mask(attention_mask: torch.Tensor, past_length: int, seq_length: int) -> torch.Tensor:
@@ -55,6 +104,7 @@ class TransformerEmbeddings(nn.Module):
         self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.layernorm_embedding else None
         self.dropout = nn.Dropout(config.dropout)
         self.max_positions = config.max_position_embeddings
+        self.type_vocab_size = config.type_vocab_size
 
     def forward(
         self,
@@ -64,17 +114,29 @@ class TransformerEmbeddings(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         past_length: int = 0,
+        attention_mask_name: str = "attention_mask",
     ) -> torch.Tensor:
-        if inputs_embeds is None:
-            # Read the size from the table itself: resize_token_embeddings swaps it.
-            check_ids_in_range(input_ids, self.word_embeddings.num_embeddings, "input_ids", "vocab_size")
-            inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, d_model)
-        batch_size, seq_length = inputs_embeds.shape[:2]
+        seq_length = (input_ids if inputs_embeds is None else inputs_embeds).shape[1]
         if not is_torchdynamo_compiling() and past_length + seq_length > self.max_positions:
             raise ValueError(
                 f"sequence length {past_length + seq_length} (cached {past_length} + new {seq_length}) exceeds "
                 f"max_position_embeddings={self.max_positions}; shorten or truncate the input explicitly"
             )
+        if token_type_ids is not None and self.token_type_embeddings is None:
+            raise ValueError("token_type_ids were given but this model has no segment embeddings (type_vocab_size=0)")
+        if not is_torchdynamo_compiling():
+            # Read the sizes from the tables themselves: resize_token_embeddings swaps the token table.
+            check_values(
+                ids_in_range(input_ids if inputs_embeds is None else None, self.word_embeddings.num_embeddings,
+                             "input_ids", "vocab_size"),
+                ids_in_range(position_ids, self.max_positions, "position_ids", "max_position_embeddings"),
+                ids_in_range(token_type_ids, self.type_vocab_size, "token_type_ids", "type_vocab_size"),
+                binary_mask(attention_mask, attention_mask_name),
+            )
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, d_model)
+        else:
+            check_embeddings(inputs_embeds, self.word_embeddings.weight)
         if position_ids is None:
             if attention_mask is not None and attention_mask.dim() == 2:
                 position_ids = positions_from_mask(attention_mask, past_length, seq_length)
@@ -90,11 +152,7 @@ class TransformerEmbeddings(nn.Module):
             if token_type_ids is None:
                 hidden_states = hidden_states + self.token_type_embeddings.weight[0]  # every token in segment A
             else:
-                check_ids_in_range(token_type_ids, self.token_type_embeddings.num_embeddings, "token_type_ids",
-                                   "type_vocab_size")
                 hidden_states = hidden_states + self.token_type_embeddings(token_type_ids)
-        elif token_type_ids is not None:
-            raise ValueError("token_type_ids were given but this model has no segment embeddings (type_vocab_size=0)")
         if self.layer_norm is not None:
             hidden_states = self.layer_norm(hidden_states)
         return self.dropout(hidden_states)

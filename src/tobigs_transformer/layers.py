@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from transformers.cache_utils import Cache
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs
 
 from .attention import MultiHeadAttention
 from .configuration_tobigs import TobigsConfig
@@ -34,6 +36,15 @@ def add_and_norm(
     return layer_norm(hidden_states + dropout(sublayer(hidden_states)))
 
 
+def mark_residual_projections(num_layers: int, *projections: nn.Linear) -> None:
+    """Tag the projections that write into the residual stream with the depth of their stack: GPT-2's initialisation
+    (`config.scale_residual_init`) starts them with std / sqrt(2 * num_layers), see
+    `TobigsPreTrainedModel._init_weights`. The tag sits on the Linear itself because transformers skips modules
+    without parameters of their own (a layer) when it initialises a custom model."""
+    for projection in projections:
+        projection.residual_stack_layers = num_layers
+
+
 class TobigsEncoderLayer(GradientCheckpointingLayer):
     """Self-attention over the whole input, then the position-wise FFN."""
 
@@ -47,8 +58,14 @@ class TobigsEncoderLayer(GradientCheckpointingLayer):
         )
         self.ffn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
+        mark_residual_projections(config.encoder_layers, self.self_attn.out_proj, self.feed_forward.fc2)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
         hidden_states = add_and_norm(
             hidden_states,
             lambda x: self.self_attn(x, attention_mask=attention_mask, **kwargs)[0],
@@ -78,6 +95,10 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         )
         self.ffn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
+        residual = [self.self_attn.out_proj, self.feed_forward.fc2]
+        if self.cross_attn is not None:
+            residual.append(self.cross_attn.out_proj)
+        mark_residual_projections(config.decoder_layers, *residual)
 
     def forward(
         self,
@@ -87,7 +108,7 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         encoder_attention_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
         use_cache: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         hidden_states = add_and_norm(
             hidden_states,

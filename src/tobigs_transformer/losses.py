@@ -2,47 +2,80 @@
 
 Token-level losses are written here because transformers' `ForCausalLMLoss` has no label smoothing (paper §5.4
 uses epsilon_ls = 0.1). Like transformers' losses they sum and divide by `num_items_in_batch` when the Trainer passes
-it, so gradient accumulation and data-parallel runs scale the loss correctly. Sentence-level losses are transformers'.
+it, so gradient accumulation and data-parallel runs scale the loss correctly, and the causal-LM loss takes a
+pre-shifted `shift_labels` tensor as `ForCausalLMLoss` does. Sentence-level losses are transformers', except that
+cross-entropy goes through `token_cross_entropy` everywhere so a batch without a single target is a loss of 0.0
+(a sum over no tokens), never NaN.
 """
 
 import torch
 from torch import nn
-from transformers.loss.loss_utils import (
-    ForQuestionAnsweringLoss,
-    ForSequenceClassificationLoss,
-    ForTokenClassification,
-)
+from transformers.loss.loss_utils import ForQuestionAnsweringLoss, ForSequenceClassificationLoss
+from transformers.utils import is_torchdynamo_compiling
+
+
+def check_targets(targets: torch.Tensor | None, limit: int, limit_name: str, name: str = "labels",
+                  ignore_index: int = -100) -> None:
+    """Integer targets must lie in [0, limit) or equal `ignore_index`; raise a ValueError naming the bad value and the
+    limit, instead of an IndexError (CPU) or a device-side assert (CUDA) inside cross-entropy.
+
+    One host sync in eager mode; skipped under torch.compile, where the kernel's own check remains."""
+    if targets is None or is_torchdynamo_compiling() or targets.is_floating_point() or targets.numel() == 0:
+        return
+    bad = ((targets < 0) | (targets >= limit)) & (targets != ignore_index)
+    if bad.any():
+        value = targets[bad][0].item()
+        raise ValueError(
+            f"{name} contains {value}, outside [0, {limit_name}={limit}); use {ignore_index} for positions "
+            "without a target"
+        )
 
 
 def token_cross_entropy(
     logits: torch.Tensor,
-    labels: torch.Tensor,
+    targets: torch.Tensor,
     vocab_size: int,
     num_items_in_batch: torch.Tensor | int | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
-    shift_labels: bool = False,
     **kwargs,
 ) -> torch.Tensor:
-    """Cross-entropy over tokens whose label is not `ignore_index`.
+    """Cross-entropy of `logits[..., t, :]` against `targets[..., t]`, over targets that are not `ignore_index`.
 
-    `shift_labels=True` is the causal LM case: the logits at position t predict the label at t+1.
+    Without `num_items_in_batch` this is the mean over those targets; with it, their sum divided by it. Either way
+    a batch in which every target is `ignore_index` gives 0.0 with a zero gradient (a sum over no tokens), where
+    `cross_entropy(reduction="mean")` would give 0/0 = NaN and poison the optimizer state.
     """
-    if shift_labels:
-        labels = nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]  # (B, T): next-token targets
     logits = logits.float().reshape(-1, vocab_size)  # (B*T, V); float for a stable log-softmax in half precision
-    labels = labels.reshape(-1).to(logits.device)
-    reduction = "sum" if num_items_in_batch is not None else "mean"
-    loss = nn.functional.cross_entropy(
-        logits, labels, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing
+    targets = targets.reshape(-1).to(logits.device)  # (B*T,)
+    total = nn.functional.cross_entropy(
+        logits, targets, ignore_index=ignore_index, reduction="sum", label_smoothing=label_smoothing
     )
-    if num_items_in_batch is not None:
-        loss = loss / (num_items_in_batch.to(loss.device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch)
-    return loss
+    if num_items_in_batch is None:
+        count = (targets != ignore_index).sum()  # a tensor: no host sync
+    elif torch.is_tensor(num_items_in_batch):
+        count = num_items_in_batch.to(total.device)
+    else:  # an int, as a custom training loop may pass
+        return total / max(num_items_in_batch, 1)
+    return total / count.clamp(min=1)
 
 
-def causal_lm_loss(logits, labels, vocab_size, **kwargs) -> torch.Tensor:
-    return token_cross_entropy(logits, labels, vocab_size, shift_labels=True, **kwargs)
+def causal_lm_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor | None,
+    vocab_size: int,
+    shift_labels: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    **kwargs,
+) -> torch.Tensor:
+    """Next-token prediction, with the semantics of transformers' `ForCausalLMLoss`: the logits at position t are
+    scored against `labels[t + 1]` (the last position has no target), unless `shift_labels` is given, in which case
+    it already holds the target of every position and is used as it is (`labels` may then be None)."""
+    if shift_labels is None:
+        if labels is None:
+            raise ValueError("the causal-LM loss needs labels or shift_labels")
+        shift_labels = nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]  # (B, T): next-token targets
+    return token_cross_entropy(logits, shift_labels, vocab_size, ignore_index=ignore_index, **kwargs)
 
 
 def seq2seq_lm_loss(logits, labels, vocab_size, **kwargs) -> torch.Tensor:
@@ -58,6 +91,26 @@ def multiple_choice_loss(logits, labels, **kwargs) -> torch.Tensor:
     return token_cross_entropy(logits, labels, logits.shape[-1], **kwargs)
 
 
+def token_classification_loss(logits, labels, config, **kwargs) -> torch.Tensor:
+    """transformers' `ForTokenClassification` (cross-entropy over `config.num_labels`), NaN-free without targets."""
+    return token_cross_entropy(logits, labels, config.num_labels, **kwargs)
+
+
+def sequence_classification_loss(labels, pooled_logits, config, **kwargs) -> torch.Tensor:
+    """transformers' `ForSequenceClassificationLoss`; its single-label case through `token_cross_entropy`."""
+    if config.problem_type is None:
+        # The inference transformers makes (and stores), so both paths agree on what the labels mean.
+        if config.num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    if config.problem_type == "single_label_classification":
+        return token_cross_entropy(pooled_logits, labels, config.num_labels, **kwargs)
+    return ForSequenceClassificationLoss(labels, pooled_logits, config, **kwargs)
+
+
 # Token-level losses read `config.label_smoothing`; `TobigsPreTrainedModel.loss_function` binds it.
 TOKEN_LOSSES = ("causal_lm", "seq2seq_lm", "masked_lm")
 
@@ -65,8 +118,8 @@ LOSSES = {
     "causal_lm": causal_lm_loss,
     "seq2seq_lm": seq2seq_lm_loss,
     "masked_lm": masked_lm_loss,
-    "sequence_classification": ForSequenceClassificationLoss,
-    "token_classification": ForTokenClassification,
+    "sequence_classification": sequence_classification_loss,
+    "token_classification": token_classification_loss,
     "question_answering": ForQuestionAnsweringLoss,
     "multiple_choice": multiple_choice_loss,
 }

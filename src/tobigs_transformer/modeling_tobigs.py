@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers.cache_utils import Cache
-from transformers.generation import GenerationMixin
+from transformers.generation import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import (
     BaseModelOutput,
     BaseModelOutputWithPast,
@@ -34,15 +34,18 @@ from transformers.modeling_outputs import (
     QuestionAnsweringModelOutput,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
+    Seq2SeqSequenceClassifierOutput,
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from transformers.utils import can_return_tuple
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple
 
 from .configuration_tobigs import TobigsConfig
 from .heads import TobigsClassificationHead, TobigsMaskedLMHead, TobigsPooler
+from .losses import check_targets, token_cross_entropy
 from .pretrained import TobigsPreTrainedModel
-from .stacks import TobigsDecoder, TobigsEncoder
+from .stacks import TobigsDecoder, TobigsEncoder, accepts_past_key_values
 
 ENCODER_DECODER, DECODER_ONLY, ENCODER_ONLY = "encoder-decoder", "decoder-only", "encoder-only"
 
@@ -60,9 +63,15 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int | None, decoder_s
     return shifted.masked_fill(shifted == -100, pad_token_id)
 
 
-def check_labels(labels: torch.Tensor | None, expected: tuple, what: str) -> None:
-    if labels is not None and tuple(labels.shape) != tuple(expected):
-        raise ValueError(f"labels have shape {tuple(labels.shape)} but {what} needs {tuple(expected)}")
+def check_labels(labels: torch.Tensor | None, expected: tuple, what: str, limit: int | None = None,
+                 limit_name: str | None = None, name: str = "labels") -> None:
+    """Labels must have the shape of what they label and (with `limit`) integer values in [0, limit) or -100."""
+    if labels is None:
+        return
+    if tuple(labels.shape) != tuple(expected):
+        raise ValueError(f"{name} have shape {tuple(labels.shape)} but {what} needs {tuple(expected)}")
+    if limit is not None:
+        check_targets(labels, limit, limit_name, name)
 
 
 def last_token_index(input_ids: torch.Tensor | None, batch_size: int, seq_length: int, token_id: int | None,
@@ -78,7 +87,11 @@ def last_token_index(input_ids: torch.Tensor | None, batch_size: int, seq_length
 
 class TobigsModel(TobigsPreTrainedModel):
     """The bare stacks, returning hidden states: encoder and decoder, decoder only, or encoder only (with BERT's
-    pooler unless `add_pooling_layer=False`)."""
+    pooler unless `add_pooling_layer=False`).
+
+    Attention masks are (batch, length) with 1 for a token and 0 for padding, in any dtype; other values raise a
+    ValueError (they would shift positions), see `stacks.py`. The cache is passed as `cache` (`past_key_values` is
+    accepted with a FutureWarning)."""
 
     def __init__(self, config: TobigsConfig, add_pooling_layer: bool = True):
         super().__init__(config)
@@ -105,6 +118,7 @@ class TobigsModel(TobigsPreTrainedModel):
             self.decoder.set_input_embeddings(value)
 
     @can_return_tuple
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -119,7 +133,7 @@ class TobigsModel(TobigsPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqModelOutput | BaseModelOutputWithPast | BaseModelOutputWithPoolingAndCrossAttentions:
         architecture = self.config.architecture
         if architecture != ENCODER_DECODER:
@@ -210,7 +224,43 @@ class TobigsModel(TobigsPreTrainedModel):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class TobigsForConditionalGeneration(TobigsPreTrainedModel, GenerationMixin):
+def check_prompt(model: TobigsPreTrainedModel, inputs: torch.Tensor | None, generation_config: GenerationConfig | None,
+                 kwargs: dict) -> None:
+    """What `generate` needs to start from, checked before transformers prepares anything: a prompt of at least
+    one token per row, or (decoder-only, no prompt at all) a `bos_token_id` to start from."""
+    bos = kwargs.get("bos_token_id")
+    if bos is None:
+        bos = (generation_config or model.generation_config).bos_token_id
+    given = [(n, v) for n, v in (("inputs", inputs), ("input_ids", kwargs.get("input_ids")),
+                                 ("inputs_embeds", kwargs.get("inputs_embeds"))) if v is not None]
+    for name, value in given:
+        if torch.is_tensor(value) and value.dim() >= 2 and (value.shape[0] == 0 or value.shape[1] == 0):
+            start = ""
+            if not model.config.is_encoder_decoder:
+                start = (f"; to start from bos_token_id={bos}, pass no prompt" if bos is not None else
+                         "; this model has no bos_token_id (None) to start from")
+            raise ValueError(
+                f"generate() got an empty prompt: {name} has shape {tuple(value.shape)}; the batch size and the "
+                f"prompt length must both be >= 1{start}"
+            )
+    if not given and not model.config.is_encoder_decoder and bos is None:
+        raise ValueError(
+            "generate() got no prompt and bos_token_id=None, so there is no token to start from; pass input_ids "
+            "of shape (batch >= 1, length >= 1) or set generation_config.bos_token_id"
+        )
+
+
+class TobigsGenerationMixin(GenerationMixin):
+    """transformers' `GenerationMixin`, with the prompt checked first (an empty prompt fails with a ValueError
+    naming its shape, not with a reshape error several calls deep)."""
+
+    def generate(self, inputs: torch.Tensor | None = None, generation_config: GenerationConfig | None = None, *args,
+                 **kwargs):
+        check_prompt(self, inputs, generation_config, kwargs)
+        return super().generate(inputs, generation_config, *args, **kwargs)
+
+
+class TobigsForConditionalGeneration(TobigsPreTrainedModel, TobigsGenerationMixin):
     """Encoder-decoder with a language-model head: translation (original Transformer), denoising/summarisation (BART).
 
     With `labels`, `decoder_input_ids` are the labels shifted right and the loss is the (label-smoothed) cross-entropy.
@@ -236,6 +286,7 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, GenerationMixin):
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     @can_return_tuple
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -250,14 +301,15 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqLMOutput:
         if labels is not None:
             use_cache = False
+            target = decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
+            check_labels(labels, labels.shape if target is None else target.shape[:2],
+                         "the decoder input (batch, target length)", self.config.vocab_size, "vocab_size")
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-            target = decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds[..., 0]
-            check_labels(labels, target.shape, "the decoder input (batch, target length)")
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -289,7 +341,7 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, GenerationMixin):
         )
 
 
-class TobigsForCausalLM(TobigsPreTrainedModel, GenerationMixin):
+class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
     """Decoder-only language model (GPT): predicts every next token; `labels` are the inputs (shifted inside)."""
 
     supported_architectures = (DECODER_ONLY,)
@@ -309,6 +361,7 @@ class TobigsForCausalLM(TobigsPreTrainedModel, GenerationMixin):
         self.lm_head = value
 
     @can_return_tuple
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -319,11 +372,23 @@ class TobigsForCausalLM(TobigsPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        **kwargs,
+        shift_labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
-        if labels is not None:
-            inputs = input_ids if input_ids is not None else inputs_embeds[..., 0]
-            check_labels(labels, inputs.shape, "input_ids (batch, length)")
+        r"""
+        labels: (batch, length) targets in input order, usually the input ids themselves (-100 = no target); the
+            model shifts them, so position t is scored against `labels[t + 1]` and the last position gets no target.
+        shift_labels: (batch, length) targets already shifted, as transformers' `ForCausalLMLoss` takes them (the
+            Trainer passes them under context/sequence parallelism): position t is scored against
+            `shift_labels[t]` and nothing is shifted again; `labels` may then be None and, if given, is not used by
+            the loss. This is how every position of a block is trained, the last one included: pass the token that
+            follows each position, e.g. `torch.cat([input_ids[:, 1:], next_tokens[:, None]], dim=1)`.
+        """
+        inputs = input_ids if input_ids is not None else inputs_embeds
+        for name, targets in (("labels", labels), ("shift_labels", shift_labels)):
+            if targets is not None:
+                check_labels(targets, targets.shape if inputs is None else inputs.shape[:2],
+                             "input_ids (batch, length)", self.config.vocab_size, "vocab_size", name)
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -336,8 +401,8 @@ class TobigsForCausalLM(TobigsPreTrainedModel, GenerationMixin):
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
         loss = None
-        if labels is not None:
-            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
+        if labels is not None or shift_labels is not None:
+            loss = self.loss_function(logits, labels, self.config.vocab_size, shift_labels=shift_labels, **kwargs)
         return CausalLMOutputWithPast(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
@@ -377,14 +442,14 @@ class TobigsForMaskedLM(TobigsPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> MaskedLMOutput:
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None:
-            check_labels(labels, logits.shape[:2], "the input (batch, length)")
+            check_labels(labels, logits.shape[:2], "the input (batch, length)", self.config.vocab_size, "vocab_size")
             loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                               attentions=outputs.attentions)
@@ -435,7 +500,7 @@ class TobigsForPreTraining(TobigsPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         next_sentence_label: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> TobigsForPreTrainingOutput:
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
@@ -445,11 +510,13 @@ class TobigsForPreTraining(TobigsPreTrainedModel):
         if labels is not None or next_sentence_label is not None:
             loss = 0.0
             if labels is not None:
-                check_labels(labels, prediction_logits.shape[:2], "the input (batch, length)")
+                check_labels(labels, prediction_logits.shape[:2], "the input (batch, length)", self.config.vocab_size,
+                             "vocab_size")
                 loss = loss + self.loss_function(prediction_logits, labels, self.config.vocab_size)
             if next_sentence_label is not None:
-                check_labels(next_sentence_label, prediction_logits.shape[:1], "next sentence prediction (batch,)")
-                loss = loss + nn.functional.cross_entropy(seq_relationship_logits, next_sentence_label)
+                check_labels(next_sentence_label, prediction_logits.shape[:1], "next sentence prediction (batch,)",
+                             2, "NSP classes", "next_sentence_label")
+                loss = loss + token_cross_entropy(seq_relationship_logits, next_sentence_label, 2)
         return TobigsForPreTrainingOutput(
             loss=loss,
             prediction_logits=prediction_logits,
@@ -480,14 +547,14 @@ class TobigsForNextSentencePrediction(TobigsPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> NextSentencePredictorOutput:
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
         logits = self.next_sentence_head(outputs.pooler_output)  # (B, 2)
         loss = None
         if labels is not None:
-            check_labels(labels, logits.shape[:1], "next sentence prediction (batch,)")
+            check_labels(labels, logits.shape[:1], "next sentence prediction (batch,)", 2, "NSP classes")
             loss = self.loss_function(logits, labels, **kwargs)
         return NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                            attentions=outputs.attentions)
@@ -501,7 +568,10 @@ class TobigsForNextSentencePrediction(TobigsPreTrainedModel):
 class TobigsForSequenceClassification(TobigsPreTrainedModel):
     """One label (or regression value) per sequence, read from the state that summarises it:
     encoder-only: the pooled [CLS] state (BERT); decoder-only: the last non-padding token (GPT);
-    encoder-decoder: the decoder state at the final end-of-sequence token (BART)."""
+    encoder-decoder: the decoder state at the final end-of-sequence token (BART).
+
+    Encoder-decoder models return a `Seq2SeqSequenceClassifierOutput` (as BART) with the decoder's and the encoder's
+    hidden states and attentions and the cross-attentions; the others a `SequenceClassifierOutput`."""
 
     loss_kind = "sequence_classification"
 
@@ -532,8 +602,8 @@ class TobigsForSequenceClassification(TobigsPreTrainedModel):
         decoder_attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        **kwargs,
-    ) -> SequenceClassifierOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> SequenceClassifierOutput | Seq2SeqSequenceClassifierOutput:
         architecture = self.config.architecture
         extra = {"use_cache": False} if architecture != ENCODER_ONLY else {}
         if architecture == ENCODER_DECODER:
@@ -560,9 +630,22 @@ class TobigsForSequenceClassification(TobigsPreTrainedModel):
         if labels is not None:
             if labels.shape[0] != batch_size:
                 raise ValueError(f"labels have batch size {labels.shape[0]} but the input has {batch_size}")
+            if self.num_labels > 1 and labels.dim() == 1:  # class indices (not regression or multi-label targets)
+                check_targets(labels, self.num_labels, "num_labels")
             loss = self.loss_function(labels, logits, self.config)
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=_first(outputs, "hidden_states"),
-                                        attentions=_first(outputs, "attentions"))
+        if architecture == ENCODER_DECODER:
+            return Seq2SeqSequenceClassifierOutput(
+                loss=loss,
+                logits=logits,
+                decoder_hidden_states=outputs.decoder_hidden_states,
+                decoder_attentions=outputs.decoder_attentions,
+                cross_attentions=outputs.cross_attentions,
+                encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+                encoder_hidden_states=outputs.encoder_hidden_states,
+                encoder_attentions=outputs.encoder_attentions,
+            )
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions)
 
 
 class TobigsForTokenClassification(TobigsPreTrainedModel):
@@ -589,7 +672,7 @@ class TobigsForTokenClassification(TobigsPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> TokenClassifierOutput:
         extra = {"use_cache": False} if self.config.architecture == DECODER_ONLY else {}
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
@@ -597,7 +680,8 @@ class TobigsForTokenClassification(TobigsPreTrainedModel):
         logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (B, T, num_labels)
         loss = None
         if labels is not None:
-            check_labels(labels, logits.shape[:2], "token classification (batch, length)")
+            check_labels(labels, logits.shape[:2], "token classification (batch, length)", self.num_labels,
+                         "num_labels")
             loss = self.loss_function(logits, labels, self.config)
         return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                      attentions=outputs.attentions)
@@ -625,7 +709,7 @@ class TobigsForQuestionAnswering(TobigsPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         start_positions: torch.LongTensor | None = None,
         end_positions: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> QuestionAnsweringModelOutput:
         extra = {"use_cache": False} if self.config.architecture == DECODER_ONLY else {}
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
@@ -663,7 +747,7 @@ class TobigsForMultipleChoice(TobigsPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> MultipleChoiceModelOutput:
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None or reference.dim() < 3:
@@ -678,15 +762,10 @@ class TobigsForMultipleChoice(TobigsPreTrainedModel):
         logits = self.classifier(self.dropout(outputs.pooler_output)).view(batch_size, num_choices)  # (B, C)
         loss = None
         if labels is not None:
-            check_labels(labels, (batch_size,), "multiple choice (batch,)")
+            check_labels(labels, (batch_size,), "multiple choice (batch,)", num_choices, "num_choices")
             loss = self.loss_function(logits, labels, **kwargs)
         return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                          attentions=outputs.attentions)
-
-
-def _first(outputs: ModelOutput, name: str):
-    """hidden_states/attentions of the top stack, whatever the architecture's output type calls them."""
-    return getattr(outputs, name, None) if hasattr(outputs, name) else getattr(outputs, f"decoder_{name}", None)
 
 
 __all__ = [

@@ -126,13 +126,14 @@ PRESETS: dict[str, dict] = {
 }
 
 # GPT-2 small (Radford et al. 2019): GPT-1 with pre-LN (+ a final LayerNorm), the tanh "gelu_new", a larger
-# byte-level vocabulary and 1024 positions.
+# byte-level vocabulary, 1024 positions, and residual projections initialised with std / sqrt(2 * n_layers) (§2.3).
 PRESETS["gpt2"] = dict(
     PRESETS["gpt"],
     vocab_size=50257,
     max_position_embeddings=1024,
     normalize_before=True,
     activation_function="gelu_new",
+    scale_residual_init=True,
     bos_token_id=50256,
     eos_token_id=50256,
 )

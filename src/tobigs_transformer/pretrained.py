@@ -8,7 +8,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
-from .configuration_tobigs import TobigsConfig
+from .configuration_tobigs import TobigsConfig, check_local_path
 from .losses import LOSSES, TOKEN_LOSSES
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
 
@@ -30,6 +30,9 @@ class TobigsPreTrainedModel(PreTrainedModel):
     loss_kind: str | None = None
 
     def __init__(self, config: TobigsConfig, *args, **kwargs):
+        # The config may have been changed since it was built (`config.d_model = 100`): check it again, with the
+        # same errors as at construction, before any layer is sized from it.
+        config.validate_architecture()
         if config.architecture not in self.supported_architectures:
             raise ValueError(
                 f"{type(self).__name__} does not support architecture={config.architecture!r}; "
@@ -55,9 +58,22 @@ class TobigsPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.weight[module.padding_idx])
         else:
             super()._init_weights(module)
+        if config.scale_residual_init and hasattr(module, "residual_stack_layers"):
+            # GPT-2 §2.3: the projections that add into the residual stream (tagged by the layers) start smaller, by
+            # 1/sqrt(2 N) for N layers, so the variance of the residual sum does not grow with depth
+            # (GPT2PreTrainedModel._init_weights does the same to every c_proj).
+            std = config.init_std / math.sqrt(2 * module.residual_stack_layers)
+            init.normal_(module.weight, mean=0.0, std=std)
         if isinstance(module, SinusoidalPositionalEncoding):
             # Not saved in checkpoints: rebuild it, or it is garbage after from_pretrained.
             init.copy_(module.pe, sinusoidal_table(module.pe.shape[0], module.pe.shape[1], module.layout))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' `from_pretrained`, except that a local path that does not exist says "no such directory"
+        (instead of being tried as a Hub repository id); `owner/name` ids are passed on untouched."""
+        check_local_path(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @property
     def loss_function(self):

@@ -5,6 +5,12 @@ attention kernel, and none at all when sdpa's `is_causal` alone does the job):
   - the encoder's padding mask: `create_bidirectional_mask` (a token may attend to every real token);
   - the decoder's look-ahead mask: `create_causal_mask` (position t attends to positions <= t, and to no padding);
   - the cross-attention mask: `create_bidirectional_mask` over the encoder's padding.
+
+Masks given by the user are 2-D (batch, length) with 1 for a token to attend to and 0 for padding, in any dtype (a
+custom 4-D mask is passed on as transformers' models do). Any other value is an error in eager mode: the mask also
+counts positions (a left-padded prompt gets the positions of the prompt alone), so a 2 or an additive -10000 would
+silently shift or invert them. The values are checked in the embeddings, in the one host sync that also checks the
+ids; under torch.compile nothing data-dependent is checked and any non-zero value attends.
 """
 
 import torch
@@ -12,7 +18,9 @@ from torch import nn
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions
-from transformers.utils import is_torchdynamo_compiling
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, is_torchdynamo_compiling
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .attention import MultiHeadAttention
@@ -22,20 +30,45 @@ from .layers import TobigsDecoderLayer, TobigsEncoderLayer
 from .pretrained import TobigsPreTrainedModel
 
 
-def check_inputs(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, names: str) -> tuple[int, int]:
-    """Exactly one of ids or embeddings, shaped (batch, length); returns that shape."""
+# v5.24 renamed the cache argument `past_key_values` to `cache`; the old name still works, with a FutureWarning, on
+# every forward that takes a cache, and passing both is an error rather than a silent choice.
+accepts_past_key_values = deprecate_kwarg(
+    "past_key_values", "5.40.0", new_name="cache", raise_if_both_names=True,
+    additional_message="Pass the cache as `cache` only.",
+)
+
+
+def check_inputs(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, ids_name: str = "input_ids",
+                 embeds_name: str = "inputs_embeds") -> tuple[int, int]:
+    """Exactly one of ids or embeddings, shaped (batch, length), neither of them empty; returns that shape."""
     if (input_ids is None) == (inputs_embeds is None):
-        raise ValueError(f"pass exactly one of {names}")
+        raise ValueError(f"pass exactly one of {ids_name} or {embeds_name}")
     if input_ids is not None and input_ids.dim() != 2:
-        raise ValueError(f"input ids must have shape (batch, length), got {tuple(input_ids.shape)}")
-    return tuple(input_ids.shape) if input_ids is not None else tuple(inputs_embeds.shape[:2])
+        raise ValueError(f"{ids_name} must have shape (batch, length), got {tuple(input_ids.shape)}")
+    name, given = (ids_name, input_ids) if input_ids is not None else (embeds_name, inputs_embeds)
+    shape = tuple(given.shape[:2])
+    if shape[0] == 0 or shape[1] == 0:  # static shapes: no host sync, no graph break
+        raise ValueError(
+            f"{name} is empty, shape {tuple(given.shape)}; the batch size and the length must both be >= 1"
+        )
+    return shape
+
+
+def check_shape(tensor: torch.Tensor | None, expected: tuple[int, int], name: str, against: str) -> None:
+    """A per-token tensor (mask, token types) must have the (batch, length) shape of what it belongs to."""
+    if is_torchdynamo_compiling() or tensor is None:
+        return
+    expected = tuple(int(n) for n in expected)
+    if tuple(tensor.shape) != expected:
+        kind = "" if tensor.dim() == 2 else " (a 2-D (batch, length) tensor)"
+        raise ValueError(f"{name} has shape {tuple(tensor.shape)} but {against} needs {expected}{kind}")
 
 
 def check_mask(mask: torch.Tensor | None, expected: tuple[int, int], name: str, against: str) -> None:
-    if is_torchdynamo_compiling() or mask is None or mask.dim() != 2:
-        return
-    if tuple(mask.shape) != tuple(int(n) for n in expected):
-        raise ValueError(f"{name} has shape {tuple(mask.shape)} but {against} needs {tuple(expected)}")
+    """A 2-D mask has the shape of what it masks (its 0/1 values are checked with the ids, in the embeddings, in the
+    same host sync); a custom 4-D mask is passed on as transformers' models do."""
+    if mask is not None and mask.dim() != 4:
+        check_shape(mask, expected, name, against)
 
 
 class TobigsStack(TobigsPreTrainedModel):
@@ -72,11 +105,11 @@ class TobigsEncoder(TobigsStack):
         token_type_ids: torch.LongTensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutput:
-        shape = check_inputs(input_ids, inputs_embeds, "input_ids or inputs_embeds")
+        shape = check_inputs(input_ids, inputs_embeds)
         check_mask(attention_mask, shape, "attention_mask", "input_ids")
-        check_mask(token_type_ids, shape, "token_type_ids", "input_ids")
+        check_shape(token_type_ids, shape, "token_type_ids", "input_ids")
         hidden_states = self.embeddings(input_ids, inputs_embeds, position_ids, token_type_ids, attention_mask)
         attention_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
@@ -106,6 +139,7 @@ class TobigsDecoder(TobigsStack):
         self.post_init()
 
     @capture_outputs
+    @accepts_past_key_values
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -116,9 +150,11 @@ class TobigsDecoder(TobigsStack):
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPastAndCrossAttentions:
-        batch_size, seq_length = check_inputs(input_ids, inputs_embeds, "decoder input ids or embeddings")
+        prefix = "decoder_" if self.config.is_encoder_decoder else ""  # the names the user passed them under
+        ids_name, embeds_name = f"{prefix}input_ids", f"{prefix}inputs_embeds"
+        batch_size, seq_length = check_inputs(input_ids, inputs_embeds, ids_name, embeds_name)
         if self.config.is_encoder_decoder and encoder_hidden_states is None:
             raise ValueError("the decoder of an encoder-decoder model needs encoder_hidden_states to attend to")
         if use_cache is None:
@@ -130,13 +166,16 @@ class TobigsDecoder(TobigsStack):
                 else DynamicCache(config=self.config)
             )
         past_length = cache.get_seq_length() if cache is not None else 0
-        check_mask(attention_mask, (batch_size, past_length + seq_length), "attention_mask", "cached + new tokens")
+        check_mask(attention_mask, (batch_size, past_length + seq_length), f"{prefix}attention_mask",
+                   "cached + new tokens")
         if encoder_hidden_states is not None:
+            # Its values were checked when the encoder ran on it.
             check_mask(encoder_attention_mask, tuple(encoder_hidden_states.shape[:2]), "encoder attention_mask",
                        "the encoder output")
 
         hidden_states = self.embeddings(
-            input_ids, inputs_embeds, position_ids, attention_mask=attention_mask, past_length=past_length
+            input_ids, inputs_embeds, position_ids, attention_mask=attention_mask, past_length=past_length,
+            attention_mask_name=f"{prefix}attention_mask",
         )
         self_attention_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
         causal_mask = create_causal_mask(

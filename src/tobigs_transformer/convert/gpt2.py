@@ -19,7 +19,9 @@ GPT-2's tanh GELU (`gelu_new`). The weights map by name, with two remarks:
 
 Not expressible (raise): `scale_attn_weights=False`, `scale_attn_by_inverse_layer_idx=True`,
 `reorder_and_upcast_attn=True`, `add_cross_attention=True`. `embd_pdrop != resid_pdrop` only changes training
-(we have one dropout): converted with a warning, keeping `resid_pdrop`.
+(we have one dropout): converted with a warning, keeping `resid_pdrop`. GPT-2 always initialises its residual
+projections with std / sqrt(2 n_layer): converted configs set `scale_residual_init=True` (it only matters for new
+weights; converting back needs nothing, GPT-2 has no switch for it).
 """
 
 from transformers import GPT2Config
@@ -94,6 +96,7 @@ def config_from_hf(hf: GPT2Config) -> dict:
         lm_head_bias=False,
         init_std=hf.initializer_range,
         init_method="normal",
+        scale_residual_init=True,  # GPT2PreTrainedModel._init_weights always scales c_proj by 1/sqrt(2 n_layer)
         label_smoothing=0.0,
         tie_word_embeddings=hf.tie_word_embeddings,
         use_cache=hf.use_cache,

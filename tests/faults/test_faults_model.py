@@ -1,0 +1,222 @@
+"""Fault table of the model: configurations, forward inputs, generate prompts and loading paths that must fail early
+with an error naming the bad value and the limit (never a torch traceback, a silent typo or a wrong result)."""
+
+import pytest
+import torch
+from conftest import tiny_config
+from faults.fault_case import Fault, check, params
+
+import tobigs_transformer as tt
+from tobigs_transformer import TobigsConfig
+
+
+def ids(*shape, low=3, high=98):
+    return torch.randint(low, high, shape)
+
+
+def gpt2(**overrides):
+    return tt.TobigsForCausalLM(tiny_config("gpt2", **overrides)).eval()
+
+
+def with_value(tensor, index, value):
+    tensor = tensor.clone()
+    tensor[index] = value
+    return tensor
+
+
+def changed_config(**changes):
+    config = tiny_config("gpt2")
+    for name, value in changes.items():
+        setattr(config, name, value)
+    return config
+
+
+def both_cache_names():
+    model = gpt2()
+    cache = model(ids(1, 3), use_cache=True).cache
+    return model(ids(1, 1), cache=cache, past_key_values=cache)
+
+
+CONFIG = [
+    Fault(id="config-unknown-key", action=lambda: TobigsConfig(d_modle=128), error=ValueError,
+          needles=("'d_modle'", "did you mean 'd_model'"),
+          guarantee="A misspelt config key raises, naming it and the closest field, instead of being saved unused."),
+    Fault(id="config-unknown-key-preset", action=lambda: TobigsConfig.from_preset("gpt2", d_modle=128),
+          error=ValueError, needles=("'d_modle'", "'d_model'"),
+          guarantee="from_preset rejects a misspelt override the same way as the constructor."),
+    Fault(id="config-unknown-key-alias", action=lambda: TobigsConfig.check_keys(["num_hidden_layer"]),
+          error=ValueError, needles=("'num_hidden_layer'", "'num_hidden_layers'"),
+          guarantee="check_keys (for overrides set on an existing config) names the unknown key and the closest one."),
+    Fault(id="config-unknown-key-no-match", action=lambda: TobigsConfig(colour="blue"), error=ValueError,
+          needles=("'colour'", "the fields are: architecture"),
+          guarantee="An unknown key with no close field lists the fields that exist."),
+    Fault(id="config-heads-divide", action=lambda: TobigsConfig(d_model=100, encoder_attention_heads=8),
+          error=ValueError, needles=("d_model=100", "encoder_attention_heads=8"),
+          guarantee="Heads that do not divide d_model fail at construction, naming both."),
+    Fault(id="config-changed-after-construction", action=lambda: tt.TobigsForCausalLM(changed_config(d_model=30)),
+          error=ValueError, needles=("d_model=30", "decoder_attention_heads=4"),
+          guarantee="A config edited after construction is validated again when a model is built from it."),
+    Fault(id="config-changed-token-id", action=lambda: tt.TobigsForCausalLM(changed_config(pad_token_id=500)),
+          error=ValueError, needles=("pad_token_id=500", "vocab_size=99"),
+          guarantee="A special-token id set outside the vocabulary after construction fails at model build."),
+    Fault(id="config-preset-vocab-too-small", action=lambda: TobigsConfig.from_preset("bart-base", vocab_size=2),
+          error=ValueError, needles=("eos_token_id=2", "vocab_size=2"),
+          guarantee="A vocabulary too small for a preset's special ids (even counted from the end) raises."),
+    Fault(id="config-explicit-id-outside-vocab",
+          action=lambda: TobigsConfig.from_preset("gpt2", vocab_size=99, bos_token_id=150), error=ValueError,
+          needles=("bos_token_id=150", "vocab_size=99"),
+          guarantee="An explicitly passed special-token id is never remapped and must fit the vocabulary."),
+    Fault(id="config-unknown-preset", action=lambda: TobigsConfig.from_preset("gpt5"), error=ValueError,
+          needles=("'gpt5'", "gpt2"), guarantee="An unknown preset name lists the available presets."),
+    Fault(id="config-activation", action=lambda: TobigsConfig(activation_function="tanhh"), error=ValueError,
+          needles=("'tanhh'", "'gelu'"), guarantee="An unsupported activation names the supported ones."),
+    Fault(id="config-dropout-range", action=lambda: TobigsConfig(dropout=1.0), error=ValueError,
+          needles=("1.0", "[0, 1)"), guarantee="A dropout probability outside [0, 1) is rejected."),
+    Fault(id="config-scale-residual-init-needs-normal",
+          action=lambda: TobigsConfig(init_method="xavier_uniform", scale_residual_init=True), error=ValueError,
+          needles=("scale_residual_init", "init_method='normal'", "'xavier_uniform'"),
+          guarantee="GPT-2's scaled residual init is only combined with the normal init it scales."),
+    Fault(id="config-vocab-size-zero", action=lambda: TobigsConfig(vocab_size=0), error=ValueError,
+          needles=("vocab_size", "> 0", "0"), guarantee="Sizes must be positive."),
+]
+
+FORWARD = [
+    Fault(id="forward-labels-outside-vocab",
+          action=lambda: gpt2()(ids(2, 5), labels=with_value(ids(2, 5), (1, 2), 150)),
+          error=ValueError, needles=("labels contains 150", "vocab_size=99"),
+          guarantee="Causal-LM labels outside the vocabulary raise before cross-entropy's IndexError/device assert."),
+    Fault(id="forward-negative-label",
+          action=lambda: tt.TobigsForMaskedLM(tiny_config("bert-base"))(ids(2, 5),
+                                                                         labels=with_value(ids(2, 5), (0, 0), -5)),
+          error=ValueError, needles=("labels contains -5", "vocab_size=99", "-100"),
+          guarantee="Negative MLM labels other than -100 are rejected, naming the ignore index."),
+    Fault(id="forward-seq2seq-labels-outside-vocab",
+          action=lambda: tt.TobigsForConditionalGeneration(tiny_config("bart-base"))(
+              ids(2, 5), labels=with_value(ids(2, 4), (0, 1), 99)),
+          error=ValueError, needles=("labels contains 99", "vocab_size=99"),
+          guarantee="Seq2seq labels outside the vocabulary raise before being shifted into decoder inputs."),
+    Fault(id="forward-shift-labels-outside-vocab",
+          action=lambda: gpt2()(ids(2, 5), shift_labels=with_value(ids(2, 5), (0, 4), 120)), error=ValueError,
+          needles=("shift_labels contains 120", "vocab_size=99"),
+          guarantee="Pre-shifted causal-LM targets are range-checked like labels."),
+    Fault(id="forward-token-classification-label",
+          action=lambda: tt.TobigsForTokenClassification(tiny_config("bert-base", num_labels=2))(
+              ids(2, 5), labels=with_value(torch.zeros(2, 5, dtype=torch.long), (1, 1), 2)),
+          error=ValueError, needles=("labels contains 2", "num_labels=2"),
+          guarantee="Token-classification labels must be < num_labels (or -100)."),
+    Fault(id="forward-sequence-classification-label",
+          action=lambda: tt.TobigsForSequenceClassification(tiny_config("bert-base", num_labels=2))(
+              ids(2, 5), labels=torch.tensor([1, 5])),
+          error=ValueError, needles=("labels contains 5", "num_labels=2"),
+          guarantee="Sequence-classification class indices must be < num_labels."),
+    Fault(id="forward-next-sentence-label",
+          action=lambda: tt.TobigsForNextSentencePrediction(tiny_config("bert-base"))(ids(2, 5),
+                                                                                      labels=torch.tensor([0, 2])),
+          error=ValueError, needles=("labels contains 2", "NSP classes=2"),
+          guarantee="NSP labels are 0 or 1."),
+    Fault(id="forward-multiple-choice-label",
+          action=lambda: tt.TobigsForMultipleChoice(tiny_config("bert-base"))(ids(2, 2, 5),
+                                                                              labels=torch.tensor([0, 3])),
+          error=ValueError, needles=("labels contains 3", "num_choices=2"),
+          guarantee="A multiple-choice label must index one of the choices."),
+    Fault(id="forward-position-ids-beyond-table",
+          action=lambda: gpt2()(ids(2, 5), position_ids=torch.arange(60, 65).expand(2, 5)), error=ValueError,
+          needles=("position_ids contains 64", "max_position_embeddings=64"),
+          guarantee="Explicit position ids past the position table raise instead of an index error."),
+    Fault(id="forward-negative-position-ids",
+          action=lambda: tt.TobigsModel(tiny_config("bert-base"))(ids(1, 3), position_ids=torch.tensor([[-1, 0, 1]])),
+          error=ValueError, needles=("position_ids contains -1", "max_position_embeddings=64"),
+          guarantee="Negative position ids are rejected (they would wrap around the table)."),
+    Fault(id="forward-mask-1d", action=lambda: gpt2()(ids(2, 5), attention_mask=torch.ones(5)), error=ValueError,
+          needles=("(5,)", "(2, 5)", "2-D"),
+          guarantee="A 1-D attention mask is rejected, naming its shape and the expected one (was broadcast)."),
+    Fault(id="forward-mask-wrong-length",
+          action=lambda: tt.TobigsModel(tiny_config("bert-base"))(ids(2, 5), attention_mask=torch.ones(2, 6)),
+          error=ValueError, needles=("(2, 6)", "(2, 5)"),
+          guarantee="A mask whose length differs from the ids names both shapes."),
+    Fault(id="forward-seq2seq-mask-1d",
+          action=lambda: tt.TobigsForConditionalGeneration(tiny_config("bart-base"))(
+              ids(2, 5), attention_mask=torch.ones(5), decoder_input_ids=ids(2, 3)),
+          error=ValueError, needles=("(5,)", "(2, 5)"),
+          guarantee="The encoder's attention mask is shape-checked like the decoder's."),
+    Fault(id="forward-mask-value-two",
+          action=lambda: gpt2()(ids(1, 5), attention_mask=torch.tensor([[1, 1, 2, 1, 1]])), error=ValueError,
+          needles=("attention_mask contains 2", "1 (attend)", "0 (padding)"),
+          guarantee="Mask values other than 0/1 raise instead of silently shifting positions."),
+    Fault(id="forward-additive-mask",
+          action=lambda: tt.TobigsModel(tiny_config("bert-base"))(
+              ids(1, 3), attention_mask=torch.tensor([[0.0, 0.0, -10000.0]])),
+          error=ValueError, needles=("-10000.0", "0 (padding)"),
+          guarantee="An additive (0/-inf style) mask is rejected instead of being read with inverted meaning."),
+    Fault(id="forward-empty-sequence", action=lambda: gpt2()(ids(2, 0)), error=ValueError,
+          needles=("input_ids is empty", "(2, 0)", ">= 1"),
+          guarantee="A length-0 input raises a ValueError, not a reshape error inside attention."),
+    Fault(id="forward-empty-batch", action=lambda: tt.TobigsModel(tiny_config("bert-base"))(ids(0, 5)),
+          error=ValueError, needles=("(0, 5)", ">= 1"), guarantee="A batch of 0 rows raises a ValueError."),
+    Fault(id="forward-empty-decoder-input",
+          action=lambda: tt.TobigsForConditionalGeneration(tiny_config("bart-base"))(ids(2, 5),
+                                                                                     decoder_input_ids=ids(2, 0)),
+          error=ValueError, needles=("decoder_input_ids is empty", "(2, 0)"),
+          guarantee="An empty decoder input is named by its own argument name."),
+    Fault(id="forward-inputs-embeds-dtype",
+          action=lambda: gpt2()(inputs_embeds=torch.zeros(2, 5, 32, dtype=torch.float64)), error=ValueError,
+          needles=("torch.float64", "torch.float32"),
+          guarantee="inputs_embeds of another dtype than the parameters name both dtypes (was 'mixed dtype')."),
+    Fault(id="forward-inputs-embeds-width",
+          action=lambda: tt.TobigsModel(tiny_config("bert-base"))(inputs_embeds=torch.zeros(2, 5, 16)),
+          error=ValueError, needles=("(2, 5, 16)", "d_model=32"),
+          guarantee="inputs_embeds of the wrong width name the expected d_model."),
+    Fault(id="forward-both-cache-names", action=both_cache_names, error=ValueError,
+          needles=("past_key_values", "cache"),
+          guarantee="Passing the cache under both its name and its deprecated name is an error, not a silent choice."),
+]
+
+GENERATE = [
+    Fault(id="generate-empty-prompt", action=lambda: gpt2().generate(ids(1, 0), max_new_tokens=2), error=ValueError,
+          needles=("empty prompt", "(1, 0)", ">= 1", "bos_token_id=98"),
+          guarantee="An empty decoder-only prompt raises early and says how to start from bos instead."),
+    Fault(id="generate-empty-batch", action=lambda: gpt2().generate(ids(0, 4), max_new_tokens=2), error=ValueError,
+          needles=("(0, 4)", ">= 1"), guarantee="A prompt batch of 0 rows raises early."),
+    Fault(id="generate-empty-prompt-no-bos",
+          action=lambda: gpt2(bos_token_id=None).generate(input_ids=ids(1, 0), max_new_tokens=2), error=ValueError,
+          needles=("input_ids has shape (1, 0)", "no bos_token_id (None)"),
+          guarantee="An empty prompt on a model without bos says there is nothing to start from."),
+    Fault(id="generate-no-prompt-no-bos",
+          action=lambda: gpt2(bos_token_id=None).generate(max_new_tokens=2), error=ValueError,
+          needles=("bos_token_id=None", "length >= 1"),
+          guarantee="generate() with neither a prompt nor a bos token fails naming both."),
+    Fault(id="generate-empty-source",
+          action=lambda: tt.TobigsForConditionalGeneration(tiny_config("bart-base")).generate(ids(1, 0),
+                                                                                             max_new_tokens=2),
+          error=ValueError, needles=("(1, 0)", ">= 1"),
+          guarantee="An empty source sentence for a seq2seq model raises before the encoder runs."),
+    Fault(id="generate-past-the-positions",
+          action=lambda: gpt2().generate(ids(1, 60), max_new_tokens=10, min_new_tokens=10, suppress_tokens=[98]),
+          error=ValueError, needles=("exceeds", "max_position_embeddings=64"),
+          guarantee="Generating past the position table is an error, never a silent truncation."),
+    Fault(id="generate-mask-values",
+          action=lambda: gpt2().generate(ids(1, 4), attention_mask=torch.tensor([[1, 2, 1, 1]]), max_new_tokens=2),
+          error=ValueError, needles=("attention_mask contains 2", "0 (padding)"),
+          guarantee="generate checks the prompt mask's values through forward."),
+]
+
+LOADING = [
+    Fault(id="load-missing-relative-dir", action=lambda: tt.TobigsForCausalLM.from_pretrained("./no/such/dir"),
+          error=FileNotFoundError, needles=("no such directory", "'./no/such/dir'"),
+          guarantee="A missing local model folder says 'no such directory', not a Hub repo-id message."),
+    Fault(id="load-missing-config-home-dir", action=lambda: TobigsConfig.from_pretrained("~/no-such-tobigs-dir"),
+          error=FileNotFoundError, needles=("no such directory", "'~/no-such-tobigs-dir'"),
+          guarantee="TobigsConfig.from_pretrained treats ~ paths as local and names the missing one."),
+    Fault(id="load-missing-nested-checkpoint",
+          action=lambda: tt.TobigsForConditionalGeneration.from_pretrained("runs/exp1/checkpoint-5"),
+          error=FileNotFoundError, needles=("no such directory", "'runs/exp1/checkpoint-5'"),
+          guarantee="A relative path with several separators is local, not an owner/name repo id."),
+    Fault(id="load-missing-windows-path", action=lambda: TobigsConfig.from_pretrained("C:\\models\\tobigs"),
+          error=FileNotFoundError, needles=("no such directory", "models"),
+          guarantee="A Windows-style path is treated as local."),
+]
+
+
+@pytest.mark.parametrize("fault", params(CONFIG + FORWARD + GENERATE + LOADING))
+def test_fault(fault):
+    check(fault)
