@@ -77,3 +77,23 @@ def tokenizers() -> dict[str, str]:
 def read_metrics(output_dir: str) -> dict:
     with open(os.path.join(output_dir, "metrics.json"), encoding="utf-8") as f:
         return json.load(f)
+
+
+def char_tokenizer(text: str, save_dir: str, pad: bool = False):
+    """A character-level tokenizer over the characters of ``text`` (line breaks and spaces included) with an
+    end-of-text token ``<eos>`` = 0 (also what an unseen character becomes) and, with ``pad=True``, ``<pad>`` = 1;
+    saved to ``save_dir`` and returned."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<eos>"] + (["<pad>"] if pad else [])
+    vocab = {s: i for i, s in enumerate(specials)}
+    for c in sorted(set(text)):
+        vocab[c] = len(vocab)
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<eos>"))
+    backend.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>",
+                                        pad_token="<pad>" if pad else None)
+    tokenizer.save_pretrained(save_dir)
+    return tokenizer

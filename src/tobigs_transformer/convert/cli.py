@@ -8,6 +8,9 @@ The class to read is the first entry of the folder's `config.json` `architecture
 (for `--from-hf` a transformers class such as `BertForMaskedLM`, or the tobigs class wanted such as
 `TobigsForMaskedLM`; for `--to-hf` the transformers class, or a family name: gpt2, bert, bart, marian).
 Tokenizer files are copied along. Works offline on local folders; a Hub model id works where a network is.
+
+Exit status 2 with one line on stderr for a bad option, a missing folder or a model that cannot be converted; 1 for
+any other failure (``TOBIGS_DEBUG=1`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ import transformers
 
 import tobigs_transformer
 
+from ..tooling.cli import one_line, run_cli
+from ..tooling.paths import check_local_dir
 from .api import FAMILIES, convert_from_hf, convert_to_hf, family_of_hf_config
 from .common import ConversionError
+
+PROG = "tobigs-convert"
 
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
@@ -34,7 +41,7 @@ TOKENIZER_FILES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tobigs-convert",
+        prog=PROG,
         description="Exact weight conversion between transformers' GPT-2/BERT/BART/Marian and tobigs_transformer.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
@@ -108,7 +115,12 @@ def max_difference(a, b) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    check_local_dir("--from-hf" if args.from_hf is not None else "--to-hf", args.from_hf or args.to_hf)
     out = Path(args.out)
     try:
         if args.from_hf is not None:
@@ -131,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConversionError(f"unknown --target {target!r}")
             converted = convert_to_hf(source, target=target)
     except ConversionError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
         return 2
 
     out.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,9 @@ Thin command line over :func:`tobigs_transformer.data.corpora.build_corpora` (se
 
     tobigs-build-corpora --out_dir data --cache_dir data_cache/downloads            # everything (~90 MB download)
     tobigs-build-corpora --corpora ko_en --max_pairs 2000                            # quick mode
+
+Exit status 2 for a bad option, 1 when a corpus cannot be built; one line on stderr (``TOBIGS_DEBUG=1`` adds the
+traceback).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from .corpora import CorpusBuildError, build_corpora
+from ..tooling.cli import parse_dataclasses, run_cli
+from .corpora import build_corpora
 
 
 @dataclass
@@ -33,16 +37,14 @@ class BuildCorporaArguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(BuildCorporaArguments)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    try:
-        card = build_corpora(
-            args.out_dir, args.cache_dir, corpora=args.corpora, max_pairs=args.max_pairs,
-            verify_sha256=not args.no_verify,
-        )
-    except CorpusBuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_cli(_main, "tobigs-build-corpora", argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    (args,) = parse_dataclasses(HfArgumentParser(BuildCorporaArguments), argv)
+    card = build_corpora(
+        args.out_dir, args.cache_dir, corpora=args.corpora, max_pairs=args.max_pairs, verify_sha256=not args.no_verify,
+    )
     print(f"{'corpus':<18} {'source':<22} counts")
     for entry in card["corpora"]:
         counts = ", ".join(f"{k}={v}" for k, v in entry["counts"].items())

@@ -7,18 +7,26 @@ Thin command line over :mod:`tobigs_transformer.data.tokenization`::
     tobigs-train-tokenizer --kind wordpiece --train_file data/en/shakespeare_train.jsonl --output_dir tokenizers/bert
     tobigs-train-tokenizer --kind gpt --dataset_name wikitext --dataset_config wikitext-2-raw-v1   # when online
 
-``.txt`` files are read one line per text; ``.json``/``.jsonl`` files through ``datasets``' json builder.
+``.txt`` files are read one line per text; ``.json``/``.jsonl`` files through ``datasets``' json builder, after a
+check that names the file and line of anything unreadable (empty file, bytes that are not UTF-8, a malformed JSON
+line).  Exit status 2 for a bad option (unknown option, a missing file, a missing column), 1 for a runtime failure;
+one line on stderr (``TOBIGS_DEBUG=1`` adds the traceback).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
+from ..tooling.cli import UsageError, parse_dataclasses, run_cli
+from ..tooling.data_files import check_data_file
 from .tokenization import TOKENIZER_KINDS, train_tokenizer
+
+_BUILDERS = {".txt": "text", ".json": "json", ".jsonl": "json"}
 
 
 @dataclass
@@ -45,7 +53,7 @@ def iter_texts(args: TrainTokenizerArguments) -> Iterator[str]:
     import datasets
 
     if (args.train_file is None) == (args.dataset_name is None):
-        raise ValueError("give exactly one of --train_file or --dataset_name")
+        raise UsageError("give exactly one of --train_file or --dataset_name")
     if args.train_file is not None:
         txt = [f for f in args.train_file if f.endswith(".txt")]
         other = [f for f in args.train_file if not f.endswith(".txt")]
@@ -61,7 +69,8 @@ def iter_texts(args: TrainTokenizerArguments) -> Iterator[str]:
         ds = datasets.load_dataset(args.dataset_name, args.dataset_config, split=args.split)
     missing = [c for c in args.text_column if c not in ds.column_names]
     if missing:
-        raise ValueError(f"columns {missing} not in the data (columns: {ds.column_names}); set --text_column")
+        where = f" of {', '.join(other)}" if args.train_file is not None else ""
+        raise UsageError(f"--text_column: column(s) {missing} not in the data{where} (columns: {ds.column_names})")
     if args.max_texts is not None:
         ds = ds.select(range(min(args.max_texts, len(ds))))
     for row in ds:
@@ -73,9 +82,31 @@ def iter_texts(args: TrainTokenizerArguments) -> Iterator[str]:
                     yield text
 
 
+def check_sources(args: TrainTokenizerArguments) -> None:
+    """Exactly one source; every ``--train_file`` exists, has a known extension and can be read (file and line of
+    the first unreadable thing otherwise)."""
+    if (args.train_file is None) == (args.dataset_name is None):
+        raise UsageError("give exactly one of --train_file or --dataset_name")
+    if args.kind not in TOKENIZER_KINDS:
+        raise UsageError(f"--kind {args.kind!r} is not one of {list(TOKENIZER_KINDS)}")
+    for path in args.train_file or []:
+        if not os.path.exists(path):
+            raise UsageError(f"--train_file {path!r}: no such file")
+        if os.path.isdir(path):
+            raise UsageError(f"--train_file {path!r} is a directory; give a data file")
+        builder = _BUILDERS.get(os.path.splitext(path)[1].lower())
+        if builder is None:
+            raise UsageError(f"--train_file {path!r}: use one of {sorted(_BUILDERS)}")
+        check_data_file(path, builder)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(TrainTokenizerArguments)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    return run_cli(_main, "tobigs-train-tokenizer", argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    (args,) = parse_dataclasses(HfArgumentParser(TrainTokenizerArguments), argv)
+    check_sources(args)
     extra = {}
     if args.kind == "wordpiece":
         extra["lowercase"] = args.lowercase

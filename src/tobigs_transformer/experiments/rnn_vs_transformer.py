@@ -515,25 +515,32 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        build_parser().error(str(error))
-    results = run_experiment(config)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "results.json", "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
-    paths = make_figures(results, out_dir, dpi=args.dpi)
-    print(f"wrote {out_dir / 'results.json'} and {len(paths)} figures in {results['seconds']:.1f}s")
-    for name, entry in results["models"].items():
-        accuracy = ", ".join(f"L={k}: {v:.3f}" for k, v in entry["eval"]["accuracy_by_length"].items())
-        timing = ", ".join(f"{n}: {1000 * s:.1f}ms" for n, s in zip(entry["timing"]["length"],
-                                                                    entry["timing"]["seconds"]))
-        print(f"  {entry['label']:<24} params {entry['parameters']:>7}  accuracy {accuracy}  step time {timing}")
-    return 0
+    """Exit status 2 with one line on stderr for a bad option, 1 for a runtime failure (``TOBIGS_DEBUG=1`` adds the
+    traceback), 0 otherwise."""
+    from ..tooling.cli import UsageError, run_cli
+
+    def run(argv: list[str] | None) -> int:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        try:
+            config = config_from_args(args)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+        results = run_experiment(config)
+        out_dir = Path(args.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(out_dir / "results.json", "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+        paths = make_figures(results, out_dir, dpi=args.dpi)
+        print(f"wrote {out_dir / 'results.json'} and {len(paths)} figures in {results['seconds']:.1f}s")
+        for name, entry in results["models"].items():
+            accuracy = ", ".join(f"L={k}: {v:.3f}" for k, v in entry["eval"]["accuracy_by_length"].items())
+            timing = ", ".join(f"{n}: {1000 * s:.1f}ms" for n, s in zip(entry["timing"]["length"],
+                                                                        entry["timing"]["seconds"]))
+            print(f"  {entry['label']:<24} params {entry['parameters']:>7}  accuracy {accuracy}  step time {timing}")
+        return 0
+
+    return run_cli(run, "tobigs-rnn-vs-transformer", argv)
 
 
 if __name__ == "__main__":

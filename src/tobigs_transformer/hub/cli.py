@@ -7,6 +7,8 @@
     tobigs-export --from_folder hub/transformer-ko-en --push_to_hub me/transformer-ko-en   # push an existing export
 
 Without `--metrics_file`, the Trainer's `eval_results.json` or `all_results.json` in `--model_dir` is used if present.
+Exit status 2 for a bad option or a missing folder, 1 for a failure while exporting or uploading; one line on stderr
+(`TOBIGS_DEBUG=1` adds the traceback).
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser
+
+from ..tooling.cli import UsageError, one_line, parse_dataclasses, run_cli
+from ..tooling.paths import check_local_dir
+
+PROG = "tobigs-export"
 
 
 @dataclass
@@ -61,8 +68,18 @@ def load_trained(model_dir: str, tokenizer_dir: str | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(ExportArguments)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    (args,) = parse_dataclasses(HfArgumentParser(ExportArguments), argv)
+    for option in ("model_dir", "tokenizer_dir", "from_folder"):  # always local folders, never Hub ids
+        value = getattr(args, option)
+        check_local_dir(f"--{option}", value)
+        if value is not None and not Path(value).is_dir():
+            raise UsageError(f"--{option} {value!r}: no such directory")
+    if args.metrics_file is not None and not Path(args.metrics_file).is_file():
+        raise UsageError(f"--metrics_file {args.metrics_file!r}: no such file")
     from .export import export_for_hub
     from .push import HubUploadError, push_to_hub
 
@@ -70,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(args.from_folder)
     else:
         if not args.model_dir or not args.output_dir:
-            parser.error("give --model_dir and --output_dir (or --from_folder with --push_to_hub)")
+            raise UsageError("give --model_dir and --output_dir (or --from_folder with --push_to_hub)")
         metrics = args.metrics_file
         if metrics is None:
             candidates = [Path(args.model_dir) / name for name in ("eval_results.json", "all_results.json")]
@@ -91,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             url = push_to_hub(folder, args.push_to_hub, token=args.token, private=args.private or None)
         except HubUploadError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
             return 1
         print(f"uploaded {folder} to {url}")
     elif args.from_folder:
-        parser.error("--from_folder needs --push_to_hub")
+        raise UsageError("--from_folder needs --push_to_hub")
     return 0
 
 

@@ -5,6 +5,10 @@ Every script parses ``ModelArguments``, its own data-arguments dataclass (a subc
 plus ``--lr_scheduler_type noam`` (the paper's schedule, see :mod:`.schedules`).  A single ``.json``/``.yaml``/``.yml``
 path as the only argument is read as a config file; ``--config_file path.yaml`` followed by more flags overrides the
 file's values with the flags.
+
+Unknown options, values of the wrong type and failed checks of the dataclasses raise
+:class:`~tobigs_transformer.tooling.cli.UsageError` naming the option (a command line prints it on one line and exits
+with status 2).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import yaml
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments, TrainingArguments
 from transformers.trainer_utils import SchedulerType
 
+from ..tooling.cli import UsageError, parse_dataclasses
 from .schedules import NOAM_SCHEDULER_NAMES, is_noam
 
 
@@ -122,11 +127,16 @@ def parse_args(dataclass_types, args: list[str] | None = None):
     parser = HfArgumentParser(dataclass_types)
     argv = list(sys.argv[1:] if args is None else args)
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        return parser.parse_dict(_read_config(argv[0]), allow_extra_keys=False)
+        try:
+            return parser.parse_dict(_read_config(argv[0]), allow_extra_keys=False)
+        except UsageError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"config file {argv[0]!r}: {exc}") from exc
     if "--config_file" in argv:
         i = argv.index("--config_file")
         if i + 1 >= len(argv):
-            raise ValueError("--config_file needs a path")
+            raise UsageError("--config_file needs a path")
         values = _read_config(argv[i + 1])
         rest = argv[:i] + argv[i + 2 :]
         flags = []
@@ -142,16 +152,21 @@ def parse_args(dataclass_types, args: list[str] | None = None):
             elif value is not None:
                 flags += [f"--{key}", str(value)]
         argv = flags + rest
-    return parser.parse_args_into_dataclasses(args=argv)
+    return parse_dataclasses(parser, argv)
 
 
 def _read_config(path: str) -> dict:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
-    with open(path, encoding="utf-8") as f:
-        values = yaml.safe_load(f) if path.endswith((".yaml", ".yml")) else json.load(f)
+        raise UsageError(f"config file {path!r}: no such file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) if path.endswith((".yaml", ".yml")) else json.load(f)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"config file {path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"config file {path!r}: malformed YAML: {' '.join(str(exc).split())}") from exc
     if not isinstance(values, dict):
-        raise ValueError(f"config file {path!r} must hold a mapping of argument names to values")
+        raise UsageError(f"config file {path!r} must hold a mapping of argument names to values")
     return values
 
 

@@ -4,6 +4,7 @@ train → save → evaluate → artefacts flow."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from functools import partial
@@ -12,6 +13,7 @@ from typing import Any
 import datasets
 import transformers
 import yaml
+from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, AutoTokenizer, set_seed
 
 from ..configuration_tobigs import TobigsConfig
@@ -30,8 +32,10 @@ from .validation import (
     ArgumentError,
     check_architecture,
     check_data_args,
+    check_local_dir,
     check_model_args,
     check_tokenizer_matches,
+    not_found_message,
 )
 
 
@@ -61,29 +65,57 @@ def setup(training_args, *dataclasses_to_log) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ data
-def load_raw_datasets(data_args, model_args=None, text_sample_by: str = "line") -> datasets.DatasetDict:
+def data_files(data_args) -> dict[str, str]:
+    """``{split: path}`` of the local data files given on the command line."""
+    files = {}
+    for split, name in (("train", "train_file"), ("validation", "validation_file"), ("test", "test_file")):
+        if getattr(data_args, name, None):
+            files[split] = getattr(data_args, name)
+    return files
+
+
+def text_builder(data_args) -> bool:
+    """True when the local data files are plain text (read by ``datasets``' text builder)."""
+    files = data_files(data_args)
+    return not data_args.dataset_name and bool(files) and all(
+        DATA_EXTENSIONS.get(os.path.splitext(p)[1].lower()) == "text" for p in files.values()
+    )
+
+
+def load_raw_datasets(data_args, model_args=None, text_sample_by: str = "line",
+                      keep_linebreaks: bool = False) -> datasets.DatasetDict:
     """A ``DatasetDict`` from ``--dataset_name`` or local files; without a validation split, ``train`` is split by
     ``--validation_split_percentage``.  ``text_sample_by="paragraph"`` reads .txt files one blank-line separated
-    paragraph (document) per example."""
+    paragraph (document) per example; ``keep_linebreaks`` keeps each line's ``\n`` (one example per line)."""
     cache_dir = getattr(model_args, "cache_dir", None) if model_args is not None else None
     if data_args.dataset_name:
         raw = datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name, cache_dir=cache_dir)
     else:
-        files = {}
-        for split, name in (("train", "train_file"), ("validation", "validation_file"), ("test", "test_file")):
-            if getattr(data_args, name, None):
-                files[split] = getattr(data_args, name)
+        files = data_files(data_args)
         builders = {DATA_EXTENSIONS[os.path.splitext(p)[1].lower()] for p in files.values()}
         if len(builders) != 1:
             raise ArgumentError(f"all data files must have the same format, got {files}")
         builder = builders.pop()
-        kwargs = {"sample_by": text_sample_by} if builder == "text" else {}
+        kwargs = {"sample_by": text_sample_by, "keep_linebreaks": keep_linebreaks} if builder == "text" else {}
         if builder == "csv" and any(p.endswith(".tsv") for p in files.values()):
             kwargs["delimiter"] = "\t"
         raw = datasets.load_dataset(builder, data_files=files, cache_dir=cache_dir, **kwargs)
     if "validation" not in raw and "train" in raw and data_args.validation_split_percentage > 0:
-        split = raw["train"].train_test_split(test_size=data_args.validation_split_percentage / 100, seed=42)
-        raw["train"], raw["validation"] = split["train"], split["test"]
+        if len(raw["train"]) < 2:
+            raise ArgumentError(
+                f"{split_source(data_args, 'train')} has {len(raw['train'])} example(s): too few to hold out "
+                f"--validation_split_percentage {data_args.validation_split_percentage} for evaluation; give "
+                "--validation_file or --validation_split_percentage 0"
+            )
+        if keep_linebreaks:
+            # the lines of one text: hold out its end and keep the order (shuffled lines would be a different text)
+            n = len(raw["train"])
+            cut = n - math.ceil(n * data_args.validation_split_percentage / 100)
+            raw["validation"] = raw["train"].select(range(cut, n))
+            raw["train"] = raw["train"].select(range(cut))
+        else:
+            split = raw["train"].train_test_split(test_size=data_args.validation_split_percentage / 100, seed=42)
+            raw["train"], raw["validation"] = split["train"], split["test"]
     return raw
 
 
@@ -102,27 +134,56 @@ def _to_documents(batch, sentences_column: str, text_column: str):
 def load_documents(data_args, raw: datasets.DatasetDict) -> datasets.DatasetDict:
     """Documents as lists of sentences (column `sentences`), from a `--sentences_column` of lists or a
     `--text_column` with one sentence per line: the input of NSP/SOP pairing, RoBERTa packing and BART noising."""
+    for split, ds in raw.items():
+        if data_args.sentences_column not in ds.column_names and data_args.text_column not in ds.column_names:
+            raise ArgumentError(
+                f"neither --sentences_column {data_args.sentences_column!r} nor --text_column "
+                f"{data_args.text_column!r} is in the data of {split_source(data_args, split)} "
+                f"(columns: {ds.column_names})"
+            )
     first = next(iter(raw.values()))
-    if data_args.sentences_column not in first.column_names and data_args.text_column not in first.column_names:
-        raise ArgumentError(
-            f"neither --sentences_column {data_args.sentences_column!r} nor --text_column {data_args.text_column!r} "
-            f"is in the data (columns: {first.column_names})"
-        )
     return raw.map(
         partial(_to_documents, sentences_column=data_args.sentences_column, text_column=data_args.text_column),
         batched=True, remove_columns=first.column_names, desc="documents",
     )
 
 
-def require_columns(ds, columns, what: str) -> None:
+def require_columns(ds, columns, what: str, source: str | None = None) -> None:
+    """Every one of ``columns`` is in ``ds``; else an error naming the missing ones, the columns present and the
+    file (``source``) they were read from."""
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
-        raise ArgumentError(f"{what}: column(s) {missing} not in the data (columns: {ds.column_names})")
+        where = f" of {source}" if source else ""
+        raise ArgumentError(f"{what}: column(s) {missing} not in the data{where} (columns: {ds.column_names})")
+
+
+def split_source(data_args, split: str) -> str:
+    """Where a split came from, for error messages: its file, or the dataset name and split."""
+    files = data_files(data_args)
+    if split in files:
+        return files[split]
+    if split == "validation" and "train" in files:
+        return f"{files['train']} (validation part)"
+    return f"{data_args.dataset_name or 'the data'} [{split}]"
+
+
+def require_pad_token(tokenizer, model_args, why: str) -> None:
+    """Batches of unequal length are padded: say so before any tokenizing when the tokenizer cannot pad."""
+    if tokenizer.pad_token_id is None:
+        name = model_args.tokenizer_name or model_args.model_name_or_path
+        raise ArgumentError(
+            f"the tokenizer {name!r} has no pad token, but {why} pads batches; give --tokenizer_name a tokenizer "
+            "with one (tobigs-train-tokenizer adds <pad>/[PAD]), or add it with "
+            "tokenizer.add_special_tokens({'pad_token': '<pad>'}) and save the tokenizer"
+        )
 
 
 # ------------------------------------------------------------------------------------------------ model
 def parse_overrides(text: str | None) -> dict[str, Any]:
-    """``"d_model=256,encoder_layers=3,dropout=0.1"`` → ``{"d_model": 256, ...}`` (values parsed as YAML scalars)."""
+    """``"d_model=256,encoder_layers=3,dropout=0.1"`` → ``{"d_model": 256, ...}`` (values parsed as YAML scalars).
+
+    Only the syntax is checked here; the keys and values are the config's to judge (``TobigsConfig.check_keys`` and
+    its validation, through :func:`build_config`), so ``d_modle=48`` fails naming the key and the closest field."""
     if not text:
         return {}
     out = {}
@@ -133,8 +194,15 @@ def parse_overrides(text: str | None) -> dict[str, Any]:
         if "=" not in item:
             raise ArgumentError(f"--config_overrides item {item!r} is not key=value")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value.strip())
+        try:
+            out[key.strip()] = yaml.safe_load(value.strip())
+        except yaml.YAMLError as exc:
+            raise ArgumentError(f"--config_overrides {key.strip()}={value.strip()!r} is not a value") from exc
     return out
+
+
+def _option_of(model_args, value: str) -> str:
+    return "--tokenizer_name" if value == model_args.tokenizer_name else "--model_name_or_path"
 
 
 def load_tokenizer(model_args):
@@ -144,10 +212,26 @@ def load_tokenizer(model_args):
             name, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code
         )
     except (OSError, ValueError) as exc:
-        raise ArgumentError(f"could not load the tokenizer {name!r}: {exc}") from exc
+        raise ArgumentError(not_found_message(_option_of(model_args, name), name, exc)) from exc
+
+
+def _override(config: TobigsConfig, values: dict[str, Any], origin: str) -> None:
+    """Set user overrides on a loaded config after the config's own key check, then validate the result."""
+    if not values:
+        return
+    try:
+        type(config).check_keys(values)
+        for key, value in values.items():
+            setattr(config, key, value)
+        config.validate_architecture()
+    except (TypeError, ValueError, StrictDataclassError) as exc:  # the last: a value of the wrong type
+        raise ArgumentError(f"--config_overrides on {origin}: {' '.join(str(exc).split())}") from exc
 
 
 def _ids_from_tokenizer(preset_values: dict, tokenizer) -> dict[str, Any]:
+    """The vocabulary size and special ids a new model takes from its tokenizer.  They are passed to
+    ``TobigsConfig.from_preset`` as explicit values (the tokenizer is the authority on its own ids, also where it has
+    none), so the preset's rule for ids outside a smaller vocabulary leaves them alone and one code path decides."""
     ids: dict[str, Any] = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
     ids["bos_token_id"] = tokenizer.bos_token_id
     ids["eos_token_id"] = tokenizer.eos_token_id
@@ -175,13 +259,14 @@ def build_config(model_args, tokenizer, task: str, default_preset: str, **task_v
                 trust_remote_code=model_args.trust_remote_code,
             )
         except (OSError, ValueError) as exc:
-            raise ArgumentError(f"could not load a config from {origin}: {exc}") from exc
+            raise ArgumentError(not_found_message("--model_name_or_path", model_args.model_name_or_path, exc)) from exc
         if not isinstance(config, TobigsConfig):
             raise ArgumentError(
                 f"{origin} is a {type(config).__name__} checkpoint, not tobigs_transformer; convert it first "
                 "(tobigs_transformer.convert)"
             )
-        for key, value in {**overrides, **task_values}.items():
+        _override(config, overrides, origin)
+        for key, value in task_values.items():
             setattr(config, key, value)
     else:
         name = model_args.config_name or model_args.preset or default_preset
@@ -190,14 +275,20 @@ def build_config(model_args, tokenizer, task: str, default_preset: str, **task_v
             values = {**_ids_from_tokenizer(PRESETS[name], tokenizer), **overrides, **task_values}
             try:
                 config = TobigsConfig.from_preset(name, **values)
-            except (TypeError, ValueError) as exc:
-                raise ArgumentError(f"{origin} with {values}: {exc}") from exc
+            except (TypeError, ValueError, StrictDataclassError) as exc:  # the last: a value of the wrong type
+                raise ArgumentError(f"{origin} with {values}: {' '.join(str(exc).split())}") from exc
         else:
             origin = f"--config_name {name!r}"
             if not os.path.exists(name):
-                raise ArgumentError(f"{origin} is neither a preset ({TobigsConfig.presets()}) nor a config file/folder")
-            config = TobigsConfig.from_pretrained(name)
-            for key, value in {**overrides, **task_values}.items():
+                raise ArgumentError(
+                    f"{origin}: no such file or directory, and not a preset ({TobigsConfig.presets()})"
+                )
+            try:
+                config = TobigsConfig.from_pretrained(name)
+            except (OSError, ValueError) as exc:
+                raise ArgumentError(f"could not load {origin}: {' '.join(str(exc).split())}") from exc
+            _override(config, overrides, origin)
+            for key, value in task_values.items():
                 setattr(config, key, value)
     if model_args.label_smoothing is not None:
         config.label_smoothing = float(model_args.label_smoothing)
@@ -221,8 +312,9 @@ def load_model(model_class, model_args, config):
 
 
 def prepare(model_args, data_args, training_args, task: str, needs_eval_file: bool = False):
-    """Argument checks that need no data or weights (run first)."""
+    """Argument checks that need no weights (run first): options, paths, and one read of each local data file."""
     check_model_args(model_args, task)
+    check_resume_arg(training_args)
     check_data_args(data_args, training_args, needs_eval_file=needs_eval_file)
     if getattr(training_args, "label_smoothing_factor", 0):
         # Trainer's LabelSmoother would smooth on top of the model's own loss; route it to config.label_smoothing.
@@ -234,18 +326,29 @@ def prepare(model_args, data_args, training_args, task: str, needs_eval_file: bo
         raise ArgumentError("--push_to_hub cannot work with HF_HUB_OFFLINE=1")
 
 
+_LAST_CHECKPOINT = ("last", "true", "auto")
+
+
+def check_resume_arg(training_args) -> None:
+    """``--resume_from_checkpoint PATH`` must be an existing directory (checked before any data is read)."""
+    value = training_args.resume_from_checkpoint
+    if value is not None and str(value).lower() not in _LAST_CHECKPOINT and not os.path.isdir(value):
+        # a checkpoint is always local: never try a missing path as a Hub repo id
+        check_local_dir("--resume_from_checkpoint", str(value))
+        raise ArgumentError(f"--resume_from_checkpoint {value!r}: no such directory")
+
+
 def resolve_checkpoint(training_args) -> str | None:
     """``--resume_from_checkpoint last`` (or ``true``) → the newest *complete* checkpoint in ``--output_dir``."""
     value = training_args.resume_from_checkpoint
     if value is None:
         return None
-    if str(value).lower() in ("last", "true", "auto"):
+    if str(value).lower() in _LAST_CHECKPOINT:
         found = last_good_checkpoint(training_args.output_dir)
         if found is None:
             logger.warning(f"no complete checkpoint in {training_args.output_dir}; training from the start")
         return found
-    if not os.path.isdir(value):
-        raise ArgumentError(f"--resume_from_checkpoint {value!r} is not a folder")
+    check_resume_arg(training_args)
     return value
 
 
@@ -297,14 +400,19 @@ def run(trainer, training_args, data_args, *, lm: bool, train_dataset=None, eval
 __all__ = [
     "artifacts_callback",
     "build_config",
+    "check_resume_arg",
+    "data_files",
     "load_model",
     "load_raw_datasets",
     "load_tokenizer",
     "parse_overrides",
     "prepare",
     "require_columns",
+    "require_pad_token",
     "resolve_checkpoint",
     "run",
     "select",
     "setup",
+    "split_source",
+    "text_builder",
 ]

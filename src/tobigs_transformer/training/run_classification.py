@@ -18,6 +18,7 @@ import numpy as np
 from transformers import DataCollatorWithPadding
 
 from ..modeling_tobigs import TobigsForSequenceClassification
+from ..tooling.cli import run_cli
 from .arguments import DataArguments, ModelArguments, TobigsTrainingArguments, parse_args
 from .common import (
     artifacts_callback,
@@ -26,10 +27,12 @@ from .common import (
     load_raw_datasets,
     load_tokenizer,
     prepare,
+    require_pad_token,
     require_columns,
     run,
     select,
     setup,
+    split_source,
 )
 from .trainers import TobigsTrainer
 from .validation import ArgumentError, check_length
@@ -71,6 +74,7 @@ def main(args: list[str] | None = None) -> dict:
     prepare(model_args, data_args, training_args, "classification")
     setup(training_args, model_args, data_args)
     tokenizer = load_tokenizer(model_args)
+    require_pad_token(tokenizer, model_args, "sequence classification (DataCollatorWithPadding)")
     raw = load_raw_datasets(data_args, model_args)
     first = next(iter(raw.values()))
     columns = [data_args.text_column, data_args.label_column] + (
@@ -78,7 +82,7 @@ def main(args: list[str] | None = None) -> dict:
     )
     for split, ds in raw.items():
         if split != "test" or data_args.label_column in ds.column_names:
-            require_columns(ds, columns, f"{split} split")
+            require_columns(ds, columns, f"{split} split", split_source(data_args, split))
     # label set from the training split (or whatever split is there)
     label_source = raw["train"] if "train" in raw else first
     values = sorted(set(label_source[data_args.label_column]), key=lambda v: (str(type(v)), v))
@@ -140,11 +144,10 @@ def main(args: list[str] | None = None) -> dict:
                title="sequence classification", predict=predict)
 
 
-def cli() -> int:
-    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
-    main()
-    return 0
+def cli(argv: list[str] | None = None) -> int:
+    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
+    return run_cli(main, "tobigs-train-classification", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

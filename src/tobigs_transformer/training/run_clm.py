@@ -4,9 +4,19 @@
         --train_file shakespeare_train.jsonl --validation_file shakespeare_validation.jsonl --block_size 128 \
         --do_train --do_eval --output_dir runs/gpt --sample_prompts "ROMEO." "To be, or not"
 
-Texts (one per line of a .txt, or the ``--text_column`` of JSON/CSV) get an end-of-text token appended, are
-concatenated and cut into ``--block_size`` blocks (``group_texts``).  Reports ``eval_loss`` and
-``eval_perplexity = exp(eval_loss)``; ``--sample_prompts`` are continued with top-k sampling after training.
+The data becomes one token stream per split (:mod:`.clm_data`):
+
+* JSON/CSV: every row's ``--text_column`` is a document; documents are separated by the tokenizer's end-of-text
+  token (``--add_eos``, when it has one).
+* ``.txt``: the file is one document whose line breaks are kept (``--keep_linebreaks``, default, as transformers'
+  ``run_clm``); the end-of-text token follows the last line.  ``--keep_linebreaks false`` reads every line as a
+  document of its own (no ``\n``, an end-of-text token after each).
+
+The stream is cut into blocks of ``--block_size`` inputs whose targets are the next ``--block_size`` tokens
+(``shift_labels``; consecutive blocks overlap by one token), so every position of a block, the last included, is
+trained and every target of the stream is counted exactly once in ``eval_loss``.  Reports ``eval_loss``,
+``eval_perplexity = exp(eval_loss)`` and next-token ``eval_accuracy``; ``--sample_prompts`` are continued with top-k
+sampling after training.  No pad token is needed (blocks are full).
 """
 
 from __future__ import annotations
@@ -14,23 +24,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
+import datasets
+import numpy as np
 import torch
-from transformers import DataCollatorForLanguageModeling
 
-from ..data.packing import group_texts
 from ..modeling_tobigs import TobigsForCausalLM
+from ..tooling.cli import run_cli
 from .arguments import DataArguments, ModelArguments, TobigsTrainingArguments, parse_args
+from .clm_data import DataCollatorForShiftedBlocks, group_shifted_blocks, tokenize_documents
 from .common import (
     artifacts_callback,
     build_config,
+    data_files,
     load_model,
     load_raw_datasets,
     load_tokenizer,
+    logger,
     prepare,
     require_columns,
     run,
     select,
     setup,
+    split_source,
+    text_builder,
 )
 from .trainers import TobigsTrainer
 from .validation import ArgumentError, check_length
@@ -40,19 +56,28 @@ from .validation import ArgumentError, check_length
 class CLMDataArguments(DataArguments):
     text_column: str = field(default="text", metadata={"help": "Column holding the text (JSON/CSV)."})
     block_size: int = field(default=128, metadata={"help": "Tokens per training block."})
-    add_eos: bool = field(default=True, metadata={"help": "Append the end-of-text token to every text."})
+    add_eos: bool = field(
+        default=True, metadata={"help": "Separate documents with the tokenizer's end-of-text token (if it has one)."}
+    )
+    keep_linebreaks: bool = field(
+        default=True,
+        metadata={"help": "Plain-text files: keep every line break (the file is one document); false reads each "
+                          "line as a document without its line break."},
+    )
     sample_prompts: list[str] = field(default_factory=list, metadata={"help": "Prompts to continue after training."})
     sample_max_new_tokens: int = field(default=48, metadata={"help": "Tokens generated per sample prompt."})
     sample_top_k: int = field(default=40, metadata={"help": "Top-k of the sampling (0 = greedy)."})
 
 
-def _tokenize(batch, tokenizer, column: str, add_eos: bool):
-    texts = [t for t in batch[column] if t and t.strip()]
-    out = tokenizer(texts, add_special_tokens=False)
-    if add_eos and tokenizer.eos_token_id is not None:
-        out["input_ids"] = [ids + [tokenizer.eos_token_id] for ids in out["input_ids"]]
-        out["attention_mask"] = [m + [1] for m in out["attention_mask"]]
-    return dict(out)
+def next_token_accuracy(eval_pred) -> dict[str, float]:
+    """Share of targets (``shift_labels`` other than -100) the argmax of the logits predicts."""
+    preds, targets = np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids)
+    mask = targets != -100
+    return {"accuracy": float((preds[mask] == targets[mask]).mean()) if mask.any() else float("nan")}
+
+
+def _argmax(logits, labels):
+    return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
 
 
 def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k: int = 40, seed: int = 0) -> list[dict]:
@@ -75,37 +100,72 @@ def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k:
     return samples
 
 
+def clm_blocks(data_args, tokenizer, model_args=None) -> dict:
+    """``{split: Dataset}`` of ``input_ids`` blocks and their ``shift_labels`` from the data options (see the module
+    docstring for what a document is); logs what was done."""
+    plain_text = text_builder(data_args)
+    keep_linebreaks = plain_text and data_args.keep_linebreaks
+    raw = load_raw_datasets(data_args, model_args, keep_linebreaks=keep_linebreaks)
+    for split, ds in raw.items():
+        require_columns(ds, [data_args.text_column], "--text_column", split_source(data_args, split))
+    eos = tokenizer.eos_token_id if data_args.add_eos else None
+    # With line breaks kept a split is the lines of one file: the EOS goes after its last line only, and not after
+    # a train split whose end was held out for validation.
+    train_cut = "validation" in raw and "validation" not in data_files(data_args)
+    _log_layout(tokenizer, plain_text, keep_linebreaks, eos)
+    blocks = {}
+    for split, ds in raw.items():
+        last_index = None  # every row is a document
+        if keep_linebreaks:
+            last_index = -1 if split == "train" and train_cut else len(ds) - 1
+        tokenized = ds.map(
+            partial(tokenize_documents, tokenizer=tokenizer, column=data_args.text_column, eos_token_id=eos,
+                    last_index=last_index, keep_blank=keep_linebreaks),
+            batched=True, with_indices=True, remove_columns=ds.column_names,
+            num_proc=data_args.preprocessing_num_workers, load_from_cache_file=not data_args.overwrite_cache,
+            desc=f"tokenize {split}",
+        )
+        if "input_ids" not in tokenized.column_names:  # every row was blank: datasets keeps no column
+            blocks[split] = datasets.Dataset.from_dict({"input_ids": [], "shift_labels": []})
+            logger.warning(f"{split}: {split_source(data_args, split)} holds no text in --text_column")
+            continue
+        # The whole split in one batch: blocks run across documents, and only the stream's tail is dropped.
+        blocks[split] = tokenized.map(
+            partial(group_shifted_blocks, block_size=data_args.block_size),
+            batched=True, batch_size=None, remove_columns=tokenized.column_names,
+            load_from_cache_file=not data_args.overwrite_cache, desc=f"group {split} into blocks",
+        )
+        n_tokens = sum(len(ids) for ids in tokenized["input_ids"])
+        n_targets = sum(len(t) for t in blocks[split]["shift_labels"])
+        logger.info(
+            f"{split}: {n_tokens} tokens -> {len(blocks[split])} blocks of up to {data_args.block_size} inputs with "
+            f"their next-token targets ({n_targets} targets; the last {max(n_tokens - 1 - n_targets, 0)} tokens "
+            "fill no block and are dropped)"
+        )
+    return blocks
+
+
 def main(args: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_args((ModelArguments, CLMDataArguments, TobigsTrainingArguments), args)
+    model_args, data_args, training_args = parse_args(
+        (ModelArguments, CLMDataArguments, TobigsTrainingArguments), args
+    )
     prepare(model_args, data_args, training_args, "clm")
     setup(training_args, model_args, data_args)
     tokenizer = load_tokenizer(model_args)
     config, origin = build_config(model_args, tokenizer, "clm", default_preset="gpt2")
     check_length(data_args.block_size, config, "--block_size")
 
-    raw = load_raw_datasets(data_args, model_args)
-    first = next(iter(raw.values()))
-    require_columns(first, [data_args.text_column], "--text_column")
     with training_args.main_process_first(desc="tokenize and group"):
-        tokenized = raw.map(
-            partial(_tokenize, tokenizer=tokenizer, column=data_args.text_column, add_eos=data_args.add_eos),
-            batched=True, remove_columns=first.column_names, num_proc=data_args.preprocessing_num_workers,
-            load_from_cache_file=not data_args.overwrite_cache, desc="tokenize",
-        )
-        blocks = {}
-        for split, ds in tokenized.items():
-            # Full blocks only (as transformers' run_clm): every example then weighs the same in eval_loss, whatever
-            # the batch size or number of processes.  A split shorter than one block is kept as one short block.
-            n_tokens = sum(len(ids) for ids in ds["input_ids"])
-            blocks[split] = ds.map(
-                partial(group_texts, block_size=data_args.block_size, drop_last=n_tokens >= data_args.block_size),
-                batched=True, batch_size=None, num_proc=data_args.preprocessing_num_workers,
-                load_from_cache_file=not data_args.overwrite_cache, desc=f"group {split} into blocks",
-            )
+        blocks = clm_blocks(data_args, tokenizer, model_args)
     train_dataset = select(blocks["train"], data_args.max_train_samples) if training_args.do_train else None
     eval_dataset = select(blocks["validation"], data_args.max_eval_samples) if "validation" in blocks else None
     if training_args.do_train and len(train_dataset) == 0:
-        raise ArgumentError(f"the training text is shorter than one block of {data_args.block_size} tokens")
+        raise ArgumentError(
+            f"the training text of {split_source(data_args, 'train')} has fewer than 2 tokens: nothing to predict"
+        )
+    if training_args.label_names is None:
+        # The targets, aligned with the logits: eval/predict hand them to compute_metrics as label_ids.
+        training_args.label_names = ["shift_labels"]
 
     model = load_model(TobigsForCausalLM, model_args, config)
     trainer = TobigsTrainer(
@@ -114,7 +174,9 @@ def main(args: list[str] | None = None) -> dict:
         train_dataset=train_dataset,
         eval_dataset=eval_dataset if training_args.do_eval else None,
         processing_class=tokenizer,
-        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        data_collator=DataCollatorForShiftedBlocks(tokenizer),
+        compute_metrics=next_token_accuracy,
+        preprocess_logits_for_metrics=_argmax,
         callbacks=[artifacts_callback(True, data_args, "causal LM")],
     )
     trainer.report_perplexity = True
@@ -134,11 +196,27 @@ def main(args: list[str] | None = None) -> dict:
                title="causal LM", predict=predict)
 
 
-def cli() -> int:
-    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
-    main()
-    return 0
+def _log_layout(tokenizer, plain_text: bool, keep_linebreaks: bool, eos: int | None) -> None:
+    """Say how the text became a token stream (what is a document, what separates documents)."""
+    if plain_text:
+        what = ("line breaks kept, the file is one document" if keep_linebreaks
+                else "line breaks dropped (--keep_linebreaks false), every line is a document")
+    else:
+        what = "every row of --text_column is a document"
+    if eos is not None:
+        sep = f"{tokenizer.convert_ids_to_tokens(eos)!r} (id {eos}) ends every document"
+        logger.info(f"causal-LM data: {what}; {sep}")
+    elif not plain_text or not keep_linebreaks:
+        reason = "--add_eos false" if tokenizer.eos_token_id is not None else "the tokenizer has no end-of-text token"
+        logger.warning(f"causal-LM data: {what}; documents are concatenated with no separator ({reason})")
+    else:
+        logger.info(f"causal-LM data: {what}; no end-of-text token after it")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
+    return run_cli(main, "tobigs-train-clm", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

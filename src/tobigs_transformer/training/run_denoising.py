@@ -21,6 +21,7 @@ from functools import partial
 
 from ..data.denoising import BART_LARGE_NOISING, DataCollatorForDenoising, tokenize_for_denoising
 from ..modeling_tobigs import TobigsForConditionalGeneration
+from ..tooling.cli import run_cli
 from .arguments import DataArguments, ModelArguments, TobigsTrainingArguments, parse_args
 from .common import (
     artifacts_callback,
@@ -30,6 +31,7 @@ from .common import (
     load_raw_datasets,
     load_tokenizer,
     prepare,
+    require_pad_token,
     run,
     select,
     setup,
@@ -85,6 +87,7 @@ def main(args: list[str] | None = None) -> dict:
     training_args.remove_unused_columns = False  # the collator needs sentence_ends
     setup(training_args, model_args, data_args)
     tokenizer = load_tokenizer(model_args)
+    require_pad_token(tokenizer, model_args, "the denoising collator (documents of unequal length)")
     try:
         collator = DataCollatorForDenoising(
             tokenizer, seed=training_args.seed if data_args.noise_seed is None else data_args.noise_seed, **noise
@@ -123,11 +126,10 @@ def main(args: list[str] | None = None) -> dict:
                title=f"BART denoising ({data_args.noising})")
 
 
-def cli() -> int:
-    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
-    main()
-    return 0
+def cli(argv: list[str] | None = None) -> int:
+    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
+    return run_cli(main, "tobigs-train-denoising", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

@@ -27,6 +27,7 @@ from transformers import DataCollatorForLanguageModeling
 from ..data.nsp import DataCollatorForNextSentencePrediction, create_nsp_examples, create_sop_examples
 from ..data.packing import pack_sentences
 from ..modeling_tobigs import TobigsForMaskedLM, TobigsForPreTraining
+from ..tooling.cli import run_cli
 from .arguments import DataArguments, ModelArguments, TobigsTrainingArguments, parse_args
 from .common import (
     artifacts_callback,
@@ -36,9 +37,11 @@ from .common import (
     load_raw_datasets,
     load_tokenizer,
     prepare,
+    require_pad_token,
     run,
     select,
     setup,
+    split_source,
 )
 from .trainers import TobigsTrainer
 from .validation import ArgumentError, check_length
@@ -79,6 +82,19 @@ def _argmax_logits(logits, labels):
     return logits.argmax(-1)
 
 
+def _pair_batch_size(n_documents: int, wanted: int, source: str) -> int:
+    """The ``datasets.map`` batch size of the pair builders: a random B comes from another document of the same
+    batch, so no batch may hold a single document (the last one would, with ``n % wanted == 1``)."""
+    if n_documents < 2:
+        raise ArgumentError(
+            f"{source} has {n_documents} document(s); sentence pairs need >= 2 (a random B comes from a document "
+            "other than A's): give more documents, or --no_nsp"
+        )
+    if wanted < 2:
+        raise ArgumentError(f"--pair_batch_size must be >= 2 (documents per pairing batch), got {wanted}")
+    return wanted + 1 if n_documents % wanted == 1 else wanted
+
+
 def main(args: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parse_args((ModelArguments, MLMDataArguments, TobigsTrainingArguments), args)
     if data_args.no_nsp and data_args.sop:
@@ -97,6 +113,7 @@ def main(args: list[str] | None = None) -> dict:
             f"mask={tokenizer.mask_token!r} cls={tokenizer.cls_token!r} sep={tokenizer.sep_token!r} "
             "(train one with tobigs-train-tokenizer --kind wordpiece)"
         )
+    require_pad_token(tokenizer, model_args, "the masked-LM collator (examples of unequal length)")
     config, origin = build_config(model_args, tokenizer, "mlm", default_preset="bert-base")
     check_length(data_args.max_seq_length, config, "--max_seq_length")
 
@@ -104,7 +121,10 @@ def main(args: list[str] | None = None) -> dict:
     with training_args.main_process_first(desc="build pretraining examples"):
         docs = load_documents(data_args, raw)
         processed = {}
+        used = {"train": training_args.do_train, "validation": training_args.do_eval}
         for split, ds in docs.items():
+            if not used.get(split, False):  # pairs are built only for the splits this run trains or evaluates on
+                continue
             if data_args.no_nsp:
                 processed[split] = ds.map(
                     partial(pack_sentences, tokenizer=tokenizer, max_length=data_args.max_seq_length,
@@ -114,12 +134,13 @@ def main(args: list[str] | None = None) -> dict:
                 )
                 continue
             builder = create_sop_examples if data_args.sop else create_nsp_examples
+            batch_size = _pair_batch_size(len(ds), data_args.pair_batch_size, split_source(data_args, split))
             copies = []
             for copy in range(data_args.dupe_factor if split == "train" else 1):
                 pairs = ds.map(
                     partial(builder, tokenizer=tokenizer, max_seq_length=data_args.max_seq_length,
                             short_seq_prob=data_args.short_seq_prob, seed=training_args.seed + copy),
-                    batched=True, batch_size=data_args.pair_batch_size, remove_columns=["sentences"],
+                    batched=True, batch_size=batch_size, remove_columns=["sentences"],
                     num_proc=data_args.preprocessing_num_workers, desc=f"pairs {split} (copy {copy})",
                 )
                 if data_args.sop:
@@ -156,11 +177,10 @@ def main(args: list[str] | None = None) -> dict:
                title=recipe)
 
 
-def cli() -> int:
-    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
-    main()
-    return 0
+def cli(argv: list[str] | None = None) -> int:
+    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
+    return run_cli(main, "tobigs-train-mlm", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

@@ -17,6 +17,7 @@ import numpy as np
 from transformers import DataCollatorForTokenClassification
 
 from ..modeling_tobigs import TobigsForTokenClassification
+from ..tooling.cli import run_cli
 from .arguments import DataArguments, ModelArguments, TobigsTrainingArguments, parse_args
 from .common import (
     artifacts_callback,
@@ -25,10 +26,12 @@ from .common import (
     load_raw_datasets,
     load_tokenizer,
     prepare,
+    require_pad_token,
     require_columns,
     run,
     select,
     setup,
+    split_source,
 )
 from .run_classification import classification_metrics
 from .trainers import TobigsTrainer
@@ -50,9 +53,11 @@ def main(args: list[str] | None = None) -> dict:
     prepare(model_args, data_args, training_args, "token-classification")
     setup(training_args, model_args, data_args)
     tokenizer = load_tokenizer(model_args)
+    require_pad_token(tokenizer, model_args, "token classification (DataCollatorForTokenClassification)")
     raw = load_raw_datasets(data_args, model_args)
     for split, ds in raw.items():
-        require_columns(ds, [data_args.tokens_column, data_args.tags_column], f"{split} split")
+        require_columns(ds, [data_args.tokens_column, data_args.tags_column], f"{split} split",
+                        split_source(data_args, split))
     source = raw["train"] if "train" in raw else next(iter(raw.values()))
     tags = sorted({t for row in source[data_args.tags_column] for t in row}, key=str)
     if all(isinstance(t, (int, np.integer)) for t in tags):
@@ -128,11 +133,10 @@ def main(args: list[str] | None = None) -> dict:
                title="token classification")
 
 
-def cli() -> int:
-    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
-    main()
-    return 0
+def cli(argv: list[str] | None = None) -> int:
+    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
+    return run_cli(main, "tobigs-train-token-classification", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

@@ -27,6 +27,7 @@ from transformers import DataCollatorForSeq2Seq
 
 from ..metrics import load_sacrebleu
 from ..modeling_tobigs import TobigsForConditionalGeneration
+from ..tooling.cli import run_cli
 from .arguments import DataArguments, ModelArguments, TobigsSeq2SeqTrainingArguments, parse_args
 from .common import (
     artifacts_callback,
@@ -35,9 +36,11 @@ from .common import (
     load_raw_datasets,
     load_tokenizer,
     prepare,
+    require_pad_token,
     run,
     select,
     setup,
+    split_source,
 )
 from .trainers import TobigsSeq2SeqTrainer
 from .validation import ArgumentError, check_length
@@ -58,7 +61,7 @@ class Seq2SeqDataArguments(DataArguments):
     )
 
 
-def _columns(data_args, column_names):
+def _columns(data_args, column_names, source: str = "the data"):
     if data_args.task == "translation":
         if not data_args.source_lang or not data_args.target_lang:
             raise ArgumentError("--task translation needs --source_lang and --target_lang")
@@ -66,14 +69,14 @@ def _columns(data_args, column_names):
             return "translation", None
         missing = [c for c in (data_args.source_lang, data_args.target_lang) if c not in column_names]
         if missing:
-            raise ArgumentError(f"language column(s) {missing} not in the data (columns: {column_names})")
+            raise ArgumentError(f"language column(s) {missing} not in {source} (columns: {column_names})")
         return data_args.source_lang, data_args.target_lang
     text = data_args.text_column or ("document" if "document" in column_names else "text")
     summary = data_args.summary_column or ("summary" if "summary" in column_names else None)
     missing = [c for c in (text, summary) if c is None or c not in column_names]
     if missing:
         raise ArgumentError(
-            f"summarization needs --text_column and --summary_column present in the data (columns: {column_names})"
+            f"summarization needs --text_column and --summary_column present in {source} (columns: {column_names})"
         )
     return text, summary
 
@@ -140,6 +143,7 @@ def main(args: list[str] | None = None) -> dict:
     prepare(model_args, data_args, training_args, data_args.task)
     setup(training_args, model_args, data_args)
     tokenizer = load_tokenizer(model_args)
+    require_pad_token(tokenizer, model_args, f"{data_args.task} (DataCollatorForSeq2Seq, sentences of unequal length)")
     config, origin = build_config(model_args, tokenizer, data_args.task, default_preset="transformer-base")
     check_length(data_args.max_source_length, config, "--max_source_length")
     check_length(data_args.max_target_length, config, "--max_target_length")
@@ -153,6 +157,8 @@ def main(args: list[str] | None = None) -> dict:
 
     raw = load_raw_datasets(data_args, model_args)
     first = next(iter(raw.values()))
+    for split, ds in raw.items():  # every split, so that the message names the file that lacks a column
+        _columns(data_args, ds.column_names, split_source(data_args, split))
     src_col, tgt_col = _columns(data_args, first.column_names)
     # cut before tokenising: examples map one-to-one
     for split, limit in (("train", data_args.max_train_samples), ("validation", data_args.max_eval_samples),
@@ -216,11 +222,10 @@ def main(args: list[str] | None = None) -> dict:
                title=f"{data_args.task}", predict=predict)
 
 
-def cli() -> int:
-    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
-    main()
-    return 0
+def cli(argv: list[str] | None = None) -> int:
+    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
+    return run_cli(main, "tobigs-train-translation", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 
 from ..configuration_tobigs import TobigsConfig
+from ..tooling import paths
+from ..tooling.cli import UsageError
+from ..tooling.data_files import DataFileError, check_data_file
+from ..tooling.paths import looks_like_local_path, not_found_message
 
 
 DATA_EXTENSIONS = {".txt": "text", ".text": "text", ".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv"}
@@ -22,8 +26,8 @@ TASK_ARCHITECTURES = {
 }
 
 
-class ArgumentError(ValueError):
-    """A command-line argument that cannot work; raised before training starts."""
+class ArgumentError(UsageError):
+    """A command-line argument that cannot work; raised before training starts (a command line exits with 2)."""
 
 
 def presets_for(task: str) -> list[str]:
@@ -33,19 +37,26 @@ def presets_for(task: str) -> list[str]:
 
 
 def check_data_args(data_args, training_args, needs_eval_file: bool = False) -> None:
-    """Data files exist and have a known extension; train/eval/predict have a data source."""
+    """Data files exist, have a known extension and can be read (UTF-8, well-formed JSON lines / CSV, not empty);
+    train/eval/predict have a data source."""
     has_hub = bool(getattr(data_args, "dataset_name", None))
     for name in ("train_file", "validation_file", "test_file"):
         path = getattr(data_args, name, None)
         if path is None:
             continue
-        if not os.path.isfile(path):
-            raise ArgumentError(f"--{name} {path!r} does not exist (or is not a file)")
+        if not os.path.exists(path):
+            raise ArgumentError(f"--{name} {path!r}: no such file (the path does not exist)")
+        if os.path.isdir(path):
+            raise ArgumentError(f"--{name} {path!r} is a directory; give a data file")
         ext = os.path.splitext(path)[1].lower()
         if ext not in DATA_EXTENSIONS:
             raise ArgumentError(
                 f"--{name} {path!r} has extension {ext!r}; use one of {sorted(DATA_EXTENSIONS)} (text, JSON lines, CSV)"
             )
+    for name in ("train_file", "validation_file", "test_file"):
+        path = getattr(data_args, name, None)
+        if path is not None:
+            check_data_file(path, DATA_EXTENSIONS[os.path.splitext(path)[1].lower()])
     if has_hub and data_args.train_file:
         raise ArgumentError("give either --dataset_name or --train_file/--validation_file, not both")
     if training_args.do_train and not (has_hub or data_args.train_file):
@@ -72,16 +83,22 @@ def check_model_args(model_args, task: str) -> None:
         )
     if model_args.preset and model_args.preset not in TobigsConfig.presets():
         raise ArgumentError(f"--preset {model_args.preset!r} is unknown; choose from {TobigsConfig.presets()}")
-    path = model_args.model_name_or_path
-    if path and os.path.sep in path and not os.path.isdir(path):
-        raise ArgumentError(f"--model_name_or_path {path!r} is not a folder")
-    tok = model_args.tokenizer_name or path
-    if tok is None:
+    check_local_dir("--model_name_or_path", model_args.model_name_or_path)
+    if model_args.tokenizer_name is None and model_args.model_name_or_path is None:
         raise ArgumentError("--tokenizer_name is required when starting from a preset (train one with tobigs-train-tokenizer)")
-    if os.path.sep in tok and not os.path.isdir(tok):
-        raise ArgumentError(f"--tokenizer_name {tok!r} is not a folder")
+    check_local_dir("--tokenizer_name", model_args.tokenizer_name)
+    config_name = model_args.config_name
+    if config_name and config_name not in TobigsConfig.presets() and looks_like_local_path(config_name) \
+            and not os.path.exists(config_name):
+        raise ArgumentError(f"--config_name {config_name!r}: no such file or directory, and not a preset "
+                            f"({TobigsConfig.presets()})")
     if model_args.label_smoothing is not None and not 0.0 <= model_args.label_smoothing < 1.0:
         raise ArgumentError(f"--label_smoothing must be in [0, 1), got {model_args.label_smoothing}")
+
+
+def check_local_dir(option: str, value: str | None) -> None:
+    """See :func:`tobigs_transformer.tooling.paths.check_local_dir` (raised here as :class:`ArgumentError`)."""
+    paths.check_local_dir(option, value, error=ArgumentError)
 
 
 def check_architecture(config: TobigsConfig, task: str, origin: str) -> None:
@@ -119,6 +136,10 @@ def check_length(length: int, config: TobigsConfig, what: str) -> None:
 
 __all__ = [
     "ArgumentError",
+    "DataFileError",
+    "check_local_dir",
+    "looks_like_local_path",
+    "not_found_message",
     "TASK_ARCHITECTURES",
     "check_architecture",
     "check_data_args",

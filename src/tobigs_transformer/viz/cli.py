@@ -7,7 +7,8 @@
     tobigs-viz demo --out runs/toy-ko-en        (trains a toy Korean->English model, then draws all of the above)
     tobigs-viz experiment --out runs/rnn_vs_transformer [--quick]     (RNN/LSTM vs Transformer, see experiments/)
 
-Exit status 2 with a one-line message for bad input (missing files, a model without an eager attention path, ...).
+Exit status 2 with a one-line message for a bad option or bad input (missing files, a model without an eager
+attention path, ...), 1 for any other failure (``TOBIGS_DEBUG=1`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import logging
 import sys
 from pathlib import Path
 
+from ..tooling.cli import one_line, run_cli
+
 logger = logging.getLogger("tobigs_transformer.viz")
+PROG = "tobigs-viz"
 
 
 def _int_list(text: str) -> list[int]:
@@ -118,7 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> list[Path]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tobigs-viz", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "experiment":
         from ..experiments.rnn_vs_transformer import main as experiment_main
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = args.run(args)
     except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"tobigs-viz {args.command}: error: {error}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     for path in paths:
         print(path)
