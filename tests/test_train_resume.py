@@ -1,5 +1,7 @@
-"""Reliability: resuming continues exactly, the same seed gives the same curve, and an interrupted save is never
-resumed from."""
+"""Reliability: resuming continues exactly, the same seed gives the same curve, an interrupted save is never resumed
+from, and a damaged checkpoint is replaced by the previous complete one (never by a silent restart from step 0).
+Crash injection at every step of a save: tests/test_checkpoint_crash.py; markers, rotation, lock:
+tests/test_checkpoint_integrity.py."""
 
 import os
 import shutil
@@ -9,6 +11,7 @@ from fixtures_train.helpers import COMMON, TINY, path, read_metrics, tokenizers
 
 from tobigs_transformer.training import last_good_checkpoint, run_clm
 from tobigs_transformer.training.callbacks import COMPLETE_MARKER
+from tobigs_transformer.training.checkpoints import CorruptCheckpointError, verify_checkpoint
 
 N = 6
 
@@ -75,3 +78,42 @@ def test_interrupted_save_is_never_resumed_from(straight, tmp_path):
     assert last_good_checkpoint(out) == os.path.join(out, f"checkpoint-{N}")
     # the good checkpoints are untouched
     assert os.path.isfile(os.path.join(out, f"checkpoint-{N // 2}", COMPLETE_MARKER))
+
+
+def _flip_last_weight_byte(folder):
+    weights = os.path.join(folder, "model.safetensors")
+    with open(weights, "r+b") as f:
+        f.seek(-4, os.SEEK_END)  # lowest mantissa byte of the last float: the file changes, the value stays finite
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 1]))
+    return weights
+
+
+def test_damaged_newest_checkpoint_falls_back_and_still_matches(straight, tmp_path, caplog):
+    out = str(tmp_path / "damaged")
+    os.makedirs(out)
+    for step in (N // 2, N):
+        shutil.copytree(os.path.join(straight, f"checkpoint-{step}"), os.path.join(out, f"checkpoint-{step}"))
+    bad = _flip_last_weight_byte(os.path.join(out, f"checkpoint-{N}"))
+    with caplog.at_level("WARNING", logger="tobigs_transformer.training"):
+        run_clm.main(_argv(out, "--resume_from_checkpoint", "last"))
+    assert bad in caplog.text and f"checkpoint-{N // 2}" in caplog.text
+    a, eval_a = _losses(straight)
+    b, eval_b = _losses(out)
+    assert sorted(b) == list(range(1, N + 1))
+    for step in a:
+        assert b[step] == pytest.approx(a[step], abs=1e-6)
+    assert eval_b == pytest.approx(eval_a, abs=1e-6)
+    verify_checkpoint(os.path.join(out, f"checkpoint-{N}"))  # saved again, whole
+
+
+def test_resume_never_silently_restarts_from_step_zero(straight, tmp_path):
+    out = str(tmp_path / "all-damaged")
+    os.makedirs(out)
+    shutil.copytree(os.path.join(straight, f"checkpoint-{N // 2}"), os.path.join(out, f"checkpoint-{N // 2}"))
+    bad = _flip_last_weight_byte(os.path.join(out, f"checkpoint-{N // 2}"))
+    with pytest.raises(CorruptCheckpointError) as info:
+        run_clm.main(_argv(out, "--resume_from_checkpoint", "last"))
+    assert bad in str(info.value)
+    assert not os.path.exists(os.path.join(out, "metrics.json"))  # nothing was trained

@@ -15,6 +15,7 @@ from transformers import PreTrainedConfig, PreTrainedModel
 
 from .. import modeling_tobigs
 from ..configuration_tobigs import TobigsConfig
+from ..integrity import check_model_weights
 from ..pretrained import TobigsPreTrainedModel
 from . import bart, bert, gpt2, marian
 from .common import ClassPair, ConversionError, Family, convert_state_dict, load_exactly
@@ -99,9 +100,12 @@ def _copy_generation_config(source: PreTrainedModel, target: PreTrainedModel) ->
 def convert_from_hf(model: PreTrainedModel) -> TobigsPreTrainedModel:
     """Convert a transformers GPT-2/BERT/BART/Marian model into the matching tobigs model, exactly.
 
-    Raises `ConversionError` (a ValueError) naming the field or the keys when the conversion cannot be exact."""
+    Raises `ConversionError` (a ValueError) naming the field or the keys when the conversion cannot be exact, and
+    `CorruptWeightsError` (a ValueError) naming the file and tensor when a weight file the model was loaded from
+    differs from its recorded checksum or a weight is NaN/inf."""
     if isinstance(model, TobigsPreTrainedModel):
         raise TypeError(f"{type(model).__name__} is already a tobigs model; use convert_to_hf to export it")
+    check_model_weights(model)
     family = family_of_hf_config(model.config)
     pair = family.pair_for_hf(type(model).__name__)
     config = convert_config_from_hf(model.config)
@@ -137,6 +141,7 @@ def convert_to_hf(model: TobigsPreTrainedModel, target: str | type | None = None
     inferred from the config when None), exactly."""
     if not isinstance(model, TobigsPreTrainedModel):
         raise TypeError(f"convert_to_hf takes a tobigs model, got {type(model).__name__}")
+    check_model_weights(model)  # a corrupt or NaN source must not become a second, converted, corrupt copy
     family, pair = _resolve_target(model, target)
     hf_config = convert_config_to_hf(model.config, family.name)
     generation_config = getattr(model, "generation_config", None)

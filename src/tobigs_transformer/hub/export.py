@@ -22,6 +22,7 @@ from transformers.dynamic_module_utils import get_relative_import_files
 from transformers.utils import logging
 
 from .. import AUTO_CLASSES, TobigsConfig
+from ..integrity import check_model_weights
 from .. import modeling_tobigs as _modeling
 from .. import pipeline_tobigs as _pipelines
 from .model_card import DatasetInfo, build_model_card, infer_pipeline_tag, load_metrics
@@ -152,7 +153,12 @@ def export_for_hub(
         overwrite: replace a non-empty `out_dir` (its content is deleted first).
 
     Returns the folder. Does not upload: see `push_to_hub`.
+
+    Raises `CorruptWeightsError` (a ValueError) naming the file and tensor, before writing anything, when a weight file
+    the model was loaded from differs from its recorded checksum (a training checkpoint's marker, the Hub cache) or a
+    weight is NaN/inf.
     """
+    check_model_weights(model)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:

@@ -4,10 +4,10 @@
 full log history and whatever the script adds (samples, BLEU, ...).  ``loss_curve.png`` plots training and
 evaluation loss against the step (and the learning rate below).
 
-A checkpoint folder is complete only once :class:`RunArtifactsCallback` has written ``checkpoint_complete.json`` into
-it (after the Trainer saved weights, optimiser, scheduler, RNG state and ``trainer_state.json``).
-:func:`last_good_checkpoint` resumes from the newest complete one, so a run killed while saving never resumes from
-a half-written folder, and the previous checkpoint is deleted by rotation only after the new one is saved.
+With :class:`~.trainers.TobigsTrainer` the artefacts are written into each checkpoint just before its completion
+marker (``checkpoint_complete.json``, a sha256 manifest of the folder), so they are covered by it; the marker,
+rotation order and resume verification live in :mod:`.checkpoints`.  With a plain ``transformers.Trainer`` the
+callback writes artefacts and marker in ``on_save``, i.e. after transformers' own rotation.
 """
 
 from __future__ import annotations
@@ -15,18 +15,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from typing import Any
 
 from transformers import TrainerCallback
 
+from .checkpoints import COMPLETE_MARKER, is_complete_checkpoint, last_good_checkpoint, mark_complete
 from .trainers import perplexity
 
 
-COMPLETE_MARKER = "checkpoint_complete.json"
 METRICS_FILE = "metrics.json"
 PLOT_FILE = "loss_curve.png"
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 def _jsonable(value: Any) -> Any:
@@ -119,45 +117,27 @@ def plot_loss_curve(log_history: list[dict], path: str, title: str | None = None
 
 
 class RunArtifactsCallback(TrainerCallback):
-    """After each checkpoint save: ``metrics.json`` + ``loss_curve.png`` in the checkpoint, then the completion marker."""
+    """``metrics.json`` + ``loss_curve.png`` in every checkpoint, written before its completion marker."""
 
     def __init__(self, lm: bool = False, plot: bool = True, title: str | None = None):
         self.lm = lm
         self.plot = plot
         self.title = title
 
+    def write_checkpoint_files(self, folder: str, args, state) -> None:
+        """Called by TobigsTrainer between transformers' save and the completion marker."""
+        write_metrics_json(folder, summarise_log_history(state.log_history), state.log_history, lm=self.lm)
+        if self.plot:
+            plot_loss_curve(state.log_history, os.path.join(folder, PLOT_FILE), self.title)
+
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-        if not os.path.isdir(folder):
-            return
-        write_metrics_json(folder, summarise_log_history(state.log_history), state.log_history, lm=self.lm)
-        if self.plot:
-            plot_loss_curve(state.log_history, os.path.join(folder, PLOT_FILE), self.title)
-        marker = os.path.join(folder, COMPLETE_MARKER)
-        with open(marker + ".tmp", "w") as f:
-            json.dump({"global_step": state.global_step}, f)
-        os.replace(marker + ".tmp", marker)
-
-
-def is_complete_checkpoint(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, COMPLETE_MARKER)) and os.path.isfile(
-        os.path.join(folder, "trainer_state.json")
-    )
-
-
-def last_good_checkpoint(output_dir: str) -> str | None:
-    """The newest ``checkpoint-N`` in ``output_dir`` that was saved completely (see the module docstring)."""
-    if not os.path.isdir(output_dir):
-        return None
-    found = []
-    for name in os.listdir(output_dir):
-        match = _CHECKPOINT_RE.match(name)
-        path = os.path.join(output_dir, name)
-        if match and os.path.isdir(path) and is_complete_checkpoint(path):
-            found.append((int(match.group(1)), path))
-    return max(found)[1] if found else None
+        if not os.path.isdir(folder) or is_complete_checkpoint(folder):
+            return  # TobigsTrainer already wrote artefacts and marker
+        self.write_checkpoint_files(folder, args, state)
+        mark_complete(folder, state.global_step)
 
 
 __all__ = [

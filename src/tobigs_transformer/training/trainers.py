@@ -4,6 +4,9 @@
   from the model's config (override with ``--lr_scheduler_kwargs '{"d_model": 512}'``).
 * Perplexity next to every language-model loss: ``eval_perplexity = exp(eval_loss)`` is logged with the eval loss
   (and so lands in ``trainer_state.json``, the logs and the metrics JSON).
+* Checkpoints that are never lost (:mod:`.checkpoints`): the completion marker (a sha256 manifest) is the last write
+  of a save and rotation (``--save_total_limit``) runs only after it; resuming verifies the checkpoint and falls back
+  to the previous complete one; one run per ``--output_dir`` (a lock the OS releases when the run dies).
 
 Everything else is transformers' own: progress bars, logging, checkpointing, resuming, DDP/FSDP/DeepSpeed.
 """
@@ -11,10 +14,23 @@ Everything else is transformers' own: progress bars, logging, checkpointing, res
 from __future__ import annotations
 
 import math
+import os
 
+import torch
 from transformers import Seq2SeqTrainer, Trainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .checkpoints import (
+    OutputDirLock,
+    delete_checkpoint,
+    last_good_checkpoint,
+    mark_complete,
+    resume_checkpoint,
+    rotate_checkpoints,
+)
 from .schedules import get_noam_schedule, is_noam
+
+TRAINING_ARGS_NAME = "training_args.bin"
 
 
 def perplexity(loss: float | None) -> float | None:
@@ -56,6 +72,84 @@ class _TobigsTrainerMixin:
                 if prefix in ("eval", "test", "predict") or prefix.startswith("eval_"):
                     logs[f"{prefix}_perplexity"] = perplexity(logs[key])
         super().log(logs, *args, **kwargs)
+
+    # -------------------------------------------------------------------------------------------- lock + resume
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None,
+              **kwargs):
+        """``Trainer.train`` holding the ``--output_dir`` lock, resuming only from a checkpoint that verifies."""
+        # Under DDP only the world-main process locks and chooses the checkpoint; the others take its decision (or
+        # its error, so that no rank waits forever in a collective another rank never reaches).
+        lock = OutputDirLock(self.args.output_dir) if self.args.process_index == 0 else None
+
+        def decide():
+            if lock is not None:
+                lock.acquire()
+            return self._checkpoint_to_resume(resume_from_checkpoint)
+
+        try:
+            checkpoint = self._decided_by_main_process(decide)
+            return super().train(
+                resume_from_checkpoint=checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs
+            )
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _checkpoint_to_resume(self, value: str | bool | None) -> str | None:
+        if value is None or value is False:
+            return None
+        if value is True:
+            found = last_good_checkpoint(self.args.output_dir)
+            if found is None:
+                raise ValueError(f"No valid checkpoint found in output directory ({self.args.output_dir})")
+            return found
+        return resume_checkpoint(str(value))
+
+    def _decided_by_main_process(self, decide):
+        dist = torch.distributed
+        if self.args.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
+            return decide()
+        payload: list = [None]
+        if self.args.process_index == 0:
+            try:
+                payload = [("ok", decide())]
+            except Exception as exc:  # noqa: BLE001 - re-raised below on every rank
+                payload = [("error", exc)]
+        dist.broadcast_object_list(payload, src=0)
+        kind, value = payload[0]
+        if kind == "error":
+            raise value
+        return value
+
+    # -------------------------------------------------------------------------------------------- saving
+    def _save_checkpoint(self, model, trial) -> None:
+        """transformers' save, then the completion marker, then rotation: never a moment without a complete
+        checkpoint on disk (save order in :mod:`.checkpoints`)."""
+        run_dir = self._get_output_dir(trial=trial)
+        folder = os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        if self.args.should_save and os.path.isdir(folder):
+            # left by an abandoned run or an interrupted save: its old marker must never vouch for the new files
+            delete_checkpoint(folder)
+        self.accelerator.wait_for_everyone()
+        limit = self.args.save_total_limit
+        # transformers rotates at the end of its save, before any marker exists; hold it back and rotate below
+        self.args.save_total_limit = None
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+        # every rank's rng_state_<rank>.pth is on disk before the marker lists the folder's files
+        self.accelerator.wait_for_everyone()
+        if not self.args.should_save:
+            return
+        if os.path.isfile(os.path.join(folder, TRAINING_ARGS_NAME)):
+            torch.save(self.args, os.path.join(folder, TRAINING_ARGS_NAME))  # record the real limit, not the None
+        for callback in self.callback_handler.callbacks:
+            write_files = getattr(callback, "write_checkpoint_files", None)
+            if callable(write_files):
+                write_files(folder, self.args, self.state)
+        mark_complete(folder, self.state.global_step)
+        rotate_checkpoints(run_dir, limit, newest=folder, best=self.state.best_model_checkpoint)
 
 
 class TobigsTrainer(_TobigsTrainerMixin, Trainer):

@@ -1,0 +1,49 @@
+"""The check convert and export run on a model before they write it anywhere else: the files it was loaded from
+match their record (where one exists), and every weight it holds is finite."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .manifest import verify_recorded_weights
+from .weights import check_finite
+
+
+def source_folder(model: torch.nn.Module) -> str | None:
+    """The local folder ``from_pretrained`` read ``model`` from (a Hub id resolves to its cached snapshot), if any."""
+    source = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", None)
+    if not source:
+        return None
+    source = str(source)
+    if os.path.isdir(source):
+        return source
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source, "config.json")
+    except Exception:  # noqa: BLE001 - not a repo id: the model was built in memory
+        return None
+    return os.path.dirname(cached) if isinstance(cached, str) else None
+
+
+def _where(model: torch.nn.Module, folder: str | None) -> str:
+    if folder is not None:
+        weights = [n for n in sorted(os.listdir(folder)) if n.endswith((".safetensors", ".bin"))]
+        if weights:
+            return ", ".join(os.path.join(folder, n) for n in weights)
+        return folder
+    return f"{type(model).__name__} (in memory)"
+
+
+def check_model_weights(model: torch.nn.Module) -> None:
+    """Raise :class:`~.weights.CorruptWeightsError` when a weight file ``model`` came from differs from its recorded
+    checksum, or when a weight of ``model`` is NaN/inf (naming the file and the tensor)."""
+    folder = source_folder(model)
+    if folder is not None:
+        verify_recorded_weights(folder)
+    check_finite(model.state_dict().items(), _where(model, folder))
+
+
+__all__ = ["check_model_weights", "source_folder"]

@@ -1,0 +1,348 @@
+"""Checkpoints that are either complete or ignored, and one run per output folder.
+
+A ``checkpoint-N`` folder is *complete* once ``checkpoint_complete.json`` exists in it.  That marker is a manifest:
+the size and sha256 of every file the save wrote (weights, optimiser, scheduler, RNG states, ``trainer_state.json``,
+config, tokenizer, artefacts).  :class:`~.trainers.TobigsTrainer` saves in this order::
+
+    1. delete a stale checkpoint-N left by an abandoned run or an interrupted save (its marker first)
+    2. transformers writes the checkpoint (weights, optimiser, scheduler, RNG, trainer state), rotation held back
+    3. metrics.json + loss_curve.png (RunArtifactsCallback)
+    4. the marker: every file hashed and fsynced, then marker.tmp written, fsynced and renamed over the marker
+    5. only now rotation (--save_total_limit): complete checkpoints only, oldest first, never the new one or the best,
+       each deleted marker first
+
+so a process killed at any point leaves the previous complete checkpoint untouched: at most one save interval is
+lost.  Resuming verifies the chosen checkpoint against its marker and falls back to the previous complete one (with a
+warning naming the bad file) when a file is missing, differs, or holds NaN/inf weights; with none left it raises
+instead of silently training from step 0.
+
+:class:`OutputDirLock` keeps a second run out of an ``--output_dir`` that a live run is writing: an exclusive
+``flock`` on a file in the folder, which the operating system drops when the holder exits, so a crashed run never
+leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+
+from ..integrity.manifest import (
+    MANIFEST_NAME,
+    MalformedManifestError,
+    build_manifest,
+    fsync_dir,
+    read_manifest,
+    verify_files,
+    write_json_atomically,
+)
+from ..integrity.weights import CorruptWeightsError, scan_weight_file
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs are not locked there
+    fcntl = None
+
+logger = logging.getLogger("tobigs_transformer.training")
+
+COMPLETE_MARKER = MANIFEST_NAME
+LOCK_FILE = ".tobigs_run.lock"
+TRAINER_STATE = "trainer_state.json"
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+class CorruptCheckpointError(ValueError):
+    """No checkpoint can be resumed from: the one asked for (and every older complete one) fails verification."""
+
+
+class OutputDirInUseError(RuntimeError):
+    """Another live process holds the ``--output_dir`` lock."""
+
+
+# ------------------------------------------------------------------------------------------------ listing
+def checkpoint_step(folder: str) -> int | None:
+    match = CHECKPOINT_RE.match(os.path.basename(os.path.normpath(folder)))
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
+    """``(step, path)`` of every ``checkpoint-N`` folder in ``run_dir``, oldest step first."""
+    if not os.path.isdir(run_dir):
+        return []
+    found = []
+    for name in os.listdir(run_dir):
+        path = os.path.join(run_dir, name)
+        step = checkpoint_step(name)
+        if step is not None and os.path.isdir(path):
+            found.append((step, path))
+    return sorted(found)
+
+
+def is_complete_checkpoint(folder: str) -> bool:
+    """The marker exists (whether its files still match is :func:`verify_checkpoint`'s question)."""
+    return os.path.isfile(os.path.join(folder, COMPLETE_MARKER))
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def mark_complete(folder: str, global_step: int) -> dict:
+    """Write the completion marker of ``folder``: the last step of a save, before any rotation."""
+    manifest = build_manifest(
+        folder, exclude=(COMPLETE_MARKER,), global_step=int(global_step),
+        saved_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+    write_json_atomically(os.path.join(folder, COMPLETE_MARKER), manifest)
+    return manifest
+
+
+def delete_checkpoint(folder: str) -> None:
+    """Remove the marker first (durably), then the files: a deletion cut short leaves an incomplete folder, never a
+    marker that vouches for missing files."""
+    marker = os.path.join(folder, COMPLETE_MARKER)
+    if os.path.exists(marker):
+        os.remove(marker)
+        fsync_dir(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def rotate_checkpoints(run_dir: str, save_total_limit: int | None, newest: str, best: str | None = None) -> list[str]:
+    """Delete the oldest *complete* checkpoints beyond ``save_total_limit``; ``newest`` (the checkpoint just marked
+    complete) and ``best`` are never deleted, and incomplete folders are neither counted nor deleted (an interrupted
+    save at step N is overwritten when training reaches N again).  Returns the deleted folders."""
+    if not save_total_limit or save_total_limit <= 0:
+        return []
+    newest = os.path.abspath(newest)
+    if not is_complete_checkpoint(newest):
+        # rotating now could leave no complete checkpoint at all
+        raise RuntimeError(f"refusing to rotate checkpoints: {newest} has no {COMPLETE_MARKER} yet")
+    protected = {newest} | ({os.path.abspath(best)} if best else set())
+    complete = [os.path.abspath(p) for _, p in list_checkpoints(run_dir) if is_complete_checkpoint(p)]
+    keep = max(save_total_limit, len(protected.intersection(complete)))
+    deleted = []
+    for path in complete:
+        if len(complete) - len(deleted) <= keep:
+            break
+        if path in protected:
+            continue
+        logger.info(f"deleting older checkpoint {path} (--save_total_limit {save_total_limit})")
+        delete_checkpoint(path)
+        deleted.append(path)
+    return deleted
+
+
+# ------------------------------------------------------------------------------------------------ verifying
+_VERIFIED: dict[str, tuple] = {}
+
+
+def _fingerprint(folder: str, names) -> tuple:
+    """Cheap identity of a folder's files (stat only): a verification is reused until one of them changes."""
+    out = []
+    for name in sorted(names):
+        try:
+            st = os.stat(os.path.join(folder, name))
+        except OSError:
+            return ()
+        out.append((name, st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
+def verify_checkpoint(folder: str) -> None:
+    """Raise :class:`CorruptCheckpointError` naming the bad file unless ``folder`` can be resumed from.
+
+    A marked checkpoint: every recorded file present, same size and sha256, safetensors weights finite.  A marker
+    without a manifest (older versions) or an unmarked folder with ``trainer_state.json`` (a plain transformers
+    checkpoint given by path): weights finite.  An unmarked folder without trainer state: an interrupted save."""
+    folder = os.path.abspath(folder)
+    marker = os.path.join(folder, COMPLETE_MARKER)
+    if not os.path.isdir(folder):
+        raise CorruptCheckpointError(f"{folder}: no such directory")
+    names = sorted(n for n in os.listdir(folder) if not n.endswith(".tmp"))
+    fingerprint = _fingerprint(folder, names)
+    if fingerprint and _VERIFIED.get(folder) == fingerprint:
+        return
+    try:
+        if os.path.isfile(marker):
+            manifest = read_manifest(marker)
+            if "files" in manifest:
+                if TRAINER_STATE not in manifest["files"]:
+                    raise CorruptCheckpointError(f"{marker}: records no {TRAINER_STATE}; not a training checkpoint")
+                verify_files(folder, manifest, marker)
+            else:
+                _scan_weights(folder, names)
+        elif os.path.isfile(os.path.join(folder, TRAINER_STATE)):
+            _scan_weights(folder, names)
+        else:
+            raise CorruptCheckpointError(
+                f"{folder}: no {COMPLETE_MARKER} and no {TRAINER_STATE}; the save of this checkpoint was interrupted"
+            )
+    except (CorruptWeightsError, MalformedManifestError) as exc:
+        raise CorruptCheckpointError(str(exc)) from exc
+    _VERIFIED[folder] = fingerprint
+
+
+def _scan_weights(folder: str, names) -> None:
+    for name in names:
+        if name.endswith(".safetensors"):
+            scan_weight_file(os.path.join(folder, name))
+
+
+def _first_that_verifies(candidates: list[str], asked: str) -> str:
+    """The first of ``candidates`` (newest first) that verifies; warns for each one skipped, raises if none."""
+    problems = []
+    for path in candidates:
+        try:
+            verify_checkpoint(path)
+        except CorruptCheckpointError as exc:
+            problems.append(f"{os.path.basename(path)}: {exc}")
+            logger.warning(f"checkpoint {path} cannot be resumed from: {exc}")
+            continue
+        if problems:
+            logger.warning(f"resuming from {path}, the newest complete checkpoint that verifies, instead of {asked}")
+        return path
+    raise CorruptCheckpointError(
+        f"no checkpoint to resume from: {asked} and every older complete checkpoint fail verification:\n  "
+        + "\n  ".join(problems)
+        + "\nRestore the damaged files, or move the folder(s) away to train from step 0 deliberately."
+    )
+
+
+def last_good_checkpoint(output_dir: str) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``output_dir`` that verifies (older ones replace a damaged newest,
+    with a warning); None when no checkpoint was ever completed.  Raises :class:`CorruptCheckpointError` when
+    complete checkpoints exist but none verifies: resuming must not silently start from step 0."""
+    complete = [p for _, p in reversed(list_checkpoints(output_dir)) if is_complete_checkpoint(p)]
+    if not complete:
+        return None
+    return _first_that_verifies(complete, f"the newest checkpoint in {output_dir}")
+
+
+def resume_checkpoint(requested: str) -> str:
+    """``requested`` if it verifies, else the newest older complete checkpoint beside it that does (with warnings
+    naming the bad file); raises :class:`CorruptCheckpointError` when none is left."""
+    requested = os.path.abspath(requested)
+    if not os.path.isdir(requested):
+        raise FileNotFoundError(f"--resume_from_checkpoint {requested!r}: no such directory")
+    step = checkpoint_step(requested)
+    parent = os.path.dirname(requested)
+    older = [] if step is None else [
+        p for s, p in reversed(list_checkpoints(parent)) if s < step and is_complete_checkpoint(p)
+    ]
+    return _first_that_verifies([requested, *older], requested)
+
+
+# ------------------------------------------------------------------------------------------------ locking
+_HELD: dict[str, list] = {}  # lock path -> [fd, depth]: re-entrant within one process
+
+
+class OutputDirLock:
+    """Exclusive lock on ``output_dir`` for the life of a run (re-entrant within one process).
+
+    ``acquire`` raises :class:`OutputDirInUseError` naming the folder and the holder (pid, host, start, command)
+    when another live process holds it.  The lock is an ``flock`` on ``<output_dir>/.tobigs_run.lock``: the kernel
+    releases it when the holder exits in any way, so nothing needs cleaning up after a crash."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir = output_dir
+        self.path = os.path.join(os.path.abspath(output_dir), LOCK_FILE)
+        self.held = False
+
+    def acquire(self) -> "OutputDirLock":
+        if self.held:
+            return self
+        if fcntl is None:
+            logger.warning(f"no file locking on this platform; {self.output_dir} is not protected from a second run")
+            self.held = True
+            return self
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        key = os.path.realpath(self.path)
+        if key in _HELD:
+            _HELD[key][1] += 1
+        else:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _read_holder(fd)
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                raise OutputDirInUseError(
+                    f"--output_dir {self.output_dir} is in use by another run ({holder}); two runs in one folder "
+                    "would interleave their checkpoints. Wait for it to finish or choose another --output_dir "
+                    f"(lock file {self.path}, released by the system when that process exits)."
+                ) from None
+            _write_holder(fd)
+            _HELD[key] = [fd, 1]
+        self.held = True
+        return self
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        if fcntl is None:
+            return
+        key = os.path.realpath(self.path)
+        entry = _HELD.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _HELD[key]
+            fd = entry[0]
+            try:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> "OutputDirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _write_holder(fd: int) -> None:
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv)[:500],
+    }
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not info.get("pid"):
+        return "holder not recorded yet"
+    started = info.get("started", "?")
+    return f"pid {info['pid']} on host {info.get('host', '?')}, started {started}: {info.get('command', '')}"
+
+
+__all__ = [
+    "COMPLETE_MARKER",
+    "CorruptCheckpointError",
+    "LOCK_FILE",
+    "OutputDirInUseError",
+    "OutputDirLock",
+    "checkpoint_step",
+    "delete_checkpoint",
+    "is_complete_checkpoint",
+    "last_good_checkpoint",
+    "list_checkpoints",
+    "mark_complete",
+    "resume_checkpoint",
+    "rotate_checkpoints",
+    "verify_checkpoint",
+]
