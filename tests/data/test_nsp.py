@@ -18,6 +18,7 @@ from tobigs_transformer.data import (
     create_nsp_examples,
     create_sop_examples,
 )
+from tobigs_transformer.data.nsp import pair_batch_size
 
 from .conftest import fixture_documents
 
@@ -115,11 +116,17 @@ def test_label_balance_for_multi_sentence_chunks(word_level_bert):
 
 
 def test_short_seq_prob(word_level_bert):
-    rng = np.random.default_rng(4)
-    docs = corpus(400, 40, rng)
-    out = create_nsp_examples({"sentences": docs}, word_level_bert, max_seq_length=64, short_seq_prob=0.1, seed=5)
-    short = np.mean([len(ids) < 32 for ids in out["input_ids"]])
-    assert 0.02 < short < 0.2  # ≈ short_seq_prob (design note measured 0.07 at 128)
+    docs = corpus(400, 40, np.random.default_rng(4))
+
+    def short_fraction(p: float) -> float:
+        out = create_nsp_examples({"sentences": docs}, word_level_bert, max_seq_length=64, short_seq_prob=p, seed=5)
+        return float(np.mean([len(ids) < 32 for ids in out["input_ids"]]))
+
+    fractions = {p: short_fraction(p) for p in (0.0, 0.1, 1.0)}
+    # short pairs also come from document ends, so the fraction grows with short_seq_prob from that floor; a tenth
+    # of the 400 documents (SE 1.5 %) with a short target gives ≈ short_seq_prob (design note: 0.07 at 128)
+    assert fractions[0.0] < fractions[0.1] < fractions[1.0]
+    assert 0.02 < fractions[0.1] < 0.3 and fractions[1.0] > 0.5
 
 
 def test_deterministic_and_datasets_map(word_level_bert):
@@ -160,9 +167,10 @@ def test_sop_pairs(word_level_bert):
 
 
 def test_tokenizer_without_cls_sep(bart_tokenizer, gpt_tokenizer):
-    create_nsp_examples({"sentences": [["a b.", "c d."]]}, bart_tokenizer)  # <s>/</s> double as cls/sep
+    two_docs = {"sentences": [["a b.", "c d."], ["e f.", "g h."]]}
+    create_nsp_examples(two_docs, bart_tokenizer)  # <s>/</s> double as cls/sep
     with pytest.raises(ValueError, match="CLS"):
-        create_nsp_examples({"sentences": [["a b.", "c d."]]}, gpt_tokenizer)
+        create_nsp_examples(two_docs, gpt_tokenizer)
     with pytest.raises(ValueError, match="short_seq_prob"):
         create_nsp_examples({"sentences": [["a."]]}, bart_tokenizer, short_seq_prob=1.5)
     with pytest.raises(TypeError, match="lists of sentences"):
@@ -193,3 +201,118 @@ def test_collator_pads_pairs_and_stacks_labels(wordpiece_tokenizer):
     sop = create_sop_examples({"sentences": docs}, wordpiece_tokenizer, max_seq_length=40)
     sop_batch = collator([{k: sop[k][i] for k in sop} for i in range(len(sop["input_ids"]))])
     assert "sentence_order_label" in sop_batch
+
+
+# ------------------------------------------------------------------ a random B never comes from A's own document
+def owned_corpus(n_docs: int, n_sentences: int, rng: np.random.Generator):
+    """Documents of 2–6-word sentences whose word ids never repeat, and the map token id → document."""
+    docs, owner, k = [], {}, 0
+    for d in range(n_docs):
+        sentences = []
+        for _ in range(n_sentences):
+            length = int(rng.integers(2, 7))
+            sentences.append(" ".join(f"w{k + j}" for j in range(length)))
+            owner.update({5 + k + j: d for j in range(length)})
+            k += length
+        docs.append(sentences)
+    return docs, owner
+
+
+@pytest.fixture(scope="module")
+def big_vocab_bert():
+    from .conftest import make_word_level_tokenizer
+
+    return make_word_level_tokenizer(40_000, specials="bert")
+
+
+def random_pairs_from_a_document(out, owner, label_column="next_sentence_label"):
+    """(pairs labelled random whose B shares A's document, pairs labelled random) over every instance."""
+    same, total = 0, 0
+    for ids, label in zip(out["input_ids"], out[label_column]):
+        if label != 1:
+            continue
+        a, b = split_pair(ids)
+        docs_a, docs_b = {owner[t] for t in a}, {owner[t] for t in b}
+        assert len(docs_a) == 1 and len(docs_b) == 1  # A and B are each cut from one document
+        same += docs_a == docs_b
+        total += 1
+    return same, total
+
+
+@pytest.mark.parametrize("n_docs", [2, 3, 12])
+def test_random_b_never_from_the_document_of_a(big_vocab_bert, n_docs):
+    """Exhaustive over every random pair of several seeded runs.  With 2 documents google-research/bert's 10 tries
+    return A's own document with probability 2^-10 per random pair: ~8 of the ~8000 pairs here."""
+    docs, owner = owned_corpus(n_docs, 3000 // n_docs, np.random.default_rng(n_docs))
+    total = 0
+    for seed in range(10):
+        out = create_nsp_examples({"sentences": docs}, big_vocab_bert, max_seq_length=12, seed=seed)
+        same, n_random = random_pairs_from_a_document(out, owner)
+        assert same == 0, f"seed {seed}: {same} of {n_random} random pairs took B from A's document"
+        total += n_random
+    assert total > 6000
+
+
+def test_random_b_skips_duplicates_and_pool_copies_of_a(big_vocab_bert):
+    docs, owner = owned_corpus(6, 300, np.random.default_rng(7))
+    # a duplicated document is A's document for this purpose: its "random" B would be A's true continuation
+    out = create_nsp_examples({"sentences": docs + docs[:3]}, big_vocab_bert, max_seq_length=12, seed=1)
+    same, n_random = random_pairs_from_a_document(out, owner)
+    assert same == 0 and n_random > 500
+    # a fixed pool that holds the batch's documents: B never comes from A's entry in it
+    batch = docs[:2]
+    out = create_nsp_examples({"sentences": batch}, big_vocab_bert, max_seq_length=12, seed=2, all_documents=docs)
+    same, n_random = random_pairs_from_a_document(out, owner)
+    assert same == 0 and n_random > 100
+    # a pool of only A's document is no pool
+    with pytest.raises(ValueError, match=r"all_documents holds 1 document\(s\), 1 distinct.*>= 2 distinct"):
+        create_nsp_examples({"sentences": batch[:1]}, big_vocab_bert, all_documents=batch[:1])
+
+
+def test_nsp_on_one_document_raises(big_vocab_bert):
+    docs, _ = owned_corpus(2, 50, np.random.default_rng(8))
+    with pytest.raises(ValueError, match=r"got 1 document\(s\) in this batch, 1 distinct .*needs >= 2 distinct"):
+        create_nsp_examples({"sentences": docs[:1]}, big_vocab_bert)
+    with pytest.raises(ValueError, match=r"got 3 document\(s\) in this batch, 1 distinct"):
+        create_nsp_examples({"sentences": [docs[0], docs[0], []]}, big_vocab_bert)
+    empty = create_nsp_examples({"sentences": [[], None]}, big_vocab_bert)  # no A, nothing to pair: no error
+    assert empty["input_ids"] == [] and empty["next_sentence_label"] == []
+
+
+def test_sop_on_one_document_pairs_within_it(big_vocab_bert):
+    """SOP takes A and B from one document by design: one document is enough; a one-sentence chunk (which would need
+    another document's B) yields no pair instead of a B from A's own document."""
+    docs, owner = owned_corpus(2, 400, np.random.default_rng(9))
+    out = create_sop_examples({"sentences": docs[:1]}, big_vocab_bert, max_seq_length=12, seed=3)
+    labels = np.array(out["sentence_order_label"])
+    assert labels.size > 100 and 0.4 < labels.mean() < 0.6
+    for ids, label in zip(out["input_ids"], labels):
+        a, b = split_pair(ids)
+        assert {owner[t] for t in a + b} == {0}
+        first, second = (a, b) if label == 0 else (b, a)
+        assert second[0] - first[-1] >= 1  # the earlier segment precedes the later one in the document
+    # with a second document, the forced-random B of one-sentence chunks comes from the other document
+    out = create_sop_examples({"sentences": docs}, big_vocab_bert, max_seq_length=8, seed=4)
+    for ids, label in zip(out["input_ids"], out["sentence_order_label"]):
+        a, b = split_pair(ids)
+        if {owner[t] for t in a} != {owner[t] for t in b}:
+            assert label == 1  # only a forced-random pair mixes documents, and it is labelled 1
+
+
+def test_pair_batch_size_leaves_no_single_document_batch(big_vocab_bert):
+    import datasets
+
+    for n in range(1, 400):
+        for batch_size in (2, 3, 7, 100):
+            size = pair_batch_size(n, batch_size)
+            assert size >= min(n, batch_size) and (n % size != 1 or n == 1), (n, batch_size, size)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 2.*got 1"):
+        pair_batch_size(10, 1)
+    docs, _ = owned_corpus(9, 20, np.random.default_rng(10))
+    ds = datasets.Dataset.from_dict({"sentences": docs})
+    pair = partial(create_nsp_examples, tokenizer=big_vocab_bert, max_seq_length=12)
+    with pytest.raises(ValueError, match=r"got 1 document\(s\) in this batch"):  # 9 = 4 + 4 + 1
+        ds.map(pair, batched=True, batch_size=4, remove_columns=["sentences"], load_from_cache_file=False)
+    mapped = ds.map(pair, batched=True, batch_size=pair_batch_size(len(ds), 4), remove_columns=["sentences"],
+                    load_from_cache_file=False)
+    assert len(mapped) > 0

