@@ -108,9 +108,15 @@ def test_forward_with_shift_labels_trains_every_position():
     next_tokens = torch.randint(3, 98, (2,))
     shift_labels = torch.cat([ids[:, 1:], next_tokens[:, None]], dim=1)  # the target of every position
     for labels in (None, ids):  # labels, if given, are not shifted again
-        out = model(ids, labels=labels, shift_labels=shift_labels)
+        torch.manual_seed(1)
+        out = model(ids, labels=labels, shift_labels=shift_labels, return_logits=True)
         expected = torch.nn.functional.cross_entropy(out.logits.reshape(-1, 99), shift_labels.reshape(-1))
         torch.testing.assert_close(out.loss, expected)
+        # Training mode's default, the chunked loss without logits, reads shift_labels the same way.
+        torch.manual_seed(1)  # the same attention-dropout masks
+        chunked = model(ids, labels=labels, shift_labels=shift_labels)
+        assert chunked.logits is None
+        torch.testing.assert_close(chunked.loss, expected)
     # The last position embedding is trained only when the last position has a target.
     positions = model.model.decoder.embeddings.position_embeddings.weight
     for kwargs, trained in ((dict(labels=ids), False), (dict(shift_labels=shift_labels), True)):
@@ -118,6 +124,24 @@ def test_forward_with_shift_labels_trains_every_position():
         model(ids, **kwargs).loss.backward()
         assert bool(positions.grad[7].abs().sum() > 0) is trained
         assert positions.grad[6].abs().sum() > 0
+
+
+def test_trainer_finds_the_same_label_names_as_on_the_twins():
+    # transformers.utils.find_labels reads `*label*` parameters off forward; the Trainer expects every one of them in
+    # an evaluation batch and otherwise skips compute_metrics. A named `shift_labels` parameter did exactly that.
+    from transformers import (BartForConditionalGeneration, BertForMaskedLM, BertForMultipleChoice,
+                              BertForNextSentencePrediction, BertForPreTraining, BertForQuestionAnswering,
+                              BertForSequenceClassification, BertForTokenClassification, GPT2LMHeadModel)
+    from transformers.utils import find_labels
+
+    twins = {tt.TobigsForCausalLM: GPT2LMHeadModel, tt.TobigsForConditionalGeneration: BartForConditionalGeneration,
+             tt.TobigsForMaskedLM: BertForMaskedLM, tt.TobigsForPreTraining: BertForPreTraining,
+             tt.TobigsForNextSentencePrediction: BertForNextSentencePrediction,
+             tt.TobigsForSequenceClassification: BertForSequenceClassification,
+             tt.TobigsForTokenClassification: BertForTokenClassification,
+             tt.TobigsForQuestionAnswering: BertForQuestionAnswering, tt.TobigsForMultipleChoice: BertForMultipleChoice}
+    for ours, theirs in twins.items():
+        assert find_labels(ours) == find_labels(theirs), ours.__name__
 
 
 # ---- encoder-decoder sequence classification: Seq2SeqSequenceClassifierOutput, as BART ------------------------------

@@ -85,6 +85,11 @@ class TobigsConfig(PreTrainedConfig):
             `init_std / sqrt(2 * n_layers)`, n_layers being the layer count of their stack, so the residual sum does
             not grow with depth. Needs `init_method="normal"`; the `gpt2` preset sets it.
         label_smoothing: epsilon_ls of the token-level cross-entropy (paper §5.4 uses 0.1).
+        loss_chunk_size: tokens per chunk of the fused LM-head loss (`chunked_loss.py`), 0 to turn it off. When on,
+            a generating or masked-LM model in training mode that is given labels computes the output projection and
+            the cross-entropy chunk by chunk and returns `logits=None` (the (tokens x vocab) logits are never
+            built); in eval mode, without labels, or with `return_logits=True` it returns logits as usual. The loss
+            and its gradients are the same as without it.
         tie_word_embeddings: share the input embedding with the output projection (and, for encoder-decoder models,
             between encoder and decoder), paper §3.4.
         decoder_start_token_id: first decoder input of encoder-decoder models; labels are shifted right behind it.
@@ -128,6 +133,7 @@ class TobigsConfig(PreTrainedConfig):
     init_method: str = "normal"
     scale_residual_init: bool = False
     label_smoothing: float | int = 0.0
+    loss_chunk_size: int = 1024
     use_cache: bool = True
     tie_word_embeddings: bool = True
     is_encoder_decoder: bool = True
@@ -160,7 +166,7 @@ class TobigsConfig(PreTrainedConfig):
         _check_choice("init_method", self.init_method, INIT_METHODS)
         for name in ("vocab_size", "d_model", "max_position_embeddings"):
             _check_positive(name, getattr(self, name))
-        for name in ("position_offset", "type_vocab_size"):
+        for name in ("position_offset", "type_vocab_size", "loss_chunk_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         stacks = {"encoder-decoder": ("encoder", "decoder"), "decoder-only": ("decoder",), "encoder-only": ("encoder",)}

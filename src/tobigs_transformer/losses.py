@@ -6,12 +6,18 @@ it, so gradient accumulation and data-parallel runs scale the loss correctly, an
 pre-shifted `shift_labels` tensor as `ForCausalLMLoss` does. Sentence-level losses are transformers', except that
 cross-entropy goes through `token_cross_entropy` everywhere so a batch without a single target is a loss of 0.0
 (a sum over no tokens), never NaN.
+
+`chunked_token_cross_entropy` is the same loss computed from the hidden states and the output projection, chunk by
+chunk, without materialising the logits (`chunked_loss.py`); the models use it in training when
+`config.loss_chunk_size > 0` (see `TobigsPreTrainedModel.uses_chunked_loss`).
 """
 
 import torch
 from torch import nn
 from transformers.loss.loss_utils import ForQuestionAnsweringLoss, ForSequenceClassificationLoss
 from transformers.utils import is_torchdynamo_compiling
+
+from .chunked_loss import linear_cross_entropy_sum
 
 
 def check_targets(targets: torch.Tensor | None, limit: int, limit_name: str, name: str = "labels",
@@ -51,6 +57,12 @@ def token_cross_entropy(
     total = nn.functional.cross_entropy(
         logits, targets, ignore_index=ignore_index, reduction="sum", label_smoothing=label_smoothing
     )
+    return normalise_token_loss(total, targets, num_items_in_batch, ignore_index)
+
+
+def normalise_token_loss(total: torch.Tensor, targets: torch.Tensor, num_items_in_batch: torch.Tensor | int | None,
+                         ignore_index: int = -100) -> torch.Tensor:
+    """A summed token loss divided by `num_items_in_batch` if given, else by the number of targets; 0.0 for none."""
     if num_items_in_batch is None:
         count = (targets != ignore_index).sum()  # a tensor: no host sync
     elif torch.is_tensor(num_items_in_batch):
@@ -58,6 +70,37 @@ def token_cross_entropy(
     else:  # an int, as a custom training loop may pass
         return total / max(num_items_in_batch, 1)
     return total / count.clamp(min=1)
+
+
+def chunked_token_cross_entropy(
+    hidden_states: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    targets: torch.Tensor,
+    chunk_size: int,
+    num_items_in_batch: torch.Tensor | int | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    **kwargs,
+) -> torch.Tensor:
+    """`token_cross_entropy(hidden_states @ weight.T + bias, targets, ...)`, the same value and gradients, computed
+    `chunk_size` tokens at a time with the projection fused in, so the (tokens x vocab) logits never exist.
+
+    hidden_states: (..., d_model), the input of the output projection; targets: (...), already aligned with it (the
+    causal shift applied, see `next_token_targets`)."""
+    total = linear_cross_entropy_sum(hidden_states, weight, bias, targets, chunk_size, ignore_index, label_smoothing)
+    return normalise_token_loss(total, targets.reshape(-1).to(total.device), num_items_in_batch, ignore_index)
+
+
+def next_token_targets(labels: torch.Tensor | None, shift_labels: torch.Tensor | None,
+                       ignore_index: int = -100) -> torch.Tensor:
+    """The target of every position for next-token prediction: `shift_labels` as given, else `labels[t + 1]` with
+    no target (`ignore_index`) at the last position."""
+    if shift_labels is not None:
+        return shift_labels
+    if labels is None:
+        raise ValueError("the causal-LM loss needs labels or shift_labels")
+    return nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]  # (B, T): next-token targets
 
 
 def causal_lm_loss(
@@ -71,11 +114,8 @@ def causal_lm_loss(
     """Next-token prediction, with the semantics of transformers' `ForCausalLMLoss`: the logits at position t are
     scored against `labels[t + 1]` (the last position has no target), unless `shift_labels` is given, in which case
     it already holds the target of every position and is used as it is (`labels` may then be None)."""
-    if shift_labels is None:
-        if labels is None:
-            raise ValueError("the causal-LM loss needs labels or shift_labels")
-        shift_labels = nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]  # (B, T): next-token targets
-    return token_cross_entropy(logits, shift_labels, vocab_size, ignore_index=ignore_index, **kwargs)
+    targets = next_token_targets(labels, shift_labels, ignore_index)
+    return token_cross_entropy(logits, targets, vocab_size, ignore_index=ignore_index, **kwargs)
 
 
 def seq2seq_lm_loss(logits, labels, vocab_size, **kwargs) -> torch.Tensor:

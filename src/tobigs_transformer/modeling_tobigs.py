@@ -39,11 +39,11 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils import TransformersKwargs, can_return_tuple, is_torchdynamo_compiling
 
 from .configuration_tobigs import TobigsConfig
 from .heads import TobigsClassificationHead, TobigsMaskedLMHead, TobigsPooler
-from .losses import check_targets, token_cross_entropy
+from .losses import check_targets, next_token_targets, token_cross_entropy
 from .pretrained import TobigsPreTrainedModel
 from .stacks import TobigsDecoder, TobigsEncoder, accepts_past_key_values
 
@@ -301,8 +301,14 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, TobigsGenerationMixi
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        return_logits: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqLMOutput:
+        r"""
+        return_logits: with `labels`, whether to build the (batch, length, vocab) logits; by default only in eval
+            mode: in training mode with `config.loss_chunk_size > 0` the loss is computed chunk by chunk with the
+            output projection fused in and `logits` is None (see `TobigsPreTrainedModel.uses_chunked_loss`).
+        """
         if labels is not None:
             use_cache = False
             target = decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
@@ -323,11 +329,14 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, TobigsGenerationMixi
             use_cache=use_cache,
             **kwargs,
         )
-        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
+        logits = loss = None
+        if labels is not None and self.uses_chunked_loss(return_logits, logits_to_keep):
+            loss = self.chunked_lm_loss(outputs.last_hidden_state, self.lm_head, labels, **kwargs)
+        else:
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
+            if labels is not None:
+                loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -372,7 +381,7 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        shift_labels: torch.LongTensor | None = None,
+        return_logits: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
         r"""
@@ -383,7 +392,14 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             `shift_labels[t]` and nothing is shifted again; `labels` may then be None and, if given, is not used by
             the loss. This is how every position of a block is trained, the last one included: pass the token that
             follows each position, e.g. `torch.cat([input_ids[:, 1:], next_tokens[:, None]], dim=1)`.
+            A keyword read from `kwargs`, as on transformers' own causal LMs: a named parameter with "label" in its
+            name would make the Trainer's `find_labels` expect it in every evaluation batch and skip
+            `compute_metrics` whenever it is missing.
+        return_logits: with labels, whether to build the (batch, length, vocab) logits; by default only in eval
+            mode: in training mode with `config.loss_chunk_size > 0` the loss is computed chunk by chunk with the
+            output projection fused in and `logits` is None (see `TobigsPreTrainedModel.uses_chunked_loss`).
         """
+        shift_labels = kwargs.pop("shift_labels", None)
         inputs = input_ids if input_ids is not None else inputs_embeds
         for name, targets in (("labels", labels), ("shift_labels", shift_labels)):
             if targets is not None:
@@ -398,11 +414,17 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             use_cache=use_cache,
             **kwargs,
         )
-        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
-        loss = None
-        if labels is not None or shift_labels is not None:
-            loss = self.loss_function(logits, labels, self.config.vocab_size, shift_labels=shift_labels, **kwargs)
+        has_targets = labels is not None or shift_labels is not None
+        logits = loss = None
+        if has_targets and self.uses_chunked_loss(return_logits, logits_to_keep):
+            targets = next_token_targets(labels, shift_labels, kwargs.get("ignore_index", -100))
+            loss = self.chunked_lm_loss(outputs.last_hidden_state, self.lm_head, targets, **kwargs)
+        else:
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
+            if has_targets:
+                loss = self.loss_function(logits, labels, self.config.vocab_size, shift_labels=shift_labels,
+                                          **kwargs)
         return CausalLMOutputWithPast(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
@@ -442,17 +464,43 @@ class TobigsForMaskedLM(TobigsPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
+        return_logits: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MaskedLMOutput:
+        r"""
+        return_logits: with `labels`, whether to build the (batch, length, vocab) logits; by default only in eval
+            mode: in training mode with `config.loss_chunk_size > 0` the loss is computed chunk by chunk, over the
+            masked positions only, and `logits` is None (see `TobigsPreTrainedModel.uses_chunked_loss`).
+        """
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
-        logits = self.lm_head(outputs.last_hidden_state)
-        loss = None
+        hidden_states = outputs.last_hidden_state  # (B, T, d_model)
+        logits = loss = None
         if labels is not None:
-            check_labels(labels, logits.shape[:2], "the input (batch, length)", self.config.vocab_size, "vocab_size")
-            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
+            check_labels(labels, hidden_states.shape[:2], "the input (batch, length)", self.config.vocab_size,
+                         "vocab_size")
+        if labels is not None and self.uses_chunked_loss(return_logits):
+            loss = masked_lm_chunked_loss(self, hidden_states, labels, **kwargs)
+        else:
+            logits = self.lm_head(hidden_states)
+            if labels is not None:
+                loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                               attentions=outputs.attentions)
+
+
+def masked_lm_chunked_loss(model: TobigsPreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor,
+                           **kwargs) -> torch.Tensor:
+    """The MLM loss through BERT's head (dense + activation + LayerNorm, then the tied projection) with the projection
+    and the cross-entropy chunked; in eager mode only the positions with a label go through the head at all."""
+    head = model.lm_head
+    ignore_index = kwargs.get("ignore_index", -100)
+    if not is_torchdynamo_compiling():
+        # The head is per position: the ~85% of positions without a label need no transform either.
+        keep = labels != ignore_index  # (B, T)
+        hidden_states, labels = hidden_states[keep], labels[keep]  # (M, d_model), (M,)
+    transformed = head.layer_norm(head.activation(head.dense(hidden_states)))  # TobigsMaskedLMHead minus its decoder
+    return model.chunked_lm_loss(transformed, head.decoder, labels, **kwargs)
 
 
 @dataclass
@@ -500,21 +548,32 @@ class TobigsForPreTraining(TobigsPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         next_sentence_label: torch.LongTensor | None = None,
+        return_logits: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> TobigsForPreTrainingOutput:
+        r"""
+        return_logits: with `labels`, whether to build the (batch, length, vocab) MLM logits; by default only in eval
+            mode: in training mode with `config.loss_chunk_size > 0` the MLM loss is computed chunk by chunk, over
+            the masked positions only, and `prediction_logits` is None (the NSP logits are always returned).
+        """
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
-        prediction_logits = self.lm_head(outputs.last_hidden_state)  # (B, T, vocab_size)
+        hidden_states = outputs.last_hidden_state  # (B, T, d_model)
+        chunked = labels is not None and self.uses_chunked_loss(return_logits)
+        prediction_logits = None if chunked else self.lm_head(hidden_states)  # (B, T, vocab_size)
         seq_relationship_logits = self.next_sentence_head(outputs.pooler_output)  # (B, 2)
         loss = None
         if labels is not None or next_sentence_label is not None:
             loss = 0.0
             if labels is not None:
-                check_labels(labels, prediction_logits.shape[:2], "the input (batch, length)", self.config.vocab_size,
+                check_labels(labels, hidden_states.shape[:2], "the input (batch, length)", self.config.vocab_size,
                              "vocab_size")
-                loss = loss + self.loss_function(prediction_logits, labels, self.config.vocab_size)
+                if chunked:
+                    loss = loss + masked_lm_chunked_loss(self, hidden_states, labels)
+                else:
+                    loss = loss + self.loss_function(prediction_logits, labels, self.config.vocab_size)
             if next_sentence_label is not None:
-                check_labels(next_sentence_label, prediction_logits.shape[:1], "next sentence prediction (batch,)",
+                check_labels(next_sentence_label, hidden_states.shape[:1], "next sentence prediction (batch,)",
                              2, "NSP classes", "next_sentence_label")
                 loss = loss + token_cross_entropy(seq_relationship_logits, next_sentence_label, 2)
         return TobigsForPreTrainingOutput(

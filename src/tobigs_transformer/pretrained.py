@@ -9,7 +9,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_tobigs import TobigsConfig, check_local_path
-from .losses import LOSSES, TOKEN_LOSSES
+from .losses import LOSSES, TOKEN_LOSSES, chunked_token_cross_entropy
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
 
 
@@ -86,3 +86,27 @@ class TobigsPreTrainedModel(PreTrainedModel):
     @loss_function.setter
     def loss_function(self, value):
         self._loss_function = value
+
+    def uses_chunked_loss(self, return_logits: bool | None, logits_to_keep: int | torch.Tensor = 0) -> bool:
+        """Whether a forward that has labels computes its LM loss chunk by chunk (`chunked_loss.py`) and returns no
+        logits.
+
+        `return_logits=None` (the default): in training mode yes, in eval mode no, so the Trainer's evaluate() and
+        predict(), `compute_metrics`, pipelines and generate see logits as before. `return_logits=True` always
+        builds the logits (plain path); `return_logits=False` never does, in eval mode too (a perplexity run that
+        needs the loss alone). Off when `config.loss_chunk_size` is 0, when `loss_function` was replaced (it needs
+        logits), and when only some positions' logits are kept (`logits_to_keep`)."""
+        if not self.config.loss_chunk_size or getattr(self, "_loss_function", None) is not None:
+            return False
+        if not isinstance(logits_to_keep, int) or logits_to_keep != 0:
+            return False
+        return self.training if return_logits is None else not return_logits
+
+    def chunked_lm_loss(self, hidden_states: torch.Tensor, projection: nn.Linear, targets: torch.Tensor,
+                        **kwargs) -> torch.Tensor:
+        """The token loss of `projection(hidden_states)` against `targets` (aligned: position t scored against
+        targets[t]) without building the logits; the same value and gradients as `self.loss_function` on them."""
+        kwargs.setdefault("label_smoothing", self.config.label_smoothing)
+        return chunked_token_cross_entropy(
+            hidden_states, projection.weight, projection.bias, targets, self.config.loss_chunk_size, **kwargs
+        )

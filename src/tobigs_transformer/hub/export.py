@@ -45,6 +45,7 @@ EXPORTED_MODULES = (
     "heads.py",
     "pretrained.py",
     "losses.py",
+    "chunked_loss.py",
     "modeling_tobigs.py",
     "pipeline_tobigs.py",
 )
