@@ -1,0 +1,266 @@
+"""benchmarks/bench_twins.py (issue 14): the smoke run as a test, the FLOP count, the goals, the RESULTS.md block,
+the loud failure on different logits; scripts/gpu_check.sh: its fail-fast path without CUDA and a CPU rehearsal
+of the GPU visit's translation step."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "benchmarks")
+sys.path.insert(0, BENCH)
+
+import bench_twins  # noqa: E402
+import twins_families as fams  # noqa: E402
+import twins_report  # noqa: E402
+
+GENERATING = ("gpt2", "bart", "marian")
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+           CUDA_VISIBLE_DEVICES="")
+
+
+# --- the smoke run ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("twins") / "smoke.json"
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "bench_twins.py"), "--smoke", "--out", str(out)],
+                          env=ENV, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(out) as f:
+        return json.load(f), proc.stdout
+
+
+@pytest.mark.slow
+def test_smoke_report_schema(smoke):
+    report, _ = smoke
+    assert report["schema"] == bench_twins.SCHEMA and report["smoke"] is True and report["profile"] == "smoke"
+    assert report["device"]["type"] == "cpu" and report["device"]["name"]
+    assert report["torch"] == torch.__version__
+    import transformers
+
+    assert report["transformers"] == transformers.__version__
+    assert "bench_twins.py --smoke --out" in report["command"] and report["date"].endswith("UTC")
+    assert "6·(L·(4d² + 2d·f) + d·V)" in report["flop_formula"]
+    assert [f["family"] for f in report["families"]] == ["gpt2", "bert", "bart", "marian"]
+    for fam in report["families"]:
+        assert fam["logits_match"] is True and fam["max_abs_logit_diff"] <= fam["logit_atol"] == 1e-4
+
+
+@pytest.mark.slow
+def test_smoke_runs_every_path(smoke):
+    report, _ = smoke
+    rows = {(r["family"], r["workload"], r["mode"]): r for r in report["rows"]}
+    failed = [r for r in report["rows"] if not r.get("ok")]
+    assert not failed, failed
+    expected = [(f, "train", "eager") for f in ("gpt2", "bert", "bart", "marian")]
+    expected += [("gpt2", "train", "compiled"), ("gpt2", "train memory", "eager")]
+    for f in GENERATING:
+        expected += [(f, "greedy b1", "dynamic"), (f, "greedy b1", "static"), (f, "greedy b3", "dynamic"),
+                     (f, "greedy b3", "static"), (f, "beam4 b2", "dynamic")]
+    expected += [("gpt2", "greedy b1", "static_compiled"), ("gpt2", "greedy b3", "static_compiled")]
+    assert sorted(rows) == sorted(expected)
+    for row in report["rows"]:
+        assert math.isfinite(row["ratio"]) and row["ratio"] > 0, row
+        assert row["ours"] > 0 and row["twin"] > 0, row
+        if row["workload"] != "train memory":
+            assert row["ours_first_call_s"] > 0 and row["twin_first_call_s"] > 0, row
+        if row["workload"].startswith(("greedy", "beam")):
+            assert row["same_tokens"] is True, row  # fp32 on CPU: identical tokens in every mode
+    assert report["compile_backend"] == "aot_eager"
+
+
+@pytest.mark.slow
+def test_smoke_goals_and_table(smoke):
+    report, stdout = smoke
+    goals = {(g["goal"], g["family"]) for g in report["goals"]}
+    assert {("cpu-train-time", "gpt2"), ("cpu-train-time", "bart")} <= goals
+    assert {("cpu-greedy-b1", f) for f in GENERATING} <= goals
+    assert all(g["met"] for g in report["goals"] if g["goal"].startswith("exact"))
+    assert "| goal (issue 14) |" in stdout and "| family | workload |" in stdout
+
+
+# --- units --------------------------------------------------------------------------------------------------------
+
+def test_flops_of_gpt2_124m_match_nanogpt():
+    twin, shape = fams.twin_named("gpt2"), fams.GPU_GPT2
+    with torch.device("meta"):
+        model = fams.build_hf(twin, shape)
+    n = sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
+    nanogpt = (6 * n + 12 * shape.layers * shape.d_model * shape.length) * shape.batch * shape.length
+    assert fams.train_flops(twin, shape) == pytest.approx(nanogpt, rel=2e-3)  # biases and LayerNorms left out
+
+
+def test_flops_of_bart_count_each_linear_once_per_token_it_sees():
+    twin, shape = fams.twin_named("bart"), fams.GPU_BART
+    with torch.device("meta"):
+        model = fams.build_hf(twin, shape)
+    b, s, t, d, n = shape.batch, shape.length, shape.target_length, shape.d_model, shape.layers
+    matmul = 0
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            cross_kv = name.endswith(("encoder_attn.k_proj", "encoder_attn.v_proj"))
+            on_source = name.startswith("model.encoder") or cross_kv
+            matmul += 6 * module.in_features * module.out_features * (b * s if on_source else b * t)
+    attention = 12 * n * d * (b * s * s + b * t * t + b * t * s)
+    assert fams.train_flops(twin, shape) == pytest.approx(matmul + attention, rel=1e-9)
+
+
+def _family(name, vocab=8192, length=128, target=0):
+    return dict(family=name, shape=dict(vocab=vocab, length=length, target_length=target), max_abs_logit_diff=0.0,
+                logit_atol=1e-4, logits_match=True)
+
+
+def _measured(family, workload, mode, ours, twin, unit="tokens/s", **extra):
+    return dict(family=family, workload=workload, mode=mode, unit=unit, ok=True, ours=ours, twin=twin,
+                ratio=ours / twin, **extra)
+
+
+def test_goals_follow_the_issue_thresholds():
+    rows = [_measured("gpt2", "train", "eager", 118.0, 100.0), _measured("bart", "train", "eager", 117.0, 100.0),
+            _measured("gpt2", "greedy b1", "dynamic", 10.0, 10.0, "new tokens/s"),
+            _measured("gpt2", "greedy b1", "static_compiled", 17.0, 30.0, "new tokens/s"),
+            _measured("gpt2-32k", "train memory", "eager", 60.0, 100.0, "MiB"),
+            _measured("bert", "train memory", "eager", 10.0, 100.0, "MiB")]
+    families = [_family("gpt2"), _family("bart", target=128), _family("gpt2-32k", vocab=32768, length=256),
+                _family("bert")]
+    goals = {(g["goal"], g["family"]): g for g in twins_report.evaluate_goals(rows, families, "cpu")}
+    assert goals[("cpu-train-time", "gpt2")]["met"] is True  # 1.18 ≥ 1/0.85 = 1.176
+    assert goals[("cpu-train-time", "bart")]["met"] is False  # 1.17 < 1.176
+    best = goals[("cpu-greedy-b1", "gpt2")]
+    assert best["compared"] == "ours static_compiled vs twin dynamic" and best["value"] == pytest.approx(1.7)
+    assert best["met"] is True
+    assert goals[("cpu-train-memory", "gpt2-32k")]["met"] is True  # 0.6 ≤ 0.6
+    assert ("cpu-train-memory", "bert") not in goals  # vocab 8192, length 128: the goal's sizes are not met
+    gpu = twins_report.evaluate_goals([_measured("gpt2", "train", "compiled", 130.0, 100.0, mfu_ours=0.49,
+                                                 mfu_twin=0.37)], [_family("gpt2")], "cuda")
+    by_id = {g["goal"]: g for g in gpu}
+    assert by_id["gpu-train-compiled"]["met"] is True and by_id["gpu-gpt2-mfu"]["met"] is False
+
+
+def _report(device="cpu"):
+    return dict(device=dict(type=device, name="Test CPU", description="2 cores"), date="2026-12-01 10:00 UTC",
+                torch="t", transformers="tf", precision="fp32", attn_implementation="sdpa",
+                command="python benchmarks/bench_twins.py", json_path="benchmarks/results_twins_cpu.json",
+                profile="cpu", families=[dict(family="gpt2", shape_text="tiny")], timing="t", memory_method="m",
+                load_average="0.1", goals=[], rows=[_measured("gpt2", "train", "eager", 2.0, 1.0)], notes=["n"])
+
+
+def test_update_results_writes_only_its_block(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    shutil.copy(os.path.join(BENCH, "RESULTS.md"), path)
+    before = path.read_text()
+    twins_report.update_results(str(path), _report())
+    twins_report.update_results(str(path), _report())  # idempotent: one section, one block per device
+    text = path.read_text()
+    head = before.split(twins_report.SECTION_TITLE)[0].rstrip("\n")
+    assert text.startswith(head)
+    assert text.count(twins_report.SECTION_TITLE) == 1 and text.count("<!-- bench_twins:cpu:start -->") == 1
+    assert "| gpt2 | train | eager | tokens/s | 2 | 1 | 2.00 |" in text
+    assert "Not measured yet: no GPU was lent" in text  # the GPU block keeps its placeholder
+    twins_report.update_results(str(path), _report("cuda"))
+    assert "Not measured yet: no GPU was lent" not in path.read_text()
+
+
+def test_check_logits_fails_loudly_on_different_weights():
+    twin, shape = fams.twin_named("gpt2"), fams.SMOKE
+    hf = fams.build_hf(twin, shape)
+    ours = bench_twins.convert_from_hf(hf)
+    batch = fams.train_batch(twin, shape, torch.device("cpu"))
+    assert bench_twins.check_logits(ours, hf, batch, 1e-4, "gpt2") <= 1e-4
+    with torch.no_grad():
+        ours.lm_head.weight.add_(0.1 * torch.randn_like(ours.lm_head.weight))
+    with pytest.raises(bench_twins.LogitMismatch, match=r"gpt2: converted model's logits differ from "
+                                                        r"GPT2LMHeadModel's by .* above the tolerance 1e-04"):
+        bench_twins.check_logits(ours, hf, batch, 1e-4, "gpt2")
+
+
+def test_main_stops_before_timing_when_logits_differ(monkeypatch, capsys):
+    def broken(model):
+        converted = bench_twins_convert(model)
+        with torch.no_grad():
+            converted.lm_head.weight.mul_(1.5)
+        return converted
+
+    bench_twins_convert = bench_twins.convert_from_hf
+    monkeypatch.setattr(bench_twins, "convert_from_hf", broken)
+    threads = torch.get_num_threads()
+    try:
+        code = bench_twins.main(["bench_twins.py", "--smoke", "--families", "gpt2", "--out", "/dev/null"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 3
+    assert "logits differ from GPT2LMHeadModel's" in capsys.readouterr().err
+
+
+def test_smoke_numbers_never_become_results(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "bench_twins.py"), "--smoke", "--update-results"],
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--smoke numbers are not results" in proc.stderr
+    saved = tmp_path / "smoke.json"
+    saved.write_text(json.dumps(dict(_report(), schema=bench_twins.SCHEMA, smoke=True)))
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# r\n")
+    assert bench_twins.main(["b", "--from-json", str(saved), "--update-results", str(results)]) == 2
+    assert results.read_text() == "# r\n"
+
+
+# --- scripts/gpu_check.sh -----------------------------------------------------------------------------------------
+
+def _gpu_check(tmp_path, *args, **env):
+    full = dict(ENV, PYTHON=sys.executable, OUT=str(tmp_path / "out"), **env)
+    return subprocess.run(["bash", os.path.join(ROOT, "scripts", "gpu_check.sh"), *args], env=full,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_gpu_check_fails_fast_without_cuda(tmp_path):
+    start = time.monotonic()
+    proc = _gpu_check(tmp_path)
+    assert proc.returncode == 2
+    assert "gpu_check.sh: no CUDA device: torch.cuda.is_available() is False" in proc.stderr
+    assert time.monotonic() - start < 60
+    assert not (tmp_path / "out").exists()  # nothing installed, built or written
+
+
+def test_gpu_check_rejects_an_unknown_phase(tmp_path):
+    proc = _gpu_check(tmp_path, "benchmark")
+    assert proc.returncode == 64 and "unknown phase 'benchmark'; use all, bench or translate" in proc.stderr
+
+
+def test_gpu_check_names_missing_training_data(tmp_path):
+    proc = _gpu_check(tmp_path, "translate", GPU_CHECK_REHEARSAL="1", TRAIN_DATA=str(tmp_path / "none"))
+    assert proc.returncode == 4
+    assert f"translation skipped: not carried: {tmp_path / 'none'}/train.jsonl" in proc.stderr
+
+
+@pytest.mark.slow
+def test_gpu_check_rehearses_the_translation_on_cpu(tmp_path):
+    from fixtures_train.helpers import TINY, path, tokenizers
+
+    data = tmp_path / "ko_en"
+    data.mkdir()
+    shutil.copy(path("ko_en_train.jsonl"), data / "train.jsonl")
+    shutil.copy(path("ko_en_validation.jsonl"), data / "validation.jsonl")
+    shutil.copy(path("ko_en_validation.jsonl"), data / "test.jsonl")
+    extra = (f"--config_overrides {TINY} --max_source_length 32 --max_target_length 32 --generation_max_length 32 "
+             "--per_device_train_batch_size 4 --generation_num_beams 1 --dataloader_num_workers 0 --warmup_steps 10")
+    proc = _gpu_check(tmp_path, "translate", GPU_CHECK_REHEARSAL="1", TRAIN_DATA=str(data),
+                      TRAIN_TOKENIZER=tokenizers()["translation"], TRAIN_BUDGET_S="2", TRAIN_EXTRA=extra)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(tmp_path / "out" / "translation.json") as f:
+        summary = json.load(f)
+    assert summary["stopped_by_budget"] is True and summary["steps"] > 0  # --max_steps 1000000 was not reached
+    assert {"test_bleu", "test_chrf", "eval_bleu"} <= set(summary["metrics"])
+    assert [s["source"] for s in summary["samples"]][0] == "투빅아, 나는 너를 많이 사랑해."
+    assert len(summary["samples"]) == 3
+    assert (tmp_path / "out" / "translation" / "metrics.json").is_file()
+    assert "tobigs_transformer" in (tmp_path / "out" / "env.txt").read_text()
