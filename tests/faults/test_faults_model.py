@@ -217,6 +217,9 @@ LOADING = [
 ]
 
 
-@pytest.mark.parametrize("fault", params(CONFIG + FORWARD + GENERATE + LOADING))
+FAULTS = CONFIG + FORWARD + GENERATE + LOADING
+
+
+@pytest.mark.parametrize("fault", params(FAULTS))
 def test_fault(fault):
     check(fault)
