@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Regenerate the README figures in docs/figures/ (small PNGs).
 
-    python scripts/make_figures.py                       # everything: ~1 min demo + ~3 min experiment on 2 CPU cores
-    python scripts/make_figures.py --skip-experiment     # only the toy-model, positional and softmax figures
-    python scripts/make_figures.py --experiment-results runs/rnn_vs_transformer/results.json   # redraw from JSON
+    .venv/bin/python scripts/make_figures.py                    # everything: 73 s on an idle 2-core CPU
+    .venv/bin/python scripts/make_figures.py --skip-experiment  # only the toy-model, positional and softmax figures
+    .venv/bin/python scripts/make_figures.py --experiment-results runs/rnn_vs_transformer/results.json  # redraw
 
 The toy Korean->English model is trained into --work (default runs/make_figures) with the HF Trainer; its attention
 maps, loss curves, the 10 x 10 positional encoding and the softmax-saturation figure are drawn from it, and the

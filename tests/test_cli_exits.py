@@ -1,8 +1,10 @@
 """Every console script ends the same way: a usage error is one line on stderr naming the option (`prog: error: ...`)
 and exit status 2, a runtime failure one line and exit status 1, never a traceback unless TOBIGS_DEBUG=1.
 
-In-process cases call the entry-point functions pyproject.toml names; the subprocess cases start each console script
-as pip's generated wrapper does (`sys.exit(entry())` with `sys.argv[0]` set to the script name)."""
+In-process cases call the entry-point functions pyproject.toml names (the previous release's names, aliases of
+`tobigs <command>`, and the modules' own `main`); the subprocess cases start each console script as pip's generated
+wrapper does (`sys.exit(entry())` with `sys.argv[0]` set to the script name).  `tests/test_front_door.py` covers
+`tobigs <command>` itself."""
 
 import os
 import subprocess
@@ -17,15 +19,8 @@ from tobigs_transformer.convert import cli as convert_cli
 from tobigs_transformer.data import cli_build_corpora, cli_train_tokenizer
 from tobigs_transformer.experiments import rnn_vs_transformer
 from tobigs_transformer.hub import cli as hub_cli
+from tobigs_transformer.tooling import aliases
 from tobigs_transformer.tooling.cli import DEBUG_ENV, UsageError, run_cli
-from tobigs_transformer.training import (
-    run_classification,
-    run_clm,
-    run_denoising,
-    run_mlm,
-    run_token_classification,
-    run_translation,
-)
 from tobigs_transformer.viz import cli as viz_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,32 +43,33 @@ def _bad_jsonl(tmp_path) -> str:
 
 # (entry function, prog, argv builder, exit status, words the line must contain)
 USAGE_CASES = {
-    "clm-unknown-option": (run_clm.cli, "tobigs-train-clm", lambda t: ["--bogus", "1"], 2,
+    "clm-unknown-option": (aliases.train_clm, "tobigs-train-clm", lambda t: ["--bogus", "1"], 2,
                            ["unrecognized arguments: --bogus 1"]),
-    "clm-bad-int": (run_clm.cli, "tobigs-train-clm", lambda t: ["--block_size", "abc"], 2,
+    "clm-bad-int": (aliases.train_clm, "tobigs-train-clm", lambda t: ["--block_size", "abc"], 2,
                     ["--block_size", "invalid int value: 'abc'"]),
-    "clm-missing-file": (run_clm.cli, "tobigs-train-clm",
+    "clm-missing-file": (aliases.train_clm, "tobigs-train-clm",
                          lambda t: ["--preset", "gpt2", "--tokenizer_name", tokenizers()["gpt"], "--train_file",
                                     str(t / "nope.txt"), "--do_train", "--output_dir", str(t), "--use_cpu"], 2,
                          ["nope.txt", "no such file"]),
-    "clm-malformed-jsonl": (run_clm.cli, "tobigs-train-clm",
+    "clm-malformed-jsonl": (aliases.train_clm, "tobigs-train-clm",
                             lambda t: ["--preset", "gpt2", "--tokenizer_name", tokenizers()["gpt"], "--train_file",
                                        _bad_jsonl(t), "--do_train", "--output_dir", str(t), "--use_cpu"], 1,
                             ["DataFileError", "bad.jsonl:2: malformed JSON line"]),
-    "mlm-unknown-preset": (run_mlm.cli, "tobigs-train-mlm",
+    "mlm-unknown-preset": (aliases.train_mlm, "tobigs-train-mlm",
                            lambda t: ["--preset", "nope", "--tokenizer_name", tokenizers()["wordpiece"], "--do_train",
                                       "--train_file", path("docs_train.jsonl"), "--output_dir", str(t), "--use_cpu"],
                            2, ["--preset 'nope' is unknown", "bert-base"]),
-    "denoising-bad-noising": (run_denoising.cli, "tobigs-train-denoising",
+    "denoising-bad-noising": (aliases.train_denoising, "tobigs-train-denoising",
                               lambda t: ["--noising", "weird", "--output_dir", str(t), "--use_cpu"], 2,
                               ["--noising", "'weird'"]),
-    "translation-bad-scheduler": (run_translation.cli, "tobigs-train-translation",
-                                  lambda t: ["--lr_scheduler_type", "bogus", "--output_dir", str(t)], 2,
+    "translation-bad-scheduler": (aliases.train_translation, "tobigs-train-translation",
+                                  lambda t: ["--source_lang", "ko", "--target_lang", "en", "--lr_scheduler_type",
+                                            "bogus", "--output_dir", str(t)], 2,
                                   ["--lr_scheduler_type 'bogus' is not a known schedule"]),
-    "classification-unknown-option": (run_classification.cli, "tobigs-train-classification",
+    "classification-unknown-option": (aliases.train_classification, "tobigs-train-classification",
                                       lambda t: ["--num_labelz", "3"], 2, ["unrecognized arguments: --num_labelz 3"]),
     "token-classification-missing-tokenizer": (
-        run_token_classification.cli, "tobigs-train-token-classification",
+        aliases.train_token_classification, "tobigs-train-token-classification",
         lambda t: ["--preset", "bert-base", "--tokenizer_name", str(t / "no-tok"), "--train_file",
                    path("ner_train.jsonl"), "--do_train", "--output_dir", str(t), "--use_cpu"], 2,
         ["--tokenizer_name", "no-tok", "no such directory"]),
@@ -85,10 +81,10 @@ USAGE_CASES = {
                                   lambda t: ["--train_file", _bad_jsonl(t), "--output_dir", str(t / "tok")], 1,
                                   ["bad.jsonl:2: malformed JSON line"]),
     "convert-missing-folder": (convert_cli.main, "tobigs-convert",
-                               lambda t: ["--from-hf", str(t / "no-model"), "--out", str(t / "o")], 2,
+                               lambda t: ["--from-hf", str(t / "no-model"), "--output_dir", str(t / "o")], 2,
                                ["--from-hf", "no-model", "no such directory"]),
     "convert-two-sources": (convert_cli.main, "tobigs-convert",
-                            lambda t: ["--from-hf", "a", "--to-hf", "b", "--out", "c"], 2,
+                            lambda t: ["--from-hf", "a", "--to-hf", "b", "--output_dir", "c"], 2,
                             ["--to-hf", "not allowed with argument --from-hf"]),
     "export-missing-folder": (hub_cli.main, "tobigs-export",
                               lambda t: ["--model_dir", str(t / "no-run"), "--output_dir", str(t / "o")], 2,
@@ -119,7 +115,7 @@ def test_debug_env_prints_the_traceback_and_keeps_the_status(tmp_path, capsys, m
     monkeypatch.setenv(DEBUG_ENV, "1")
     argv = ["--preset", "gpt2", "--tokenizer_name", tokenizers()["gpt"], "--train_file", _bad_jsonl(tmp_path),
             "--do_train", "--output_dir", str(tmp_path), "--use_cpu"]
-    assert run_clm.cli(argv) == 1
+    assert aliases.train_clm(argv) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "data_files.py" in err
     assert err.strip().splitlines()[-1].startswith("tobigs-train-clm: error: DataFileError: ")
@@ -145,8 +141,8 @@ def test_run_cli_maps_results_and_errors(capsys):
 
 
 # ----------------------------------------------------------------------------------------- every console script
-BAD_OPTION = {"tobigs-viz": ["softmax", "--no-such-option"],  # (argparse reports missing required ones first)
-              "tobigs-convert": ["--to-hf", "x", "--out", "y", "--no-such-option"]}
+BAD_OPTION = {"tobigs-viz": ["softmax", "--no-such-option"],
+              "tobigs-convert": ["--to-hf", "x", "--output_dir", "y", "--no-such-option"]}
 
 
 def _console(script: str, *argv: str) -> subprocess.CompletedProcess:

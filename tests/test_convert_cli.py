@@ -29,7 +29,7 @@ def test_round_trip_through_folders(family, hf_class, ours_class, tmp_path, caps
     hf_model.save_pretrained(tmp_path / "hf")
     _save_tiny_tokenizer(tmp_path / "hf")
 
-    assert main(["--from-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "ours"), "--verify"]) == 0
+    assert main(["--from-hf", str(tmp_path / "hf"), "--output_dir", str(tmp_path / "ours"), "--verify"]) == 0
     report = capsys.readouterr().out
     assert f"-> {ours_class}" in report and "tokenizer.json" in report
     assert (tmp_path / "ours" / "tokenizer.json").is_file()
@@ -45,7 +45,7 @@ def test_round_trip_through_folders(family, hf_class, ours_class, tmp_path, caps
     with torch.no_grad():
         assert (ours(**inputs).logits - hf_model(**inputs).logits).abs().max() < 1e-5
 
-    assert main(["--to-hf", str(tmp_path / "ours"), "--out", str(tmp_path / "back")]) == 0
+    assert main(["--to-hf", str(tmp_path / "ours"), "--output_dir", str(tmp_path / "back")]) == 0
     back = getattr(transformers, hf_class).from_pretrained(tmp_path / "back")
     assert_same_state_dict(back.state_dict(), hf_model.state_dict())
     assert (tmp_path / "back" / "tokenizer.json").is_file()
@@ -53,14 +53,14 @@ def test_round_trip_through_folders(family, hf_class, ours_class, tmp_path, caps
 
 def test_target_selects_the_head(tmp_path, capsys):
     tiny_hf("bert", "BertForPreTraining").save_pretrained(tmp_path / "bert")
-    assert main(["--from-hf", str(tmp_path / "bert"), "--out", str(tmp_path / "mlm"),
+    assert main(["--from-hf", str(tmp_path / "bert"), "--output_dir", str(tmp_path / "mlm"),
                  "--target", "TobigsForMaskedLM"]) == 0
     assert "-> TobigsForMaskedLM" in capsys.readouterr().out
 
 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     tiny_hf("bart", "BartForConditionalGeneration").save_pretrained(tmp_path / "bart")
-    assert main(["--from-hf", str(tmp_path / "bart"), "--out", str(tmp_path / "x"), "--target", "BertModel"]) == 2
+    assert main(["--from-hf", str(tmp_path / "bart"), "--output_dir", str(tmp_path / "x"), "--target", "BertModel"]) == 2
     assert "BertModel is not supported" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["--from-hf", "a", "--to-hf", "b", "--out", "c"])
+        main(["--from-hf", "a", "--to-hf", "b", "--output_dir", "c"])

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from fixtures_train.helpers import COMMON, TINY, path, read_metrics, tokenizers
 
+from tobigs_transformer.tooling.cli import UsageError
 from tobigs_transformer.training import (
     ArgumentError,
     run_classification,
@@ -46,7 +47,8 @@ def test_clm(tmp_path):
     assert any("eval_perplexity" in e for e in data["log_history"])
 
 
-@pytest.mark.parametrize("variant", [[], ["--no_nsp"], ["--sop"]], ids=["bert-nsp", "roberta", "albert-sop"])
+@pytest.mark.parametrize("variant", [[], ["--objective", "mlm"], ["--objective", "mlm+sop"]],
+                         ids=["bert-nsp", "roberta", "albert-sop"])
 def test_mlm(tmp_path, variant):
     from tobigs_transformer import TobigsForMaskedLM, TobigsForPreTraining
 
@@ -55,9 +57,9 @@ def test_mlm(tmp_path, variant):
                             tokenizers()["wordpiece"], "--train_file", path("docs_train.jsonl"), "--validation_file",
                             path("docs_validation.jsonl"), "--max_seq_length", "48", "--output_dir", out,
                             *STEPS, *COMMON, *variant])
-    _check_artifacts(out, TobigsForMaskedLM if variant == ["--no_nsp"] else TobigsForPreTraining)
+    _check_artifacts(out, TobigsForMaskedLM if variant == ["--objective", "mlm"] else TobigsForPreTraining)
     assert "eval_mlm_accuracy" in metrics
-    if variant == ["--no_nsp"]:
+    if variant == ["--objective", "mlm"]:
         assert "eval_perplexity" in metrics and "eval_nsp_accuracy" not in metrics
     else:
         assert "eval_nsp_accuracy" in metrics
@@ -95,6 +97,16 @@ def test_translation_with_paper_recipe(tmp_path):
     lrs = [e["learning_rate"] for e in data["log_history"] if "learning_rate" in e]
     assert lrs[0] == pytest.approx(32 ** -0.5 * 1 * 2 ** -1.5)  # noam at step 1, d_model 32, warm-up 2
     assert json.load(open(os.path.join(out, "config.json")))["label_smoothing"] == 0.1
+    # the saved generation config is the one evaluation decoded with: a plain generate() gives the reported sample
+    generation = json.load(open(os.path.join(out, "generation_config.json")))
+    assert (generation["num_beams"], generation["max_length"]) == (2, 12)
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    model, tokenizer = AutoModelForSeq2SeqLM.from_pretrained(out).eval(), AutoTokenizer.from_pretrained(out)
+    batch = tokenizer([data["samples"][0]["source"]], return_tensors="pt")
+    batch.pop("token_type_ids", None)
+    text = tokenizer.decode(model.generate(**batch)[0], skip_special_tokens=True).strip()
+    assert text == data["samples"][0]["output"]
 
 
 def test_summarization_task(tmp_path):
@@ -166,8 +178,8 @@ def test_yaml_config_file_and_continue_from_checkpoint(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------- bad arguments
-def _fails(main, argv, match):
-    with pytest.raises(ArgumentError, match=match):
+def _fails(main, argv, match, error=ArgumentError):
+    with pytest.raises(error, match=match):
         main(argv)
 
 
@@ -210,7 +222,11 @@ def test_tokenizer_vocab_mismatch_fails_early(tmp_path):
 def test_other_bad_arguments(tmp_path):
     base = ["--tokenizer_name", tokenizers()["wordpiece"], "--train_file", path("docs_train.jsonl"), "--do_train",
             "--output_dir", str(tmp_path), "--use_cpu"]
-    _fails(run_mlm.main, ["--preset", "bert-base", "--no_nsp", "--sop", *base], "exclude each other")
+    # the recipe is one value: contradictory flags cannot be written; the removed flags say what replaced them
+    _fails(run_mlm.main, ["--preset", "bert-base", "--objective", "mlm+nsp+sop", *base],
+           r"--objective.*invalid choice: 'mlm\+nsp\+sop'", error=UsageError)
+    with pytest.raises(UsageError, match=r"--no_nsp no longer exists: use --objective mlm"):
+        run_mlm.main(["--preset", "bert-base", "--no_nsp", *base])
     _fails(run_mlm.main, ["--preset", "no-such-preset", *base], "unknown")
     _fails(run_mlm.main, ["--preset", "bert-base", "--config_overrides", TINY, "--max_seq_length", "500", *base],
            "max_position_embeddings")

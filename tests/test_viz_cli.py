@@ -29,31 +29,31 @@ def _pngs(folder):
 
 def test_attention(model_dir, tmp_path, capsys):
     rc = cli.main(["attention", str(model_dir), "--text", LECTURE_SOURCE, "--target", LECTURE_TARGET,
-                   "--out", str(tmp_path), "--average"])
+                   "--output_dir", str(tmp_path), "--average"])
     assert rc == 0
     assert _pngs(tmp_path) == ["attention_cross_mean.png", "attention_masked_mean.png", "attention_self_mean.png"]
     assert "attention_cross_mean.png" in capsys.readouterr().out
     rc = cli.main(["attention", str(model_dir), "--text", LECTURE_SOURCE, "--kind", "cross", "--layer", "1",
-                   "--head", "0,1", "--out", str(tmp_path / "one"), "--max-new-tokens", "4"])
+                   "--head", "0,1", "--output_dir", str(tmp_path / "one"), "--max-new-tokens", "4"])
     assert rc == 0 and _pngs(tmp_path / "one") == ["attention_cross.png"]
 
 
 def test_attention_errors(model_dir, tmp_path, capsys):
-    assert cli.main(["attention", str(tmp_path / "missing"), "--text", "x", "--out", str(tmp_path)]) == 2
+    assert cli.main(["attention", str(tmp_path / "missing"), "--text", "x", "--output_dir", str(tmp_path)]) == 2
     assert "error" in capsys.readouterr().err
-    rc = cli.main(["attention", str(model_dir), "--text", "x", "--layer", "7", "--out", str(tmp_path)])
+    rc = cli.main(["attention", str(model_dir), "--text", "x", "--layer", "7", "--output_dir", str(tmp_path)])
     assert rc == 2 and "layer 7 does not exist" in capsys.readouterr().err
 
 
 def test_positional(model_dir, tmp_path):
-    assert cli.main(["positional", "--out", str(tmp_path)]) == 0
+    assert cli.main(["positional", "--output_dir", str(tmp_path)]) == 0
     assert _pngs(tmp_path) == ["positional_sinusoidal.png"]
-    assert cli.main(["positional", "--model", str(model_dir), "--positions", "16", "--out", str(tmp_path)]) == 0
+    assert cli.main(["positional", "--model", str(model_dir), "--positions", "16", "--output_dir", str(tmp_path)]) == 0
     assert _pngs(tmp_path) == ["positional_distance_profile.png", "positional_model.png", "positional_sinusoidal.png"]
 
 
 def test_softmax(tmp_path):
-    assert cli.main(["softmax", "--d-k", "4,64", "--queries", "16", "--out", str(tmp_path)]) == 0
+    assert cli.main(["softmax", "--d-k", "4,64", "--queries", "16", "--output_dir", str(tmp_path)]) == 0
     assert _pngs(tmp_path) == ["softmax_saturation.png"]
     stats = json.loads((tmp_path / "softmax_saturation.json").read_text())
     assert stats["d_k"] == [4, 64]
@@ -65,9 +65,9 @@ def test_curves(tmp_path):
     (run / "trainer_state.json").write_text(json.dumps({"log_history": [
         {"step": 1, "loss": 3.0, "learning_rate": 1e-3}, {"step": 2, "loss": 2.0, "learning_rate": 5e-4},
         {"step": 2, "eval_loss": 2.5}]}))
-    assert cli.main(["curves", str(run), "--out", str(tmp_path / "loss.png")]) == 0
+    assert cli.main(["curves", str(run), "--output_dir", str(tmp_path / "loss.png")]) == 0
     assert (tmp_path / "loss.png").stat().st_size > 0
-    assert cli.main(["curves", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
+    assert cli.main(["curves", str(tmp_path / "nothing"), "--output_dir", str(tmp_path)]) == 2
 
 
 def test_toy_corpus_holds_the_lecture_pair_out():
@@ -95,7 +95,7 @@ def test_demo_trains_with_trainer_and_draws(tmp_path):
     """The toy translator goes through the real Trainer (trainer_state.json) and save_pretrained/from_pretrained."""
     from tobigs_transformer.viz import read_log_history
 
-    assert cli.main(["demo", "--steps", "4", "--out", str(tmp_path), "--dpi", "50"]) == 0
+    assert cli.main(["demo", "--steps", "4", "--output_dir", str(tmp_path), "--dpi", "50"]) == 0
     history = read_log_history(tmp_path / "model")
     assert [step for step, _ in history.train_loss] == [1, 2, 3, 4] and history.eval_loss
     assert _pngs(tmp_path) == [

@@ -3,6 +3,10 @@ Hugging Face transformers v5.
 
 Importing the package registers `TobigsConfig` and every model with the matching `Auto*` class, and marks them for
 export so that `save_pretrained` folders load with `trust_remote_code=True` where the package is not installed.
+
+The root is the model API only.  Tooling lives in sub-packages that import the model, never the reverse, and is
+imported from there: `tobigs_transformer.convert` (convert_from_hf / convert_to_hf), `.data`, `.training`, `.hub`,
+`.viz`, `.experiments`, `.tooling` (the `tobigs` command line).
 """
 
 from transformers import (
@@ -67,9 +71,6 @@ from .pipeline_tobigs import register_pipelines  # noqa: E402
 
 register_pipelines()
 
-# Conversion to and from transformers' GPT-2, BERT, BART and Marian classes (tooling; imports the model, not the reverse).
-from .convert import convert_from_hf, convert_to_hf  # noqa: E402
-
 __all__ = [
     "TobigsConfig",
     "TobigsPreTrainedModel",
@@ -86,6 +87,4 @@ __all__ = [
     "shift_tokens_right",
     "AUTO_CLASSES",
     "register_pipelines",
-    "convert_from_hf",
-    "convert_to_hf",
 ]

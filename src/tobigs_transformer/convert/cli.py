@@ -1,8 +1,8 @@
-"""`tobigs-convert`: convert `save_pretrained` folders between transformers' GPT-2/BERT/BART/Marian and ours.
+"""`tobigs convert`: convert `save_pretrained` folders between transformers' GPT-2/BERT/BART/Marian and ours.
 
-    tobigs-convert --from-hf path/to/gpt2 --out gpt2-tobigs          # GPT2LMHeadModel  -> TobigsForCausalLM
-    tobigs-convert --to-hf gpt2-tobigs --out gpt2-again              # TobigsForCausalLM -> GPT2LMHeadModel
-    tobigs-convert --from-hf path/to/bert --out bert-mlm --target BertForMaskedLM
+    tobigs convert --from-hf path/to/gpt2 --output_dir gpt2-tobigs      # GPT2LMHeadModel  -> TobigsForCausalLM
+    tobigs convert --to-hf gpt2-tobigs --output_dir gpt2-again          # TobigsForCausalLM -> GPT2LMHeadModel
+    tobigs convert --from-hf path/to/bert --output_dir bert-mlm --target BertForMaskedLM
 
 The class to read is the first entry of the folder's `config.json` `architectures` unless `--target` names one
 (for `--from-hf` a transformers class such as `BertForMaskedLM`, or the tobigs class wanted such as
@@ -10,14 +10,15 @@ The class to read is the first entry of the folder's `config.json` `architecture
 Tokenizer files are copied along. Works offline on local folders; a Hub model id works where a network is.
 
 Exit status 2 with one line on stderr for a bad option, a missing folder or a model that cannot be converted; 1 for
-any other failure (``TOBIGS_DEBUG=1`` adds the traceback).
+any other failure (``TOBIGS_DEBUG=1`` adds the traceback).  ``--out`` is the previous release's spelling of
+``--output_dir`` (kept for one release).
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,7 +26,8 @@ import transformers
 
 import tobigs_transformer
 
-from ..tooling.cli import one_line, run_cli
+from ..tooling.cli import InputError, UsageError, one_line
+from ..tooling.commands import Command, execute, run_command
 from ..tooling.paths import check_local_dir
 from .api import FAMILIES, convert_from_hf, convert_to_hf, family_of_hf_config
 from .common import ConversionError
@@ -39,20 +41,40 @@ TOKENIZER_FILES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Exact weight conversion between transformers' GPT-2/BERT/BART/Marian and tobigs_transformer.",
+@dataclass
+class ConvertArguments:
+    output_dir: str | None = field(
+        default=None,
+        metadata={"aliases": ["--out"], "help": "Where to write the converted folder (required; --out: deprecated "
+                                                "spelling)."},
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-hf", metavar="DIR", help="a transformers save_pretrained folder (or Hub id) to import")
-    source.add_argument("--to-hf", metavar="DIR", help="a tobigs_transformer save_pretrained folder to export")
-    parser.add_argument("--out", metavar="DIR", required=True, help="where to write the converted folder")
-    parser.add_argument("--target", metavar="CLASS", default=None,
-                        help="class to read (--from-hf) or write (--to-hf); default: the folder's architectures")
-    parser.add_argument("--verify", action="store_true",
-                        help="run both models on a random batch and report the largest logit difference")
-    return parser
+    from_hf: str | None = field(
+        default=None, metadata={"help": "A transformers save_pretrained folder (or Hub id) to import."}
+    )
+    to_hf: str | None = field(
+        default=None, metadata={"help": "A tobigs_transformer save_pretrained folder to export."}
+    )
+    target: str | None = field(
+        default=None,
+        metadata={"help": "Class to read (--from-hf) or write (--to-hf; or a family: gpt2, bert, bart, marian); "
+                          "default: the folder's architectures entry."},
+    )
+    verify: bool = field(
+        default=False, metadata={"help": "Run both models on a random batch and report the largest logit difference."}
+    )
+
+    def __post_init__(self):
+        if self.from_hf is not None and self.to_hf is not None:
+            raise UsageError("argument --to-hf: not allowed with argument --from-hf (give one folder to convert)")
+        if self.from_hf is None and self.to_hf is None:
+            raise UsageError("give the folder to convert: --from-hf DIR (import) or --to-hf DIR (export)")
+        if self.output_dir is None:
+            raise UsageError("the following arguments are required: --output_dir")
+        check_local_dir("--from-hf" if self.from_hf is not None else "--to-hf", self.source)
+
+    @property
+    def source(self) -> str:
+        return self.from_hf if self.from_hf is not None else self.to_hf
 
 
 def _architecture(config) -> str | None:
@@ -114,46 +136,48 @@ def max_difference(a, b) -> float:
     raise ValueError("no common output to compare")
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(_main, PROG, argv)
-
-
-def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    check_local_dir("--from-hf" if args.from_hf is not None else "--to-hf", args.from_hf or args.to_hf)
-    out = Path(args.out)
+def _load_and_convert(args: ConvertArguments):
+    """(source model, converted model); a model that cannot be converted is an :class:`InputError`."""
+    config = transformers.AutoConfig.from_pretrained(args.source)
     try:
         if args.from_hf is not None:
-            source_path = args.from_hf
-            config = transformers.AutoConfig.from_pretrained(source_path)
             hf_class = _hf_class_for_import(config, args.target)
-            source = getattr(transformers, hf_class).from_pretrained(source_path)
-            converted = convert_from_hf(source)
-        else:
-            source_path = args.to_hf
-            config = transformers.AutoConfig.from_pretrained(source_path)
-            if not isinstance(config, tobigs_transformer.TobigsConfig):
-                raise ConversionError(
-                    f"{source_path} holds a {config.model_type!r} model, not a tobigs_transformer one"
-                )
-            ours_class = _architecture(config) or "TobigsModel"
-            source = getattr(tobigs_transformer, ours_class).from_pretrained(source_path)
-            target = args.target
-            if target is not None and target not in FAMILIES and not hasattr(transformers, target):
-                raise ConversionError(f"unknown --target {target!r}")
-            converted = convert_to_hf(source, target=target)
+            source = getattr(transformers, hf_class).from_pretrained(args.source)
+            return source, convert_from_hf(source)
+        if not isinstance(config, tobigs_transformer.TobigsConfig):
+            raise ConversionError(f"{args.source} holds a {config.model_type!r} model, not a tobigs_transformer one")
+        source = getattr(tobigs_transformer, _architecture(config) or "TobigsModel").from_pretrained(args.source)
+        if args.target is not None and args.target not in FAMILIES and not hasattr(transformers, args.target):
+            raise ConversionError(f"unknown --target {args.target!r}")
+        return source, convert_to_hf(source, target=args.target)
     except ConversionError as error:
-        print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
-        return 2
+        raise InputError(one_line(error)) from error
 
+
+def convert(args: ConvertArguments) -> int:
+    source, converted = _load_and_convert(args)
+    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     converted.save_pretrained(out)
-    copied = _copy_tokenizer(source_path, out)
-    print(f"converted {type(source).__name__} ({source_path}) -> {type(converted).__name__} ({out})")
+    copied = _copy_tokenizer(args.source, out)
+    print(f"converted {type(source).__name__} ({args.source}) -> {type(converted).__name__} ({out})")
     print(f"tokenizer files: {', '.join(copied) if copied else 'none'}")
     if args.verify:
         print(f"max |logits difference| on a random batch: {max_difference(source, converted):.3e}")
     return 0
+
+
+COMMAND = Command(arguments=(ConvertArguments,), run=convert, description=__doc__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tobigs convert`` under its previous name ``tobigs-convert`` (exit status 0, 1 or 2)."""
+    return run_command(COMMAND, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    """Parse and convert; errors raise (for Python callers)."""
+    return execute(COMMAND, argv, PROG)
 
 
 if __name__ == "__main__":

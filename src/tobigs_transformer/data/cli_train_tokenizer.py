@@ -1,11 +1,11 @@
-"""``tobigs-train-tokenizer``: train a GPT / BERT / BART / translation tokenizer and save it for ``AutoTokenizer``.
+"""``tobigs tokenizer``: train a GPT / BERT / BART / translation tokenizer and save it for ``AutoTokenizer``.
 
 Thin command line over :mod:`tobigs_transformer.data.tokenization`::
 
-    tobigs-train-tokenizer --kind translation --train_file data/ko_en/train.jsonl --text_column ko en \\
+    tobigs tokenizer --kind translation --train_file data/ko_en/train.jsonl --text_column ko en \\
         --vocab_size 16000 --output_dir tokenizers/ko-en
-    tobigs-train-tokenizer --kind wordpiece --train_file data/en/shakespeare_train.jsonl --output_dir tokenizers/bert
-    tobigs-train-tokenizer --kind gpt --dataset_name wikitext --dataset_config wikitext-2-raw-v1   # when online
+    tobigs tokenizer --kind wordpiece --train_file data/en/shakespeare_train.jsonl --output_dir tokenizers/bert
+    tobigs tokenizer --kind gpt --dataset_name wikitext --dataset_config wikitext-2-raw-v1   # when online
 
 ``.txt`` files are read one line per text; ``.json``/``.jsonl`` files through ``datasets``' json builder, after a
 check that names the file and line of anything unreadable (empty file, bytes that are not UTF-8, a malformed JSON
@@ -20,9 +20,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
-from ..tooling.cli import UsageError, parse_dataclasses, run_cli
+from ..tooling.cli import UsageError
+from ..tooling.commands import Command, run_command
 from ..tooling.data_files import check_data_file
 from .tokenization import TOKENIZER_KINDS, train_tokenizer
 
@@ -32,7 +31,9 @@ _BUILDERS = {".txt": "text", ".json": "json", ".jsonl": "json"}
 @dataclass
 class TrainTokenizerArguments:
     kind: str = field(default="bart", metadata={"help": f"One of {TOKENIZER_KINDS}."})
-    output_dir: str = field(default="tokenizer", metadata={"help": "Folder for tokenizer.json + tokenizer_config.json."})
+    output_dir: str = field(
+        default="tokenizer", metadata={"help": "Folder for tokenizer.json + tokenizer_config.json."}
+    )
     train_file: list[str] | None = field(default=None, metadata={"help": "Local .txt/.json/.jsonl files (offline)."})
     dataset_name: str | None = field(default=None, metadata={"help": "A `datasets` dataset name (needs the Hub)."})
     dataset_config: str | None = field(default=None, metadata={"help": "Its configuration name."})
@@ -47,65 +48,63 @@ class TrainTokenizerArguments:
     lowercase: bool = field(default=False, metadata={"help": "WordPiece only: lowercase (uncased BERT)."})
     model: str = field(default="unigram", metadata={"help": "Translation only: unigram or bpe."})
 
+    def __post_init__(self):
+        """Exactly one source, a known kind, and local files that exist with a known extension."""
+        if (self.train_file is None) == (self.dataset_name is None):
+            raise UsageError("give exactly one of --train_file or --dataset_name")
+        if self.kind not in TOKENIZER_KINDS:
+            raise UsageError(f"--kind {self.kind!r} is not one of {list(TOKENIZER_KINDS)}")
+        for path in self.train_file or []:
+            if not os.path.exists(path):
+                raise UsageError(f"--train_file {path!r}: no such file")
+            if os.path.isdir(path):
+                raise UsageError(f"--train_file {path!r} is a directory; give a data file")
+            if os.path.splitext(path)[1].lower() not in _BUILDERS:
+                raise UsageError(f"--train_file {path!r}: use one of {sorted(_BUILDERS)}")
+
 
 def iter_texts(args: TrainTokenizerArguments) -> Iterator[str]:
-    """Yield texts from ``--train_file`` (txt: lines; json/jsonl: ``--text_column`` values) or ``--dataset_name``."""
+    """Yield texts from ``--train_file`` (txt: lines; json/jsonl: ``--text_column`` values, each file read on its own
+    so that files with different columns can be mixed) or ``--dataset_name``; at most ``--max_texts`` rows."""
     import datasets
 
     if (args.train_file is None) == (args.dataset_name is None):
         raise UsageError("give exactly one of --train_file or --dataset_name")
-    if args.train_file is not None:
-        txt = [f for f in args.train_file if f.endswith(".txt")]
-        other = [f for f in args.train_file if not f.endswith(".txt")]
-        for path in txt:
+    if args.dataset_name is not None:
+        yield from _column_texts(datasets.load_dataset(args.dataset_name, args.dataset_config, split=args.split),
+                                 args, "")
+        return
+    for path in args.train_file:
+        if path.endswith(".txt"):
             with open(path, encoding="utf-8") as f:
-                for line in f:
-                    if line.strip():
-                        yield line.rstrip("\n")
-        if not other:
-            return
-        ds = datasets.load_dataset("json", data_files=other, split="train")
-    else:
-        ds = datasets.load_dataset(args.dataset_name, args.dataset_config, split=args.split)
+                yield from (line.rstrip("\n") for line in f if line.strip())
+        else:
+            yield from _column_texts(datasets.load_dataset("json", data_files=[path], split="train"), args,
+                                     f" of {path}")
+
+
+def _column_texts(ds, args: TrainTokenizerArguments, where: str) -> Iterator[str]:
     missing = [c for c in args.text_column if c not in ds.column_names]
     if missing:
-        where = f" of {', '.join(other)}" if args.train_file is not None else ""
         raise UsageError(f"--text_column: column(s) {missing} not in the data{where} (columns: {ds.column_names})")
     if args.max_texts is not None:
         ds = ds.select(range(min(args.max_texts, len(ds))))
     for row in ds:
         for column in args.text_column:
             value = row[column]
-            values = value if isinstance(value, list) else [value]
-            for text in values:
+            for text in value if isinstance(value, list) else [value]:
                 if isinstance(text, str) and text.strip():
                     yield text
 
 
 def check_sources(args: TrainTokenizerArguments) -> None:
-    """Exactly one source; every ``--train_file`` exists, has a known extension and can be read (file and line of
-    the first unreadable thing otherwise)."""
-    if (args.train_file is None) == (args.dataset_name is None):
-        raise UsageError("give exactly one of --train_file or --dataset_name")
-    if args.kind not in TOKENIZER_KINDS:
-        raise UsageError(f"--kind {args.kind!r} is not one of {list(TOKENIZER_KINDS)}")
+    """Every ``--train_file`` can be read (file and line of the first unreadable thing otherwise); the options
+    themselves were checked when ``args`` was built."""
     for path in args.train_file or []:
-        if not os.path.exists(path):
-            raise UsageError(f"--train_file {path!r}: no such file")
-        if os.path.isdir(path):
-            raise UsageError(f"--train_file {path!r} is a directory; give a data file")
-        builder = _BUILDERS.get(os.path.splitext(path)[1].lower())
-        if builder is None:
-            raise UsageError(f"--train_file {path!r}: use one of {sorted(_BUILDERS)}")
-        check_data_file(path, builder)
+        check_data_file(path, _BUILDERS[os.path.splitext(path)[1].lower()])
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(_main, "tobigs-train-tokenizer", argv)
-
-
-def _main(argv: list[str] | None) -> int:
-    (args,) = parse_dataclasses(HfArgumentParser(TrainTokenizerArguments), argv)
+def train(args: TrainTokenizerArguments) -> int:
     check_sources(args)
     extra = {}
     if args.kind == "wordpiece":
@@ -122,6 +121,14 @@ def _main(argv: list[str] | None) -> int:
     print(f"{sample!r} -> {len(ids)} tokens: {tokenizer.convert_ids_to_tokens(ids)[:16]}")
     print(f"round trip exact: {tokenizer.decode(ids, skip_special_tokens=True) == sample}")
     return 0
+
+
+COMMAND = Command(arguments=(TrainTokenizerArguments,), run=train, description=__doc__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tobigs tokenizer`` under its previous name ``tobigs-train-tokenizer`` (exit status 0, 1 or 2)."""
+    return run_command(COMMAND, "tobigs-train-tokenizer", argv)
 
 
 if __name__ == "__main__":

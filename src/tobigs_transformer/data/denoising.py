@@ -171,7 +171,8 @@ class DataCollatorForDenoising:
     shuffled), ``replace_length`` (1: one mask per span, 0: delete, -1: one mask per token), ``mask_length``
     (``"subword"``, ``"word"`` or ``"span-poisson"``) and ``poisson_lambda``.  ``word_units`` (None = auto) says
     whether units are whole words; ``"subword"`` always uses tokens.  ``seed`` makes the noise reproducible; in a
-    DataLoader worker the stream is re-seeded with ``(seed, worker_id)``.
+    DataLoader worker the stream is re-seeded with ``(seed, worker_id)``.  ``max_length`` (e.g. the model's
+    ``max_position_embeddings``) rejects longer features with an error naming the length and the limit.
 
     Defaults are the paper's text infilling (30 %, λ = 3); :meth:`bart_large` gives the BART-large recipe.
     """
@@ -195,6 +196,7 @@ class DataCollatorForDenoising:
         pad_to_multiple_of: int | None = None,
         return_tensors: str = "pt",
         sentence_ends_key: str = "sentence_ends",
+        max_length: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.mask = _check_ratio("mask", mask)
@@ -213,8 +215,10 @@ class DataCollatorForDenoising:
             raise ValueError(f"poisson_lambda must be > 0 and finite, got {poisson_lambda}")
         if return_tensors not in ("pt", "np"):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}")
-        if pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1):
-            raise ValueError(f"pad_to_multiple_of must be a positive int or None, got {pad_to_multiple_of!r}")
+        for name, value in (("pad_to_multiple_of", pad_to_multiple_of), ("max_length", max_length)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+        self.max_length = max_length
         self.replace_length = replace_length
         self.mask_length = mask_length
         self.poisson_lambda = float(poisson_lambda)
@@ -288,7 +292,7 @@ class DataCollatorForDenoising:
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         self._maybe_reseed_for_worker()
         if len(features) == 0:
-            raise ValueError("DataCollatorForDenoising got an empty batch")
+            raise ValueError("DataCollatorForDenoising got an empty batch (0 features); need at least 1")
         sources, targets = [], []
         for index, feature in enumerate(features):
             ids, ends = self._read_feature(feature, index)
@@ -475,6 +479,8 @@ class DataCollatorForDenoising:
         )
         if ids.ndim != 1:
             raise ValueError(f"feature {index}: input_ids must be 1-D, got shape {ids.shape}")
+        if self.max_length is not None and ids.size > self.max_length:
+            raise ValueError(f"feature {index}: {ids.size} input ids exceed max_length={self.max_length}")
         if "attention_mask" in feature:
             length = int(np.asarray(_to_list(feature["attention_mask"])).sum())
             ids = ids[:length]

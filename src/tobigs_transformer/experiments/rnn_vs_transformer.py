@@ -19,14 +19,14 @@ Measured:
   3. training step time vs sequence length: the recurrent cells run L sequential steps; the Transformer processes
      every position at once (paper Table 1, "sequential operations").
 
-Writes `results.json` and PNG figures into `--out`. Defaults run in a few minutes on 2 CPU cores; `--quick` in seconds.
+Writes `results.json` and PNG figures into `--output_dir`. Defaults run in 59 s on an idle 2-core CPU (reference run
+in docs/visualisation.md); `--quick` in seconds.
 
-    python -m tobigs_transformer.experiments.rnn_vs_transformer --out runs/rnn_vs_transformer
+    tobigs rnn-vs-transformer --output_dir runs/rnn_vs_transformer
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -35,10 +35,14 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..tooling.cli import UsageError
+from ..tooling.commands import Command, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -465,82 +469,97 @@ def make_figures(results: dict, out_dir: str | os.PathLike, dpi: int = 110) -> l
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.replace(",", " ").split())
+def _ints(option: str, text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(x) for x in text.replace(",", " ").split())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected comma-separated integers, e.g. 5,10,15") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rnn_vs_transformer",
-        description="RNN/LSTM encoder-decoders vs the Transformer on copy/reverse: accuracy vs distance, gradient "
-                    "norm vs time step, step time vs length. Writes results.json and PNG figures.",
+_DEFAULTS = ExperimentConfig()
+
+
+@dataclass
+class ExperimentArguments:
+    """Options of `tobigs rnn-vs-transformer`; unset ones take the values of ``ExperimentConfig`` (or of
+    ``ExperimentConfig.quick()`` with ``--quick``)."""
+
+    output_dir: str = field(
+        default="runs/rnn_vs_transformer",
+        metadata={"aliases": ["--out"], "help": "Output folder (--out: deprecated spelling)."},
     )
-    defaults = ExperimentConfig()
-    parser.add_argument("--out", default="runs/rnn_vs_transformer", help="output folder (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="tiny settings that run in seconds (smoke test)")
-    parser.add_argument("--task", choices=TASKS, default=None, help=f"default: {defaults.task}")
-    parser.add_argument("--models", default=None,
-                        help=f"comma-separated subset of {','.join(MODELS)} (default: {','.join(defaults.models)})")
-    parser.add_argument("--steps", type=int, default=None, help=f"training steps per model (default: {defaults.steps})")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--min-length", type=int, default=None)
-    parser.add_argument("--max-length", type=int, default=None)
-    parser.add_argument("--eval-lengths", type=_ints, default=None, help="e.g. '5,10,15,20'")
-    parser.add_argument("--hidden-size", type=int, default=None, help="RNN hidden size = Transformer d_model")
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--grad-length", type=int, default=None)
-    parser.add_argument("--timing-lengths", type=_ints, default=None, help="e.g. '16,32,64,128,256'")
-    parser.add_argument("--timing-repeats", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: 1; 0 = torch's default)")
-    parser.add_argument("--dpi", type=int, default=110)
-    return parser
+    quick: bool = field(default=False, metadata={"help": "Tiny settings that run in seconds (smoke test)."})
+    task: Literal["copy", "reverse"] | None = field(default=None, metadata={"help": f"default: {_DEFAULTS.task}"})
+    models: str | None = field(
+        default=None,
+        metadata={"help": f"Comma-separated subset of {','.join(MODELS)} (default: {','.join(_DEFAULTS.models)})."},
+    )
+    steps: int | None = field(
+        default=None, metadata={"help": f"Training steps per model (default: {_DEFAULTS.steps})."}
+    )
+    batch_size: int | None = field(default=None, metadata={"help": f"default: {_DEFAULTS.batch_size}"})
+    min_length: int | None = field(default=None, metadata={"help": f"default: {_DEFAULTS.min_length}"})
+    max_length: int | None = field(default=None, metadata={"help": f"default: {_DEFAULTS.max_length}"})
+    eval_lengths: str | None = field(default=None, metadata={"help": "e.g. '5,10,15,20' (default: 4 steps up to "
+                                                                     "--max_length)."})
+    hidden_size: int | None = field(default=None, metadata={"help": "RNN hidden size = Transformer d_model."})
+    learning_rate: float | None = field(default=None, metadata={"help": f"default: {_DEFAULTS.learning_rate}"})
+    grad_length: int | None = field(default=None, metadata={"help": "Length of the gradient-norm measurement."})
+    timing_lengths: str | None = field(default=None, metadata={"help": "e.g. '16,32,64,128,256'"})
+    timing_repeats: int | None = field(default=None, metadata={"help": "Timed steps per length."})
+    seed: int | None = field(default=None, metadata={"help": f"default: {_DEFAULTS.seed}"})
+    threads: int | None = field(default=None, metadata={"help": "Torch threads (default: 1; 0 = torch's default)."})
+    dpi: int = field(default=110, metadata={"help": "Resolution of the PNG files."})
+
+    def __post_init__(self):
+        try:
+            self.config()
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+
+    def config(self) -> ExperimentConfig:
+        overrides = {name: getattr(self, name) for name in (
+            "task", "steps", "batch_size", "min_length", "max_length", "hidden_size", "learning_rate", "grad_length",
+            "timing_repeats", "seed", "threads") if getattr(self, name) is not None}
+        for name in ("eval_lengths", "timing_lengths"):
+            if getattr(self, name) is not None:
+                overrides[name] = _ints(f"--{name}", getattr(self, name))
+        if self.models:
+            overrides["models"] = tuple(m.strip() for m in self.models.split(",") if m.strip())
+        if "max_length" in overrides and "eval_lengths" not in overrides:
+            top = overrides["max_length"]
+            overrides["eval_lengths"] = tuple(sorted({max(1, top * i // 4) for i in range(1, 5)}))
+        config = ExperimentConfig.quick(**overrides) if self.quick else ExperimentConfig(**overrides)
+        config.validate()
+        return config
 
 
-def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    overrides = {}
-    for name in ("task", "steps", "batch_size", "min_length", "max_length", "eval_lengths", "hidden_size",
-                 "learning_rate", "grad_length", "timing_lengths", "timing_repeats", "seed", "threads"):
-        value = getattr(args, name)
-        if value is not None:
-            overrides[name] = value
-    if args.models:
-        overrides["models"] = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    if "max_length" in overrides and "eval_lengths" not in overrides:
-        top = overrides["max_length"]
-        overrides["eval_lengths"] = tuple(sorted({max(1, top * i // 4) for i in range(1, 5)}))
-    config = ExperimentConfig.quick(**overrides) if args.quick else ExperimentConfig(**overrides)
-    config.validate()
-    return config
+def run(args: ExperimentArguments) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    results = run_experiment(args.config())
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "results.json", "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2)
+    paths = make_figures(results, out_dir, dpi=args.dpi)
+    print(f"wrote {out_dir / 'results.json'} and {len(paths)} figures in {results['seconds']:.1f}s")
+    for name, entry in results["models"].items():
+        accuracy = ", ".join(f"L={k}: {v:.3f}" for k, v in entry["eval"]["accuracy_by_length"].items())
+        timing = ", ".join(f"{n}: {1000 * s:.1f}ms" for n, s in zip(entry["timing"]["length"],
+                                                                    entry["timing"]["seconds"]))
+        print(f"  {entry['label']:<24} params {entry['parameters']:>7}  accuracy {accuracy}  step time {timing}")
+    return 0
+
+
+COMMAND = Command(arguments=(ExperimentArguments,), run=run, description=__doc__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit status 2 with one line on stderr for a bad option, 1 for a runtime failure (``TOBIGS_DEBUG=1`` adds the
-    traceback), 0 otherwise."""
-    from ..tooling.cli import UsageError, run_cli
-
-    def run(argv: list[str] | None) -> int:
-        args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        try:
-            config = config_from_args(args)
-        except ValueError as error:
-            raise UsageError(str(error)) from error
-        results = run_experiment(config)
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with open(out_dir / "results.json", "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
-        paths = make_figures(results, out_dir, dpi=args.dpi)
-        print(f"wrote {out_dir / 'results.json'} and {len(paths)} figures in {results['seconds']:.1f}s")
-        for name, entry in results["models"].items():
-            accuracy = ", ".join(f"L={k}: {v:.3f}" for k, v in entry["eval"]["accuracy_by_length"].items())
-            timing = ", ".join(f"{n}: {1000 * s:.1f}ms" for n, s in zip(entry["timing"]["length"],
-                                                                        entry["timing"]["seconds"]))
-            print(f"  {entry['label']:<24} params {entry['parameters']:>7}  accuracy {accuracy}  step time {timing}")
-        return 0
-
-    return run_cli(run, "tobigs-rnn-vs-transformer", argv)
+    """`tobigs rnn-vs-transformer` under its previous name: exit status 2 with one line on stderr for a bad option,
+    1 for a runtime failure (``TOBIGS_DEBUG=1`` adds the traceback), 0 otherwise."""
+    return run_command(COMMAND, "tobigs-rnn-vs-transformer", argv)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""``tobigs-export``: export a trained model folder (+ tokenizer) as a Hub-ready folder, and optionally push it.
+"""``tobigs export``: export a trained model folder (+ tokenizer) as a Hub-ready folder, and optionally push it.
 
-    tobigs-export --model_dir runs/transformer-ko-en --output_dir hub/transformer-ko-en \\
+    tobigs export --model_dir runs/transformer-ko-en --output_dir hub/transformer-ko-en \\
         --metrics_file runs/transformer-ko-en/eval_results.json --dataset_id my/ko-en --dataset_split test \\
         --language ko en --src_lang ko --tgt_lang en
-    tobigs-export ... --push_to_hub me/transformer-ko-en            # needs a network and a token
-    tobigs-export --from_folder hub/transformer-ko-en --push_to_hub me/transformer-ko-en   # push an existing export
+    tobigs export ... --push_to_hub me/transformer-ko-en            # needs a network and a token
+    tobigs export --from_folder hub/transformer-ko-en --push_to_hub me/transformer-ko-en   # push an existing export
 
 Without `--metrics_file`, the Trainer's `eval_results.json` or `all_results.json` in `--model_dir` is used if present.
 Exit status 2 for a bad option or a missing folder, 1 for a failure while exporting or uploading; one line on stderr
@@ -13,13 +13,11 @@ Exit status 2 for a bad option or a missing folder, 1 for a failure while export
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
-from ..tooling.cli import UsageError, one_line, parse_dataclasses, run_cli
+from ..tooling.cli import UsageError
+from ..tooling.commands import Command, run_command
 from ..tooling.paths import check_local_dir
 
 PROG = "tobigs-export"
@@ -51,6 +49,19 @@ class ExportArguments:
     token: str | None = field(default=None, metadata={"help": "Hub token (default: logged-in token / HF_TOKEN)."})
     private: bool = field(default=False, metadata={"help": "Create the repository as private."})
 
+    def __post_init__(self):
+        for option in ("model_dir", "tokenizer_dir", "from_folder"):  # always local folders, never Hub ids
+            value = getattr(self, option)
+            check_local_dir(f"--{option}", value)
+            if value is not None and not Path(value).is_dir():
+                raise UsageError(f"--{option} {value!r}: no such directory")
+        if self.metrics_file is not None and not Path(self.metrics_file).is_file():
+            raise UsageError(f"--metrics_file {self.metrics_file!r}: no such file")
+        if self.from_folder and not self.push_to_hub:
+            raise UsageError("--from_folder needs --push_to_hub")
+        if not self.from_folder and not (self.model_dir and self.output_dir):
+            raise UsageError("give --model_dir and --output_dir (or --from_folder with --push_to_hub)")
+
 
 def load_trained(model_dir: str, tokenizer_dir: str | None = None):
     """Load a trained tobigs model folder with the class it was saved from, and its tokenizer."""
@@ -67,54 +78,45 @@ def load_trained(model_dir: str, tokenizer_dir: str | None = None):
     return model, tokenizer
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(_main, PROG, argv)
+def _metrics_file(args: ExportArguments) -> str | None:
+    """``--metrics_file``, else the Trainer's ``eval_results.json`` / ``all_results.json`` in ``--model_dir``."""
+    if args.metrics_file is not None:
+        return args.metrics_file
+    candidates = [Path(args.model_dir) / name for name in ("eval_results.json", "all_results.json")]
+    return next((str(path) for path in candidates if path.is_file()), None)
 
 
-def _main(argv: list[str] | None) -> int:
-    (args,) = parse_dataclasses(HfArgumentParser(ExportArguments), argv)
-    for option in ("model_dir", "tokenizer_dir", "from_folder"):  # always local folders, never Hub ids
-        value = getattr(args, option)
-        check_local_dir(f"--{option}", value)
-        if value is not None and not Path(value).is_dir():
-            raise UsageError(f"--{option} {value!r}: no such directory")
-    if args.metrics_file is not None and not Path(args.metrics_file).is_file():
-        raise UsageError(f"--metrics_file {args.metrics_file!r}: no such file")
+def export(args: ExportArguments) -> int:
     from .export import export_for_hub
-    from .push import HubUploadError, push_to_hub
+    from .push import push_to_hub
 
-    if args.from_folder:
-        folder = Path(args.from_folder)
-    else:
-        if not args.model_dir or not args.output_dir:
-            raise UsageError("give --model_dir and --output_dir (or --from_folder with --push_to_hub)")
-        metrics = args.metrics_file
-        if metrics is None:
-            candidates = [Path(args.model_dir) / name for name in ("eval_results.json", "all_results.json")]
-            metrics = next((str(path) for path in candidates if path.is_file()), None)
+    folder = Path(args.from_folder) if args.from_folder else None
+    if folder is None:
         dataset = None
         if args.dataset_id:
             dataset = {"id": args.dataset_id, "name": args.dataset_name, "config": args.dataset_config,
                        "split": args.dataset_split}
         model, tokenizer = load_trained(args.model_dir, args.tokenizer_dir)
         folder = export_for_hub(
-            model, tokenizer, args.output_dir, metrics=metrics, dataset=dataset, model_name=args.model_name,
-            language=args.language, license=args.license, base_model=args.base_model, tags=args.tags,
-            pipeline_tag=args.pipeline_tag, src_lang=args.src_lang, tgt_lang=args.tgt_lang, prefix=args.prefix,
-            card_template=args.card_template, overwrite=args.overwrite,
+            model, tokenizer, args.output_dir, metrics=_metrics_file(args), dataset=dataset,
+            model_name=args.model_name, language=args.language, license=args.license, base_model=args.base_model,
+            tags=args.tags, pipeline_tag=args.pipeline_tag, src_lang=args.src_lang, tgt_lang=args.tgt_lang,
+            prefix=args.prefix, card_template=args.card_template, overwrite=args.overwrite,
         )
         print(f"exported {type(model).__name__} to {folder}")
     if args.push_to_hub:
-        try:
-            url = push_to_hub(folder, args.push_to_hub, token=args.token, private=args.private or None)
-        except HubUploadError as error:
-            print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
-            return 1
+        url = push_to_hub(folder, args.push_to_hub, token=args.token, private=args.private or None)
         print(f"uploaded {folder} to {url}")
-    elif args.from_folder:
-        raise UsageError("--from_folder needs --push_to_hub")
     return 0
 
 
+COMMAND = Command(arguments=(ExportArguments,), run=export, description=__doc__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tobigs export`` under its previous name ``tobigs-export`` (exit status 0, 1 or 2)."""
+    return run_command(COMMAND, PROG, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -2,6 +2,8 @@
 
 * a bad or unknown option, or an option value that fails a check (:class:`UsageError`, argparse's own errors):
   ``prog: error: <what and why>`` and exit status 2 (argparse's convention, raised as ``SystemExit(2)``);
+* input a command cannot use, found while running (:class:`InputError`: a model folder without weights, a layer
+  that does not exist): ``prog: error: <message>`` and exit status 2, returned rather than raised;
 * anything else that goes wrong while running: ``prog: error: <ExceptionType>: <message>`` and exit status 1;
 * ``TOBIGS_DEBUG=1`` in the environment prints the full traceback before that line (the exit status stays).
 
@@ -24,11 +26,15 @@ from typing import Any
 #: Set to 1 (or true/yes) to print the full traceback of a failing command before its one-line error.
 DEBUG_ENV = "TOBIGS_DEBUG"
 
-__all__ = ["DEBUG_ENV", "UsageError", "argparse_errors_raise", "one_line", "parse_dataclasses", "run_cli"]
+__all__ = ["DEBUG_ENV", "InputError", "UsageError", "argparse_errors_raise", "one_line", "run_cli"]
 
 
 class UsageError(ValueError):
     """A bad or unknown command-line option, or an option value that fails a check: exit status 2."""
+
+
+class InputError(ValueError):
+    """Input the command cannot use, found while running (not an option error): exit status 2, returned."""
 
 
 def one_line(message: object) -> str:
@@ -57,8 +63,9 @@ def _debug() -> bool:
 
 
 def run_cli(main: Callable[[list[str] | None], Any], prog: str, argv: Sequence[str] | None = None) -> int:
-    """Run ``main(argv)`` as the command ``prog``: returns its int result (0 for any other result), 1 after a runtime
-    failure (one line on stderr), and raises ``SystemExit(2)`` after a usage error (one line on stderr)."""
+    """Run ``main(argv)`` as the command ``prog``: returns its int result (0 for any other result), 2 after an
+    :class:`InputError`, 1 after a runtime failure, and raises ``SystemExit(2)`` after a usage error (each error one
+    line on stderr)."""
     try:
         with argparse_errors_raise():
             result = main(None if argv is None else list(argv))
@@ -67,6 +74,11 @@ def run_cli(main: Callable[[list[str] | None], Any], prog: str, argv: Sequence[s
             traceback.print_exc()
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except InputError as exc:
+        if _debug():
+            traceback.print_exc()
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -79,19 +91,3 @@ def run_cli(main: Callable[[list[str] | None], Any], prog: str, argv: Sequence[s
               file=sys.stderr)
         return 1
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
-
-
-def parse_dataclasses(parser, argv: Sequence[str] | None) -> tuple:
-    """``HfArgumentParser.parse_args_into_dataclasses`` with unknown options and failed dataclass checks
-    (``__post_init__``) raised as :class:`UsageError` naming them."""
-    args = None if argv is None else list(argv)
-    try:
-        with argparse_errors_raise():
-            *outputs, remaining = parser.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
-    except UsageError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
-    if remaining:
-        raise UsageError(f"unrecognized arguments: {' '.join(remaining)}")
-    return tuple(outputs)

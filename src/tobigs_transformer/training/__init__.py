@@ -1,10 +1,12 @@
 """Training and evaluation of every family with ``Trainer``/``Seq2SeqTrainer`` (tooling: imports the model, never
 the reverse).
 
-One module per command line, each with ``main(args=None)``: :mod:`.run_clm` (GPT), :mod:`.run_mlm` (BERT MLM+NSP,
-``--no_nsp`` RoBERTa, ``--sop`` ALBERT), :mod:`.run_denoising` (BART), :mod:`.run_translation` (translation and
-summarization), :mod:`.run_classification`, :mod:`.run_token_classification`; :mod:`.demo` runs the lecture's main
-job on real data.  :mod:`.schedules` holds the Transformer paper's warm-up schedule (``--lr_scheduler_type noam``).
+One module per ``tobigs train`` command, each a :class:`.recipe.Recipe` with ``main(args=None)``: :mod:`.run_clm`
+(GPT), :mod:`.run_mlm` (``--objective mlm+nsp`` BERT, ``mlm`` RoBERTa, ``mlm+sop`` ALBERT), :mod:`.run_denoising`
+(BART, ``--noising paper|bart-large|pegasus``), :mod:`.run_translation` (``--task translation|summarization``),
+:mod:`.run_classification`, :mod:`.run_token_classification`.  :mod:`.recipe` is the one shape they share,
+:mod:`.tasks` what each task declares once, :mod:`.metrics` their metrics; :mod:`.demo` runs the lecture's main job on
+real data.  :mod:`.schedules` holds the Transformer paper's warm-up schedule (``--lr_scheduler_type noam``).
 """
 
 from .arguments import DataArguments, ModelArguments, TobigsSeq2SeqTrainingArguments, TobigsTrainingArguments, parse_args

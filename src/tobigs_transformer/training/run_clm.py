@@ -1,6 +1,6 @@
 """Causal language modelling (GPT, Radford et al. 2018/2019): predict each token from the ones before it.
 
-    tobigs-train-clm --preset gpt2 --config_overrides d_model=256,decoder_layers=4 --tokenizer_name tok/gpt \
+    tobigs train clm --preset gpt2 --config_overrides d_model=256,decoder_layers=4 --tokenizer_name tok/gpt \
         --train_file shakespeare_train.jsonl --validation_file shakespeare_validation.jsonl --block_size 128 \
         --do_train --do_eval --output_dir runs/gpt --sample_prompts "ROMEO." "To be, or not"
 
@@ -21,35 +21,21 @@ sampling after training.  No pad token is needed (blocks are full).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 
 import datasets
-import numpy as np
 import torch
 
 from ..modeling_tobigs import TobigsForCausalLM
 from ..tooling.cli import run_cli
-from .arguments import DataArguments, ModelArguments, TobigsTrainingArguments, parse_args
+from .arguments import DataArguments, TobigsTrainingArguments
 from .clm_data import DataCollatorForShiftedBlocks, group_shifted_blocks, tokenize_documents
-from .common import (
-    artifacts_callback,
-    build_config,
-    data_files,
-    load_model,
-    load_raw_datasets,
-    load_tokenizer,
-    logger,
-    prepare,
-    require_columns,
-    run,
-    select,
-    setup,
-    split_source,
-    text_builder,
-)
-from .trainers import TobigsTrainer
-from .validation import ArgumentError, check_length
+from .common import data_files, load_raw_datasets, logger, map_examples, require_columns, split_source, text_builder
+from .metrics import argmax_logits, next_token_accuracy
+from .recipe import Recipe
+from .tasks import Task
 
 
 @dataclass
@@ -69,19 +55,22 @@ class CLMDataArguments(DataArguments):
     sample_top_k: int = field(default=40, metadata={"help": "Top-k of the sampling (0 = greedy)."})
 
 
-def next_token_accuracy(eval_pred) -> dict[str, float]:
-    """Share of targets (``shift_labels`` other than -100) the argmax of the logits predicts."""
-    preds, targets = np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids)
-    mask = targets != -100
-    return {"accuracy": float((preds[mask] == targets[mask]).mean()) if mask.any() else float("nan")}
+@dataclass
+class CLMTrainingArguments(TobigsTrainingArguments):
+    label_names: list[str] | None = field(
+        default_factory=lambda: ["shift_labels"],
+        metadata={"help": "Batch keys handed to compute_metrics as label_ids: the next-token targets, which align "
+                          "with the logits."},
+    )
 
 
-def _argmax(logits, labels):
-    return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
+CAUSAL_LM = Task(name="clm", title="causal LM", model_class=TobigsForCausalLM, language_model=True,
+                 metrics=next_token_accuracy, logits_to_predictions=argmax_logits)
 
 
-def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k: int = 40, seed: int = 0) -> list[dict]:
-    """Continue each prompt (top-k sampling, or greedy with ``top_k=0``)."""
+def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k: int = 40,
+                     seed: int = 0) -> list[dict]:
+    """Continue each prompt (top-k sampling, or greedy with ``top_k=0``); the global RNG state is left as it was."""
     model.eval()
     samples = []
     generator_state = torch.random.get_rng_state()
@@ -100,14 +89,21 @@ def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k:
     return samples
 
 
-def clm_blocks(data_args, tokenizer, model_args=None) -> dict:
-    """``{split: Dataset}`` of ``input_ids`` blocks and their ``shift_labels`` from the data options (see the module
-    docstring for what a document is); logs what was done."""
-    plain_text = text_builder(data_args)
-    keep_linebreaks = plain_text and data_args.keep_linebreaks
+def read_clm_text(data_args, model_args=None) -> datasets.DatasetDict:
+    """The raw splits; a plain-text file is read with its line breaks kept unless ``--keep_linebreaks false``."""
+    keep_linebreaks = text_builder(data_args) and data_args.keep_linebreaks
     raw = load_raw_datasets(data_args, model_args, keep_linebreaks=keep_linebreaks)
     for split, ds in raw.items():
         require_columns(ds, [data_args.text_column], "--text_column", split_source(data_args, split))
+    return raw
+
+
+def clm_blocks(data_args, tokenizer, model_args=None, raw: datasets.DatasetDict | None = None) -> dict:
+    """``{split: Dataset}`` of ``input_ids`` blocks and their ``shift_labels`` from the data options (see the module
+    docstring for what a document is); logs what was done."""
+    raw = read_clm_text(data_args, model_args) if raw is None else raw
+    plain_text = text_builder(data_args)
+    keep_linebreaks = plain_text and data_args.keep_linebreaks
     eos = tokenizer.eos_token_id if data_args.add_eos else None
     # With line breaks kept a split is the lines of one file: the EOS goes after its last line only, and not after
     # a train split whose end was held out for validation.
@@ -118,82 +114,30 @@ def clm_blocks(data_args, tokenizer, model_args=None) -> dict:
         last_index = None  # every row is a document
         if keep_linebreaks:
             last_index = -1 if split == "train" and train_cut else len(ds) - 1
-        tokenized = ds.map(
-            partial(tokenize_documents, tokenizer=tokenizer, column=data_args.text_column, eos_token_id=eos,
-                    last_index=last_index, keep_blank=keep_linebreaks),
-            batched=True, with_indices=True, remove_columns=ds.column_names,
-            num_proc=data_args.preprocessing_num_workers, load_from_cache_file=not data_args.overwrite_cache,
-            desc=f"tokenize {split}",
-        )
-        if "input_ids" not in tokenized.column_names:  # every row was blank: datasets keeps no column
-            blocks[split] = datasets.Dataset.from_dict({"input_ids": [], "shift_labels": []})
-            logger.warning(f"{split}: {split_source(data_args, split)} holds no text in --text_column")
-            continue
-        # The whole split in one batch: blocks run across documents, and only the stream's tail is dropped.
-        blocks[split] = tokenized.map(
-            partial(group_shifted_blocks, block_size=data_args.block_size),
-            batched=True, batch_size=None, remove_columns=tokenized.column_names,
-            load_from_cache_file=not data_args.overwrite_cache, desc=f"group {split} into blocks",
-        )
-        n_tokens = sum(len(ids) for ids in tokenized["input_ids"])
-        n_targets = sum(len(t) for t in blocks[split]["shift_labels"])
-        logger.info(
-            f"{split}: {n_tokens} tokens -> {len(blocks[split])} blocks of up to {data_args.block_size} inputs with "
-            f"their next-token targets ({n_targets} targets; the last {max(n_tokens - 1 - n_targets, 0)} tokens "
-            "fill no block and are dropped)"
-        )
+        tokenize = partial(tokenize_documents, tokenizer=tokenizer, column=data_args.text_column, eos_token_id=eos,
+                           last_index=last_index, keep_blank=keep_linebreaks)
+        tokenized = map_examples(ds, tokenize, data_args, f"tokenize {split}", with_indices=True,
+                                 remove_columns=ds.column_names)
+        blocks[split] = _group(tokenized, data_args, split)
     return blocks
 
 
-def main(args: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_args(
-        (ModelArguments, CLMDataArguments, TobigsTrainingArguments), args
+def _group(tokenized: datasets.Dataset, data_args, split: str) -> datasets.Dataset:
+    """The whole split in one batch: blocks run across documents, and only the stream's tail is dropped."""
+    if "input_ids" not in tokenized.column_names:  # every row was blank: datasets keeps no column
+        logger.warning(f"{split}: {split_source(data_args, split)} holds no text in --text_column")
+        return datasets.Dataset.from_dict({"input_ids": [], "shift_labels": []})
+    blocks = map_examples(tokenized, partial(group_shifted_blocks, block_size=data_args.block_size), data_args,
+                          f"group {split} into blocks", batch_size=None, num_proc=None,
+                          remove_columns=tokenized.column_names)
+    n_tokens = sum(len(ids) for ids in tokenized["input_ids"])
+    n_targets = sum(len(t) for t in blocks["shift_labels"])
+    logger.info(
+        f"{split}: {n_tokens} tokens -> {len(blocks)} blocks of up to {data_args.block_size} inputs with their "
+        f"next-token targets ({n_targets} targets; the last {max(n_tokens - 1 - n_targets, 0)} tokens fill no block "
+        "and are dropped)"
     )
-    prepare(model_args, data_args, training_args, "clm")
-    setup(training_args, model_args, data_args)
-    tokenizer = load_tokenizer(model_args)
-    config, origin = build_config(model_args, tokenizer, "clm", default_preset="gpt2")
-    check_length(data_args.block_size, config, "--block_size")
-
-    with training_args.main_process_first(desc="tokenize and group"):
-        blocks = clm_blocks(data_args, tokenizer, model_args)
-    train_dataset = select(blocks["train"], data_args.max_train_samples) if training_args.do_train else None
-    eval_dataset = select(blocks["validation"], data_args.max_eval_samples) if "validation" in blocks else None
-    if training_args.do_train and len(train_dataset) == 0:
-        raise ArgumentError(
-            f"the training text of {split_source(data_args, 'train')} has fewer than 2 tokens: nothing to predict"
-        )
-    if training_args.label_names is None:
-        # The targets, aligned with the logits: eval/predict hand them to compute_metrics as label_ids.
-        training_args.label_names = ["shift_labels"]
-
-    model = load_model(TobigsForCausalLM, model_args, config)
-    trainer = TobigsTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset if training_args.do_eval else None,
-        processing_class=tokenizer,
-        data_collator=DataCollatorForShiftedBlocks(tokenizer),
-        compute_metrics=next_token_accuracy,
-        preprocess_logits_for_metrics=_argmax,
-        callbacks=[artifacts_callback(True, data_args, "causal LM")],
-    )
-    trainer.report_perplexity = True
-
-    def predict():
-        if not data_args.sample_prompts or not trainer.is_world_process_zero():
-            return {}, {}
-        samples = generate_samples(
-            trainer.model, tokenizer, data_args.sample_prompts, data_args.sample_max_new_tokens,
-            data_args.sample_top_k, training_args.seed,
-        )
-        for s in samples:
-            print(f"[sample] {s['text']!r}")
-        return {}, {"samples": samples}
-
-    return run(trainer, training_args, data_args, lm=True, train_dataset=train_dataset, eval_dataset=eval_dataset,
-               title="causal LM", predict=predict)
+    return blocks
 
 
 def _log_layout(tokenizer, plain_text: bool, keep_linebreaks: bool, eos: int | None) -> None:
@@ -213,10 +157,41 @@ def _log_layout(tokenizer, plain_text: bool, keep_linebreaks: bool, eos: int | N
         logger.info(f"causal-LM data: {what}; no end-of-text token after it")
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
-    return run_cli(main, "tobigs-train-clm", argv)
+class CausalLanguageModelling(Recipe):
+    data_arguments = CLMDataArguments
+    training_arguments = CLMTrainingArguments
+    default_preset = "gpt2"
+    lengths = ("block_size",)
+    no_training_examples = "the training text of {source} has fewer than 2 tokens: nothing to predict"
+    task = CAUSAL_LM
+
+    def read(self) -> datasets.DatasetDict:
+        return read_clm_text(self.data_args, self.model_args)
+
+    def tokenize(self, raw, tokenizer, config) -> dict:
+        return clm_blocks(self.data_args, tokenizer, raw=raw)
+
+    def collator(self, tokenizer, config, model) -> DataCollatorForShiftedBlocks:
+        return DataCollatorForShiftedBlocks(tokenizer)
+
+    def samples(self, trainer, tokenizer) -> dict:
+        args = self.data_args
+        if not args.sample_prompts:
+            return {}
+        samples = generate_samples(trainer.model, tokenizer, args.sample_prompts, args.sample_max_new_tokens,
+                                   args.sample_top_k, self.training_args.seed)
+        for s in samples:
+            print(f"[sample] {s['text']!r}")
+        return {"samples": samples}
+
+
+COMMAND = CausalLanguageModelling.command(__doc__)
+
+
+def main(args: list[str] | None = None) -> dict:
+    """``tobigs train clm`` from Python: the run's metrics (errors raise; see :mod:`tobigs_transformer.tooling`)."""
+    return CausalLanguageModelling.run_args(args)
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli())
+    raise SystemExit(run_cli(main, "tobigs train clm", sys.argv[1:]))

@@ -1,25 +1,28 @@
-"""Masked-LM pretraining for BERT-style encoders (Devlin et al. 2019), with the lecture's variants as flags:
+"""Masked-LM pretraining of BERT-style encoders (Devlin et al. 2019); the lecture's variants are ``--objective``:
 
-* default — BERT: masked LM (15 %, 80/10/10) + next sentence prediction on ``[CLS] A [SEP] B [SEP]`` pairs built
-  from documents (``create_nsp_examples``, google-research/bert semantics) → ``TobigsForPreTraining``;
-* ``--no_nsp`` — RoBERTa (Liu et al. 2019): no NSP, full sentences packed up to ``--max_seq_length`` across
+* ``mlm+nsp`` (default) — BERT: masked LM (15 %, 80/10/10) + next sentence prediction on ``[CLS] A [SEP] B [SEP]``
+  pairs built from documents (``create_nsp_examples``, google-research/bert semantics) → ``TobigsForPreTraining``;
+* ``mlm`` — RoBERTa (Liu et al. 2019): no pair task, full sentences packed up to ``--max_seq_length`` across
   document boundaries, masks redrawn every time a batch is built (dynamic masking) → ``TobigsForMaskedLM``;
-* ``--sop`` — ALBERT (Lan et al. 2020): sentence-order prediction, A and B consecutive and swapped with p = ½
+* ``mlm+sop`` — ALBERT (Lan et al. 2020): sentence-order prediction, A and B consecutive and swapped with p = ½
   (the binary head of ``TobigsForPreTraining`` learns "swapped" as label 1).
 
 Input: documents as lists of sentences — JSON/JSONL with a ``--sentences_column`` (list of strings), or text whose
 examples are documents with one sentence per line (a .txt file is read one blank-line separated paragraph per
 document), or any ``--text_column`` (split at newlines).
 
-    tobigs-train-mlm --preset bert-base --config_overrides d_model=256,encoder_layers=4,encoder_attention_heads=4,\
-encoder_ffn_dim=1024 --tokenizer_name tok/wordpiece --train_file docs_train.jsonl --validation_file docs_val.jsonl \
+    tobigs train mlm --objective mlm+nsp --preset bert-base \
+        --config_overrides d_model=256,encoder_layers=4,encoder_attention_heads=4,encoder_ffn_dim=1024 \
+        --tokenizer_name tok/wordpiece --train_file docs_train.jsonl --validation_file docs_val.jsonl \
         --do_train --do_eval --output_dir runs/bert
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Literal
 
 import datasets
 from transformers import DataCollatorForLanguageModeling
@@ -28,58 +31,57 @@ from ..data.nsp import DataCollatorForNextSentencePrediction, create_nsp_example
 from ..data.packing import pack_sentences
 from ..modeling_tobigs import TobigsForMaskedLM, TobigsForPreTraining
 from ..tooling.cli import run_cli
-from .arguments import DataArguments, ModelArguments, TobigsTrainingArguments, parse_args
-from .common import (
-    artifacts_callback,
-    build_config,
-    load_model,
-    load_documents,
-    load_raw_datasets,
-    load_tokenizer,
-    prepare,
-    require_pad_token,
-    run,
-    select,
-    setup,
-    split_source,
-)
-from .trainers import TobigsTrainer
-from .validation import ArgumentError, check_length
+from .arguments import DocumentDataArguments
+from .common import map_examples, split_source
+from .metrics import argmax_pretraining_logits, pretraining_accuracy
+from .recipe import DocumentRecipe
+from .tasks import Task
+from .validation import ArgumentError
+
+Objective = Literal["mlm+nsp", "mlm", "mlm+sop"]
+
+#: One task per --objective: the model class, whether exp(loss) is a perplexity (only without the pair loss), title.
+OBJECTIVES: dict[str, Task] = {
+    "mlm+nsp": Task(name="mlm", title="BERT MLM+NSP", model_class=TobigsForPreTraining, metrics=pretraining_accuracy,
+                    logits_to_predictions=argmax_pretraining_logits),
+    "mlm": Task(name="mlm", title="RoBERTa MLM", model_class=TobigsForMaskedLM, language_model=True,
+                metrics=pretraining_accuracy, logits_to_predictions=argmax_pretraining_logits),
+    "mlm+sop": Task(name="mlm", title="ALBERT MLM+SOP", model_class=TobigsForPreTraining,
+                    metrics=pretraining_accuracy, logits_to_predictions=argmax_pretraining_logits),
+}
 
 
 @dataclass
-class MLMDataArguments(DataArguments):
-    sentences_column: str = field(default="sentences", metadata={"help": "Column of documents as sentence lists."})
-    text_column: str = field(default="text", metadata={"help": "Text column used when there is no sentences column."})
+class MLMDataArguments(DocumentDataArguments):
+    objective: Objective = field(
+        default="mlm+nsp",
+        metadata={"help": "mlm+nsp: BERT (masked LM + next sentence prediction); mlm: RoBERTa (masked LM on packed "
+                          "full sentences); mlm+sop: ALBERT (masked LM + sentence-order prediction)."},
+    )
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per example ([CLS] A [SEP] B [SEP])."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens selected for masking."})
-    no_nsp: bool = field(default=False, metadata={"help": "RoBERTa recipe: masked LM only, packed full sentences."})
-    sop: bool = field(default=False, metadata={"help": "ALBERT recipe: sentence-order prediction instead of NSP."})
-    short_seq_prob: float = field(default=0.1, metadata={"help": "BERT: probability of a shorter target length."})
-    dupe_factor: int = field(default=1, metadata={"help": "BERT: number of differently-paired copies of the data."})
+    short_seq_prob: float = field(default=0.1, metadata={"help": "Pairs: probability of a shorter target length."})
+    dupe_factor: int = field(default=1, metadata={"help": "Pairs: number of differently-paired copies of the data."})
     pair_batch_size: int = field(
-        default=1000, metadata={"help": "Documents per datasets.map batch when pairing (random B comes from the batch)."}
+        default=1000,
+        metadata={"help": "Documents per datasets.map batch when pairing or packing (a random B comes from the "
+                          "batch)."},
     )
 
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ArgumentError(f"--mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        if self.dupe_factor < 1:
+            raise ArgumentError(f"--dupe_factor must be >= 1, got {self.dupe_factor}")
+        if self.pair_batch_size < 2:
+            raise ArgumentError(f"--pair_batch_size must be >= 2 (documents per pairing batch), got "
+                                f"{self.pair_batch_size}")
 
-def _accuracy_metrics(eval_pred):
-    preds, labels = eval_pred.predictions, eval_pred.label_ids
-    out = {}
-    if isinstance(preds, (tuple, list)):
-        mlm_pred, pair_pred = preds[0], preds[1]
-        mlm_labels, pair_labels = labels[0], labels[1]
-        out["nsp_accuracy"] = float((pair_pred == pair_labels).mean())
-    else:
-        mlm_pred, mlm_labels = preds, labels
-    mask = mlm_labels != -100
-    out["mlm_accuracy"] = float((mlm_pred[mask] == mlm_labels[mask]).mean()) if mask.any() else float("nan")
-    return out
-
-
-def _argmax_logits(logits, labels):
-    if isinstance(logits, (tuple, list)):
-        return tuple(x.argmax(-1) for x in logits[:2])
-    return logits.argmax(-1)
+    @property
+    def pairs(self) -> bool:
+        """Sentence pairs with a binary label (NSP or SOP), or packed full sentences (``mlm``)."""
+        return self.objective != "mlm"
 
 
 def _pair_batch_size(n_documents: int, wanted: int, source: str) -> int:
@@ -88,99 +90,72 @@ def _pair_batch_size(n_documents: int, wanted: int, source: str) -> int:
     if n_documents < 2:
         raise ArgumentError(
             f"{source} has {n_documents} document(s); sentence pairs need >= 2 (a random B comes from a document "
-            "other than A's): give more documents, or --no_nsp"
+            "other than A's): give more documents, or --objective mlm (masked LM alone, formerly --no_nsp)"
         )
     if wanted < 2:
         raise ArgumentError(f"--pair_batch_size must be >= 2 (documents per pairing batch), got {wanted}")
     return wanted + 1 if n_documents % wanted == 1 else wanted
 
 
+class MaskedLanguageModelling(DocumentRecipe):
+    data_arguments = MLMDataArguments
+    default_preset = "bert-base"
+    pads = "the masked-LM collator (examples of unequal length)"
+    no_training_examples = "no pretraining examples could be built from {source} (too little text?)"
+    removed_flags = {"--no_nsp": "--objective mlm", "--sop": "--objective mlm+sop"}
+
+    @property
+    def task(self) -> Task:
+        return OBJECTIVES[self.data_args.objective]
+
+    def check_tokenizer(self, tokenizer) -> None:
+        if tokenizer.mask_token is None or tokenizer.cls_token is None or tokenizer.sep_token is None:
+            raise ArgumentError(
+                f"masked-LM pretraining needs a tokenizer with [MASK], [CLS] and [SEP]; "
+                f"{self.model_args.tokenizer_name!r} has mask={tokenizer.mask_token!r} cls={tokenizer.cls_token!r} "
+                f"sep={tokenizer.sep_token!r} (train one with tobigs tokenizer --kind wordpiece)"
+            )
+        super().check_tokenizer(tokenizer)
+
+    def tokenize(self, raw, tokenizer, config) -> dict:
+        """Pairs (or packed sentences) only for the splits this run trains or evaluates on."""
+        used = {"train": self.training_args.do_train, "validation": self.training_args.do_eval}
+        build = self._pairs if self.data_args.pairs else self._packed
+        return {split: build(ds, split, tokenizer) for split, ds in raw.items() if used.get(split, False)}
+
+    def _packed(self, documents, split: str, tokenizer) -> datasets.Dataset:
+        args = self.data_args
+        pack = partial(pack_sentences, tokenizer=tokenizer, max_length=args.max_seq_length, cross_documents=True)
+        return map_examples(documents, pack, args, f"pack {split}", batch_size=args.pair_batch_size,
+                            remove_columns=["sentences"])
+
+    def _pairs(self, documents, split: str, tokenizer) -> datasets.Dataset:
+        args, seed = self.data_args, self.training_args.seed
+        sop = args.objective == "mlm+sop"
+        builder = create_sop_examples if sop else create_nsp_examples
+        batch_size = _pair_batch_size(len(documents), args.pair_batch_size, split_source(args, split))
+        copies = []
+        for copy in range(args.dupe_factor if split == "train" else 1):
+            pair = partial(builder, tokenizer=tokenizer, max_seq_length=args.max_seq_length,
+                           short_seq_prob=args.short_seq_prob, seed=seed + copy)
+            pairs = map_examples(documents, pair, args, f"pairs {split} (copy {copy})", batch_size=batch_size,
+                                 remove_columns=["sentences"])
+            copies.append(pairs.rename_column("sentence_order_label", "next_sentence_label") if sop else pairs)
+        return datasets.concatenate_datasets(copies) if len(copies) > 1 else copies[0]
+
+    def collator(self, tokenizer, config, model):
+        if self.data_args.pairs:
+            return DataCollatorForNextSentencePrediction(tokenizer, mlm_probability=self.data_args.mlm_probability)
+        return DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=self.data_args.mlm_probability)
+
+
+COMMAND = MaskedLanguageModelling.command(__doc__)
+
+
 def main(args: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_args((ModelArguments, MLMDataArguments, TobigsTrainingArguments), args)
-    if data_args.no_nsp and data_args.sop:
-        raise ArgumentError("--no_nsp (RoBERTa) and --sop (ALBERT) exclude each other")
-    if not 0.0 < data_args.mlm_probability < 1.0:
-        raise ArgumentError(f"--mlm_probability must be in (0, 1), got {data_args.mlm_probability}")
-    if data_args.dupe_factor < 1:
-        raise ArgumentError(f"--dupe_factor must be >= 1, got {data_args.dupe_factor}")
-    prepare(model_args, data_args, training_args, "mlm")
-    training_args.remove_unused_columns = False  # keep special_tokens_mask for the collator
-    setup(training_args, model_args, data_args)
-    tokenizer = load_tokenizer(model_args)
-    if tokenizer.mask_token is None or tokenizer.cls_token is None or tokenizer.sep_token is None:
-        raise ArgumentError(
-            f"masked-LM pretraining needs a tokenizer with [MASK], [CLS] and [SEP]; {model_args.tokenizer_name!r} has "
-            f"mask={tokenizer.mask_token!r} cls={tokenizer.cls_token!r} sep={tokenizer.sep_token!r} "
-            "(train one with tobigs-train-tokenizer --kind wordpiece)"
-        )
-    require_pad_token(tokenizer, model_args, "the masked-LM collator (examples of unequal length)")
-    config, origin = build_config(model_args, tokenizer, "mlm", default_preset="bert-base")
-    check_length(data_args.max_seq_length, config, "--max_seq_length")
-
-    raw = load_raw_datasets(data_args, model_args, text_sample_by="paragraph")
-    with training_args.main_process_first(desc="build pretraining examples"):
-        docs = load_documents(data_args, raw)
-        processed = {}
-        used = {"train": training_args.do_train, "validation": training_args.do_eval}
-        for split, ds in docs.items():
-            if not used.get(split, False):  # pairs are built only for the splits this run trains or evaluates on
-                continue
-            if data_args.no_nsp:
-                processed[split] = ds.map(
-                    partial(pack_sentences, tokenizer=tokenizer, max_length=data_args.max_seq_length,
-                            cross_documents=True),
-                    batched=True, batch_size=data_args.pair_batch_size, remove_columns=["sentences"],
-                    num_proc=data_args.preprocessing_num_workers, desc=f"pack {split}",
-                )
-                continue
-            builder = create_sop_examples if data_args.sop else create_nsp_examples
-            batch_size = _pair_batch_size(len(ds), data_args.pair_batch_size, split_source(data_args, split))
-            copies = []
-            for copy in range(data_args.dupe_factor if split == "train" else 1):
-                pairs = ds.map(
-                    partial(builder, tokenizer=tokenizer, max_seq_length=data_args.max_seq_length,
-                            short_seq_prob=data_args.short_seq_prob, seed=training_args.seed + copy),
-                    batched=True, batch_size=batch_size, remove_columns=["sentences"],
-                    num_proc=data_args.preprocessing_num_workers, desc=f"pairs {split} (copy {copy})",
-                )
-                if data_args.sop:
-                    pairs = pairs.rename_column("sentence_order_label", "next_sentence_label")
-                copies.append(pairs)
-            processed[split] = datasets.concatenate_datasets(copies) if len(copies) > 1 else copies[0]
-    train_dataset = select(processed["train"], data_args.max_train_samples) if training_args.do_train else None
-    eval_dataset = select(processed["validation"], data_args.max_eval_samples) if "validation" in processed else None
-    if training_args.do_train and len(train_dataset) == 0:
-        raise ArgumentError("no pretraining examples could be built from the training data (too little text?)")
-
-    if data_args.no_nsp:
-        model_class = TobigsForMaskedLM
-        collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=data_args.mlm_probability)
-    else:
-        model_class = TobigsForPreTraining
-        collator = DataCollatorForNextSentencePrediction(tokenizer, mlm_probability=data_args.mlm_probability)
-    model = load_model(model_class, model_args, config)
-    recipe = "RoBERTa MLM" if data_args.no_nsp else "ALBERT MLM+SOP" if data_args.sop else "BERT MLM+NSP"
-    trainer = TobigsTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset if training_args.do_eval else None,
-        processing_class=tokenizer,
-        data_collator=collator,
-        compute_metrics=_accuracy_metrics,
-        preprocess_logits_for_metrics=_argmax_logits,
-        callbacks=[artifacts_callback(data_args.no_nsp, data_args, recipe)],
-    )
-    # exp(loss) is the masked-LM perplexity only without the pair loss (BERT's loss is MLM + NSP).
-    trainer.report_perplexity = data_args.no_nsp
-    return run(trainer, training_args, data_args, lm=data_args.no_nsp, train_dataset=train_dataset, eval_dataset=eval_dataset,
-               title=recipe)
-
-
-def cli(argv: list[str] | None = None) -> int:
-    """Console-script entry point: exit status 0, 1 (runtime error) or 2 (usage error), one line on stderr."""
-    return run_cli(main, "tobigs-train-mlm", argv)
+    """``tobigs train mlm`` from Python: the run's metrics (errors raise)."""
+    return MaskedLanguageModelling.run_args(args)
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli())
+    raise SystemExit(run_cli(main, "tobigs train mlm", sys.argv[1:]))

@@ -1,5 +1,9 @@
 """Checks that run before any weights are built or data is tokenised, so bad arguments fail in seconds with a
-message that names the value and what would fit."""
+message that names the value and what would fit.
+
+Checks of one arguments dataclass run in its ``__post_init__`` (:mod:`.arguments`): a bad value is a usage error
+at parse time.  Checks that need two of them, or the contents of the data files, run here before anything loads.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from ..tooling.paths import looks_like_local_path, not_found_message
 
 
 DATA_EXTENSIONS = {".txt": "text", ".text": "text", ".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv"}
+DATA_FILE_OPTIONS = ("train_file", "validation_file", "test_file")
 
-#: Architectures each training script takes, and presets that fit.
+#: Architectures each training task takes (presets that fit are listed in errors).
 TASK_ARCHITECTURES = {
     "clm": ("decoder-only",),
     "mlm": ("encoder-only",),
@@ -36,11 +41,10 @@ def presets_for(task: str) -> list[str]:
     return [name for name, values in PRESETS.items() if values.get("architecture") in TASK_ARCHITECTURES[task]]
 
 
-def check_data_args(data_args, training_args, needs_eval_file: bool = False) -> None:
-    """Data files exist, have a known extension and can be read (UTF-8, well-formed JSON lines / CSV, not empty);
-    train/eval/predict have a data source."""
-    has_hub = bool(getattr(data_args, "dataset_name", None))
-    for name in ("train_file", "validation_file", "test_file"):
+# ------------------------------------------------------------------------------------------ one dataclass each
+def check_data_file_options(data_args) -> None:
+    """Data files exist, are files and have a known extension; a data source and its percentages fit."""
+    for name in DATA_FILE_OPTIONS:
         path = getattr(data_args, name, None)
         if path is None:
             continue
@@ -51,30 +55,18 @@ def check_data_args(data_args, training_args, needs_eval_file: bool = False) -> 
         ext = os.path.splitext(path)[1].lower()
         if ext not in DATA_EXTENSIONS:
             raise ArgumentError(
-                f"--{name} {path!r} has extension {ext!r}; use one of {sorted(DATA_EXTENSIONS)} (text, JSON lines, CSV)"
+                f"--{name} {path!r} has extension {ext!r}; use one of {sorted(DATA_EXTENSIONS)} (text, JSON lines, "
+                "CSV)"
             )
-    for name in ("train_file", "validation_file", "test_file"):
-        path = getattr(data_args, name, None)
-        if path is not None:
-            check_data_file(path, DATA_EXTENSIONS[os.path.splitext(path)[1].lower()])
-    if has_hub and data_args.train_file:
+    if getattr(data_args, "dataset_name", None) and data_args.train_file:
         raise ArgumentError("give either --dataset_name or --train_file/--validation_file, not both")
-    if training_args.do_train and not (has_hub or data_args.train_file):
-        raise ArgumentError("--do_train needs training data: --train_file PATH or --dataset_name NAME")
-    if training_args.do_eval and not (has_hub or data_args.validation_file or data_args.train_file):
-        raise ArgumentError("--do_eval needs evaluation data: --validation_file PATH (or --dataset_name)")
-    if needs_eval_file and training_args.do_eval and not (has_hub or data_args.validation_file):
-        raise ArgumentError("--do_eval needs --validation_file for this task")
-    if getattr(training_args, "do_predict", False) and not (has_hub or data_args.test_file):
-        raise ArgumentError("--do_predict needs --test_file PATH (or --dataset_name with a test split)")
-    if not (training_args.do_train or training_args.do_eval or getattr(training_args, "do_predict", False)):
-        raise ArgumentError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
-    pct = getattr(data_args, "validation_split_percentage", 5)
+    pct = data_args.validation_split_percentage
     if not 0 <= pct < 100:
         raise ArgumentError(f"--validation_split_percentage must be in [0, 100), got {pct}")
 
 
-def check_model_args(model_args, task: str) -> None:
+def check_model_sources(model_args) -> None:
+    """One source of weights/config, known presets, local paths that exist, label smoothing in [0, 1)."""
     sources = [n for n in ("model_name_or_path", "preset", "config_name") if getattr(model_args, n)]
     if "model_name_or_path" in sources and len(sources) > 1:
         raise ArgumentError(
@@ -84,8 +76,6 @@ def check_model_args(model_args, task: str) -> None:
     if model_args.preset and model_args.preset not in TobigsConfig.presets():
         raise ArgumentError(f"--preset {model_args.preset!r} is unknown; choose from {TobigsConfig.presets()}")
     check_local_dir("--model_name_or_path", model_args.model_name_or_path)
-    if model_args.tokenizer_name is None and model_args.model_name_or_path is None:
-        raise ArgumentError("--tokenizer_name is required when starting from a preset (train one with tobigs-train-tokenizer)")
     check_local_dir("--tokenizer_name", model_args.tokenizer_name)
     config_name = model_args.config_name
     if config_name and config_name not in TobigsConfig.presets() and looks_like_local_path(config_name) \
@@ -94,6 +84,41 @@ def check_model_args(model_args, task: str) -> None:
                             f"({TobigsConfig.presets()})")
     if model_args.label_smoothing is not None and not 0.0 <= model_args.label_smoothing < 1.0:
         raise ArgumentError(f"--label_smoothing must be in [0, 1), got {model_args.label_smoothing}")
+
+
+# ------------------------------------------------------------------------------------------ across dataclasses
+def check_run(model_args, data_args, training_args) -> None:
+    """Before anything loads: a tokenizer for new weights, data for every action asked for, and one read of each
+    local data file (its name and line in the error of anything unreadable)."""
+    if model_args.tokenizer_name is None and model_args.model_name_or_path is None:
+        raise ArgumentError("--tokenizer_name is required when starting from a preset (train one with tobigs "
+                            "tokenizer)")
+    for name in DATA_FILE_OPTIONS:
+        path = getattr(data_args, name, None)
+        if path is not None:
+            check_data_file(path, DATA_EXTENSIONS[os.path.splitext(path)[1].lower()])
+    has_hub = bool(getattr(data_args, "dataset_name", None))
+    do_predict = getattr(training_args, "do_predict", False)
+    if training_args.do_train and not (has_hub or data_args.train_file):
+        raise ArgumentError("--do_train needs training data: --train_file PATH or --dataset_name NAME")
+    if training_args.do_eval and not (has_hub or data_args.validation_file or data_args.train_file):
+        raise ArgumentError("--do_eval needs evaluation data: --validation_file PATH (or --dataset_name)")
+    if do_predict and not (has_hub or data_args.test_file):
+        raise ArgumentError("--do_predict needs --test_file PATH (or --dataset_name with a test split)")
+    if not (training_args.do_train or training_args.do_eval or do_predict):
+        raise ArgumentError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+
+
+#: ``--resume_from_checkpoint`` values that mean "the newest complete checkpoint in --output_dir".
+LAST_CHECKPOINT = ("last", "true", "auto")
+
+
+def check_resume_arg(value) -> None:
+    """``--resume_from_checkpoint PATH`` must be an existing directory (a checkpoint is always local: a missing path
+    is never tried as a Hub repo id)."""
+    if value is not None and str(value).lower() not in LAST_CHECKPOINT and not os.path.isdir(value):
+        check_local_dir("--resume_from_checkpoint", str(value))
+        raise ArgumentError(f"--resume_from_checkpoint {value!r}: no such directory")
 
 
 def check_local_dir(option: str, value: str | None) -> None:
@@ -118,7 +143,8 @@ def check_tokenizer_matches(tokenizer, config: TobigsConfig, origin: str) -> Non
             f"the tokenizer has {n} tokens but {origin} embeds only vocab_size={config.vocab_size}: ids >= "
             f"{config.vocab_size} would index past the embedding table. Use the tokenizer the model was trained with."
         )
-    if tokenizer.pad_token_id is not None and config.pad_token_id is not None and tokenizer.pad_token_id != config.pad_token_id:
+    pads = (tokenizer.pad_token_id, config.pad_token_id)
+    if None not in pads and pads[0] != pads[1]:
         raise ArgumentError(
             f"the tokenizer pads with id {tokenizer.pad_token_id} ({tokenizer.pad_token!r}) but {origin} has "
             f"pad_token_id={config.pad_token_id}: they come from different vocabularies"
@@ -136,15 +162,19 @@ def check_length(length: int, config: TobigsConfig, what: str) -> None:
 
 __all__ = [
     "ArgumentError",
+    "DATA_EXTENSIONS",
+    "LAST_CHECKPOINT",
     "DataFileError",
-    "check_local_dir",
-    "looks_like_local_path",
-    "not_found_message",
     "TASK_ARCHITECTURES",
     "check_architecture",
-    "check_data_args",
+    "check_data_file_options",
     "check_length",
-    "check_model_args",
+    "check_local_dir",
+    "check_model_sources",
+    "check_resume_arg",
+    "check_run",
     "check_tokenizer_matches",
+    "looks_like_local_path",
+    "not_found_message",
     "presets_for",
 ]

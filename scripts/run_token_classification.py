@@ -1,6 +1,0 @@
-"""Thin wrapper: `python scripts/run_token_classification.py --help` (same as `python -m tobigs_transformer.training.run_token_classification`)."""
-
-from tobigs_transformer.training.run_token_classification import main
-
-if __name__ == "__main__":
-    main()

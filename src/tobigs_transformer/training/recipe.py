@@ -1,0 +1,279 @@
+"""The one shape of every training command:
+
+    arguments → data → model → collator → trainer → train / evaluate / predict → artefacts
+
+A command is a :class:`Recipe` subclass: its arguments dataclass, its :class:`~.tasks.Task` (model class, language
+model or not, title, metrics) and the few steps that differ (reading and tokenising the data, the collator, what is
+generated after training).  :meth:`Recipe.run` is the whole flow, read top to bottom; nothing is set on an object
+after it is built (the trainer class, the training arguments' defaults and the collator's ids are chosen before).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import datasets
+
+from ..tooling.commands import Command, execute
+from .arguments import KeepColumnsTrainingArguments, ModelArguments, TobigsTrainingArguments, route_label_smoothing
+from .callbacks import PLOT_FILE, RunArtifactsCallback, plot_loss_curve, summarise_log_history, write_metrics_json
+from .common import (
+    build_config,
+    label_config,
+    label_names,
+    read_documents,
+    require_columns,
+    load_model,
+    load_raw_datasets,
+    load_tokenizer,
+    require_pad_token,
+    resolve_checkpoint,
+    select,
+    setup,
+    split_source,
+)
+from .tasks import Task
+from .trainers import perplexity
+from .validation import ArgumentError, check_length, check_run
+
+__all__ = ["ClassifierRecipe", "DocumentRecipe", "Recipe", "Splits"]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The tokenised datasets a run trains, evaluates and predicts on (None where there is none)."""
+
+    train: datasets.Dataset | None
+    eval: datasets.Dataset | None
+    test: datasets.Dataset | None
+
+
+class Recipe:
+    """A training command.  Subclasses set the class attributes and override the steps that differ."""
+
+    #: The command's data arguments (a subclass of :class:`~.arguments.DataArguments`).
+    data_arguments: ClassVar[type]
+    training_arguments: ClassVar[type] = TobigsTrainingArguments
+    #: The preset of new weights when neither --preset nor --config_name is given.
+    default_preset: ClassVar[str]
+    #: Why this task pads batches (asked of the tokenizer before anything is read); None: it never pads.
+    pads: ClassVar[str | None] = None
+    #: One raw row is one example: --max_*_samples cut the raw data before it is tokenised.
+    row_per_example: ClassVar[bool] = False
+    #: Data options that are lengths in tokens: each must fit the model's max_position_embeddings.
+    lengths: ClassVar[tuple[str, ...]] = ()
+    #: The error when the training data gives no example ({source}: where it came from).
+    no_training_examples: ClassVar[str] = "no training examples could be built from {source}"
+    #: Flags of earlier releases → what replaced them (a usage error says so).
+    removed_flags: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, model_args, data_args, training_args):
+        self.model_args = model_args
+        self.data_args = data_args
+        self.training_args = training_args
+
+    @classmethod
+    def command(cls, description: str = "") -> Command:
+        """The command line of this recipe (``tobigs train NAME``)."""
+        return Command(arguments=(ModelArguments, cls.data_arguments, cls.training_arguments),
+                       run=lambda *parsed: cls(*parsed).run(), description=description, resolve=cls.resolve,
+                       removed=cls.removed_flags)
+
+    @classmethod
+    def run_args(cls, args: list[str] | None = None) -> dict[str, Any]:
+        """Parse ``args`` and run (the ``main(args)`` of a ``run_*`` module: errors raise, metrics are returned)."""
+        return execute(cls.command(), args)
+
+    @staticmethod
+    def resolve(values: dict[str, Any]) -> None:
+        """Values that depend on two argument dataclasses, settled before either is built."""
+        route_label_smoothing(values)
+
+    # ---------------------------------------------------------------------------------------- declared per task
+    @property
+    def task(self) -> Task:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------------------- steps that differ
+    def check_tokenizer(self, tokenizer) -> None:
+        if self.pads is not None:
+            require_pad_token(tokenizer, self.model_args, self.pads)
+
+    def read(self) -> datasets.DatasetDict:
+        """The raw splits (train / validation / test)."""
+        return load_raw_datasets(self.data_args, self.model_args)
+
+    def config_values(self, raw: datasets.DatasetDict) -> dict[str, Any]:
+        """Config values the data decides (e.g. the labels of a classifier)."""
+        return {}
+
+    def check_config(self, config) -> None:
+        """Lengths and other options checked against the model's config, before anything is tokenised."""
+        for name in self.lengths:
+            check_length(getattr(self.data_args, name), config, f"--{name}")
+
+    def tokenize(self, raw: datasets.DatasetDict, tokenizer, config) -> dict[str, datasets.Dataset]:
+        raise NotImplementedError
+
+    def generation(self, config) -> dict[str, Any] | None:
+        """Settings for the model's ``generation_config`` (saved with it)."""
+        return None
+
+    def collator(self, tokenizer, config, model) -> Callable:
+        raise NotImplementedError
+
+    def compute_metrics(self, tokenizer, config) -> Callable | None:
+        return self.task.metrics
+
+    def after_predict(self, tokenizer, test: datasets.Dataset, result) -> dict[str, Any]:
+        """Artefacts of ``--do_predict`` besides its metrics (e.g. generated text); main process only."""
+        return {}
+
+    def samples(self, trainer, tokenizer) -> dict[str, Any]:
+        """What the trained model produces for the command's sample inputs (main process; into ``metrics.json``)."""
+        return {}
+
+    # ---------------------------------------------------------------------------------------- the shape
+    def run(self) -> dict[str, Any]:
+        """arguments → data → model → collator → trainer → train / evaluate / predict → artefacts."""
+        model_args, data_args, training_args, task = self.model_args, self.data_args, self.training_args, self.task
+        check_run(model_args, data_args, training_args)
+        setup(training_args, model_args, data_args)
+        tokenizer = load_tokenizer(model_args)
+        self.check_tokenizer(tokenizer)
+        with training_args.main_process_first(desc="read the data"):
+            raw = self.read()
+        config, _ = build_config(model_args, tokenizer, task.name, self.default_preset, **self.config_values(raw))
+        self.check_config(config)
+        with training_args.main_process_first(desc="tokenize"):
+            splits = self.splits(self.tokenize(self.cut(raw), tokenizer, config))
+        model = load_model(task.model_class, model_args, config, self.generation(config))
+        trainer = task.trainer_class(
+            model=model,
+            args=training_args,
+            train_dataset=splits.train,
+            eval_dataset=splits.eval if training_args.do_eval else None,
+            processing_class=tokenizer,
+            data_collator=self.collator(tokenizer, config, model),
+            compute_metrics=self.compute_metrics(tokenizer, config),
+            preprocess_logits_for_metrics=task.logits_to_predictions,
+            callbacks=[RunArtifactsCallback(lm=task.language_model, plot=data_args.plot, title=task.title)],
+        )
+        metrics = train_and_evaluate(trainer, task, splits)
+        test_metrics, extra = self.predict(trainer, tokenizer, splits)
+        metrics.update(test_metrics)
+        if trainer.is_world_process_zero():
+            extra.update(self.samples(trainer, tokenizer))
+        write_artefacts(trainer, task, metrics, extra, plot=data_args.plot)
+        return {**metrics, **{k: v for k, v in extra.items() if not isinstance(v, (list, dict))}}
+
+    # ---------------------------------------------------------------------------------------- shared pieces
+    def cut(self, raw: datasets.DatasetDict) -> datasets.DatasetDict:
+        """``--max_*_samples`` on the raw rows, when one row is one example (cheaper than after tokenising)."""
+        if not self.row_per_example:
+            return raw
+        return datasets.DatasetDict({split: select(ds, self._limit(split)) for split, ds in raw.items()})
+
+    def _limit(self, split: str) -> int | None:
+        names = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_predict_samples"}
+        return getattr(self.data_args, names[split]) if split in names else None
+
+    def splits(self, tokenized: dict[str, datasets.Dataset]) -> Splits:
+        """The tokenised splits this run uses, cut to ``--max_*_samples``."""
+        args = self.training_args
+        train = select(tokenized["train"], self._limit("train")) if args.do_train else None
+        if train is not None and len(train) == 0:
+            raise ArgumentError(self.no_training_examples.format(source=split_source(self.data_args, "train")))
+        evaluation = select(tokenized["validation"], self._limit("validation")) if "validation" in tokenized else None
+        test = select(tokenized["test"], self._limit("test")) if "test" in tokenized else None
+        return Splits(train=train, eval=evaluation, test=test)
+
+    def predict(self, trainer, tokenizer, splits: Splits) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``--do_predict``: the metrics on the test split, and :meth:`after_predict`'s artefacts."""
+        if not (self.training_args.do_predict and splits.test is not None):
+            return {}, {}
+        result = trainer.predict(splits.test, metric_key_prefix="test")
+        trainer.log_metrics("test", result.metrics)
+        trainer.save_metrics("test", result.metrics)
+        extra = self.after_predict(tokenizer, splits.test, result) if trainer.is_world_process_zero() else {}
+        return dict(result.metrics), extra
+
+
+class DocumentRecipe(Recipe):
+    """Pretraining on documents of sentences (pairs, packing, noising): ``--max_seq_length`` tokens per example, and
+    a collator that reads columns the model does not take."""
+
+    training_arguments = KeepColumnsTrainingArguments
+    lengths = ("max_seq_length",)
+
+    def read(self) -> datasets.DatasetDict:
+        return read_documents(self.data_args, self.model_args)
+
+
+class ClassifierRecipe(Recipe):
+    """A classifier fine-tuned on labelled rows (one row, one example); the labels of the training split (or of the
+    only split there is) are the classes, stored in the config as ``id2label``/``label2id``."""
+
+    default_preset = "bert-base"
+    pads = "fine-tuning a classifier (batches of examples of unequal length are padded)"
+    row_per_example = True
+    lengths = ("max_seq_length",)
+    #: The option that names the label column (for errors).
+    label_option: ClassVar[str]
+
+    def columns(self, split: str, present: list[str]) -> list[str]:
+        """The columns a split must hold (``present``: those it has)."""
+        raise NotImplementedError
+
+    def with_columns(self, raw: datasets.DatasetDict) -> datasets.DatasetDict:
+        """``raw``, once every split is known to hold its :meth:`columns` (else an error naming file and columns)."""
+        for split, ds in raw.items():
+            require_columns(ds, self.columns(split, ds.column_names), f"{split} split", split_source(self.data_args,
+                                                                                                   split))
+        return raw
+
+    def label_values(self, rows: datasets.Dataset) -> set:
+        """The distinct label values of ``rows``."""
+        raise NotImplementedError
+
+    def config_values(self, raw: datasets.DatasetDict) -> dict[str, Any]:
+        source = raw["train"] if "train" in raw else next(iter(raw.values()))
+        return label_config(label_names(self.label_values(source), self.label_option))
+
+
+def train_and_evaluate(trainer, task: Task, splits: Splits) -> dict[str, Any]:
+    """Train (resuming if asked) and save model + tokenizer, then evaluate; the metrics of both."""
+    args, metrics = trainer.args, {}
+    if args.do_train:
+        result = trainer.train(resume_from_checkpoint=resolve_checkpoint(args))
+        trainer.save_model()
+        train = {**result.metrics, "train_samples": len(splits.train)}
+        if task.language_model:
+            train["train_perplexity"] = perplexity(train.get("train_loss"))
+        trainer.log_metrics("train", train)
+        trainer.save_metrics("train", train)
+        trainer.save_state()
+        metrics.update(train)
+    if args.do_eval and splits.eval is not None:
+        evaluation = {**trainer.evaluate(), "eval_samples": len(splits.eval)}
+        if task.language_model and "eval_loss" in evaluation:
+            evaluation["eval_perplexity"] = perplexity(evaluation["eval_loss"])
+        trainer.log_metrics("eval", evaluation)
+        trainer.save_metrics("eval", evaluation)
+        metrics.update(evaluation)
+    return metrics
+
+
+def write_artefacts(trainer, task: Task, metrics: dict, extra: dict, plot: bool) -> None:
+    """``metrics.json`` (latest logged values, the run's metrics, ``extra``, the log history) and
+    ``loss_curve.png`` in ``--output_dir``, by the main process."""
+    if not trainer.is_world_process_zero():
+        return
+    history, output_dir = trainer.state.log_history, trainer.args.output_dir
+    write_metrics_json(output_dir, {**summarise_log_history(history), **metrics}, history,
+                       lm=task.language_model, extra=extra or None)
+    if plot:
+        plot_loss_curve(history, os.path.join(output_dir, PLOT_FILE), task.title)
