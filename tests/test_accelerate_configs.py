@@ -69,7 +69,7 @@ def fsdp_plugin(monkeypatch, *flags: str):
 
 
 def tiny_model(architecture: str = "transformer-base"):
-    from conftest import tiny_config
+    from tiny import tiny_config
     from tobigs_transformer import TobigsForCausalLM, TobigsForConditionalGeneration, TobigsForMaskedLM
 
     torch.manual_seed(0)

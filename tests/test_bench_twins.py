@@ -244,7 +244,7 @@ def test_gpu_check_names_missing_training_data(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_rehearses_the_translation_on_cpu(tmp_path):
-    from fixtures_train.helpers import TINY, path, tokenizers
+    from fixtures.helpers import TINY, path, tokenizers
 
     data = tmp_path / "ko_en"
     data.mkdir()

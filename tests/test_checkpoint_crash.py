@@ -26,7 +26,7 @@ import sys
 import pytest
 import torch
 import transformers.modeling_utils
-from fixtures_train.helpers import COMMON, TINY, path, read_metrics, tokenizers
+from fixtures.helpers import COMMON, TINY, path, read_metrics, tokenizers
 from transformers import PreTrainedTokenizerBase, Trainer
 
 from tobigs_transformer.training import run_clm
@@ -229,7 +229,7 @@ import sys
 sys.path.insert(0, {tests!r})
 import test_checkpoint_crash as t
 import torch
-from fixtures_train import helpers
+from fixtures import helpers
 from tobigs_transformer.training import run_clm
 torch.set_num_threads(1)
 helpers._CACHE.update({tokenizers!r})  # the parent's tokenizers, so both processes train the same model

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 from safetensors.torch import load_file, save_file
 from transformers import TrainingArguments
 

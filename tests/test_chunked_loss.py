@@ -3,7 +3,7 @@ rule for when logits are still returned (eval mode, `return_logits=True`, no lab
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 from torch.nn.functional import cross_entropy, linear
 
 import tobigs_transformer as tt

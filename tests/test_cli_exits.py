@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from fixtures_train.helpers import path, tokenizers
+from fixtures.helpers import path, tokenizers
 
 from tobigs_transformer.convert import cli as convert_cli
 from tobigs_transformer.data import cli_build_corpora, cli_train_tokenizer

@@ -8,7 +8,7 @@ import typing
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 from transformers import BartConfig, BartForSequenceClassification, BartModel, GPT2Config, GPT2Model
 from transformers.loss.loss_utils import ForCausalLMLoss
 from transformers.modeling_outputs import Seq2SeqSequenceClassifierOutput, SequenceClassifierOutput

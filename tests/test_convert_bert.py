@@ -3,7 +3,7 @@ exact round trip, save/reload (tiny random models, fp32, no downloads)."""
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 from test_convert_common import (
     assert_same_outputs,
     assert_same_state_dict,

@@ -7,7 +7,7 @@ from here. Tiny transformers models are built from configs and randomly initiali
 import pytest
 import torch
 import transformers
-from conftest import tiny_config
+from tiny import tiny_config
 from transformers import (
     BartConfig,
     BertConfig,

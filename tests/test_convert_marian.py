@@ -5,7 +5,7 @@ Marian stores its sinusoid tables (all sines, then all cosines); ours are rebuil
 `sinusoidal_layout="concatenated"`."""
 
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 from test_convert_common import (
     assert_same_outputs,
     assert_same_state_dict,

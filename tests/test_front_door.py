@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 
 import pytest
-from fixtures_train.helpers import COMMON, TINY, path, read_metrics, tokenizers
+from fixtures.helpers import COMMON, TINY, path, read_metrics, tokenizers
 
 from tobigs_transformer.tooling import aliases
 from tobigs_transformer.tooling.cli import DEBUG_ENV

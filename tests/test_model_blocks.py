@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 from torch import nn
 
 from tobigs_transformer import TobigsForConditionalGeneration, TobigsModel

@@ -4,7 +4,7 @@ import re
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 import tobigs_transformer as tt
 

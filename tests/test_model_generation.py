@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 from tobigs_transformer import TobigsForCausalLM, TobigsForConditionalGeneration
 

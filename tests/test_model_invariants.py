@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import FAMILY_PRESETS, tiny_config
+from tiny import FAMILY_PRESETS, tiny_config
 
 from tobigs_transformer import (
     TobigsForCausalLM,

@@ -1,7 +1,7 @@
 """Outputs as transformers users expect them: hidden states, attention weights (incl. cross), tuples."""
 
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 import tobigs_transformer as tt
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 import tobigs_transformer as tt
 

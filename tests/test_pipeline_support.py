@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+from tiny import TINY as TINY_SIZES
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -34,14 +35,7 @@ _WORDS = (
 CORPUS = [" ".join(_WORDS[(i * 7 + j * 3) % len(_WORDS)] for j in range(6 + i % 5)) + "." for i in range(80)]
 
 TINY = dict(
-    d_model=32,
-    encoder_layers=2,
-    decoder_layers=2,
-    encoder_attention_heads=4,
-    decoder_attention_heads=4,
-    encoder_ffn_dim=37,
-    decoder_ffn_dim=37,
-    max_position_embeddings=64,
+    **{key: value for key, value in TINY_SIZES.items() if key != "vocab_size"},  # tests/tiny.py
     dropout=0.0,
     attention_dropout=0.0,
     init_std=0.2,  # peaked predictions: no near-ties between the top tokens/labels of an untrained model

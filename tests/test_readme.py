@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures_train.helpers import COMMON, TINY, path
+from fixtures.helpers import COMMON, TINY, path
 
 from tobigs_transformer.tooling.cli import argparse_errors_raise
 from tobigs_transformer.tooling.commands import Command, _with_positional, build_parser
@@ -81,8 +81,8 @@ DATA = {
     "data/ko_en/test.jsonl": "ko_en_validation.jsonl", "data/cls/rotten_tomatoes_train.jsonl": "cls_train.jsonl",
     "data/cls/rotten_tomatoes_validation.jsonl": "cls_validation.jsonl",
     "data/cls/rotten_tomatoes_test.jsonl": "cls_validation.jsonl",
-    "tests/fixtures_train/ner_train.jsonl": "ner_train.jsonl",
-    "tests/fixtures_train/ner_validation.jsonl": "ner_validation.jsonl",
+    "tests/fixtures/ner_train.jsonl": "ner_train.jsonl",
+    "tests/fixtures/ner_validation.jsonl": "ner_validation.jsonl",
 }
 #: What runs here; the rest (downloads, a Hub model to convert, minutes of training) only parses above.
 RUN = ("tokenizer", "train", "export", "viz attention", "viz curves")

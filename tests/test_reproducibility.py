@@ -20,7 +20,7 @@ import pytest
 
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "data" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 # Two environments that share nothing a result may depend on.
 ENVIRONMENTS = (
     {"PYTHONHASHSEED": "0", "TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"},

@@ -6,7 +6,7 @@ import os
 
 import pytest
 import yaml
-from fixtures_train.helpers import COMMON, TINY, path, read_metrics, tokenizers
+from fixtures.helpers import COMMON, TINY, path, read_metrics, tokenizers
 
 from tobigs_transformer.tooling.cli import UsageError
 from tobigs_transformer.training import (

@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from fixtures_train.helpers import COMMON, TINY, char_tokenizer, path, read_metrics, tokenizers
+from fixtures.helpers import COMMON, TINY, char_tokenizer, path, read_metrics, tokenizers
 
 from tobigs_transformer import TobigsConfig, TobigsForCausalLM
 from tobigs_transformer.training import ArgumentError, run_classification, run_clm

@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 import pytest
-from fixtures_train.helpers import TINY, path, tokenizers
+from fixtures.helpers import TINY, path, tokenizers
 
 STEPS = 5
 

@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from fixtures_train.helpers import COMMON, TINY, path, read_metrics, tokenizers
+from fixtures.helpers import COMMON, TINY, path, read_metrics, tokenizers
 
 from tobigs_transformer.training import last_good_checkpoint, run_clm
 from tobigs_transformer.training.callbacks import COMPLETE_MARKER

@@ -4,7 +4,7 @@ figures have one panel per (layer, head), and a model without an eager path fail
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 from tobigs_transformer import TobigsForCausalLM, TobigsForConditionalGeneration, TobigsForMaskedLM
 from tobigs_transformer.viz import (

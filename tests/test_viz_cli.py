@@ -5,7 +5,7 @@ import logging
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 
 from tobigs_transformer import TobigsForConditionalGeneration
 from tobigs_transformer.viz import cli, fonts

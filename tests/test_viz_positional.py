@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import tiny_config
+from tiny import tiny_config
 
 from tobigs_transformer import TobigsModel
 from tobigs_transformer.positional_encoding import sinusoidal_table

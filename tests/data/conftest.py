@@ -14,7 +14,7 @@ try:  # run from a checkout without `pip install -e .`
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 KO = "투빅아, 나는 너를 많이 사랑해."
 EN = "Tobigs, I love you so much."
 

@@ -14,7 +14,7 @@ import pytest
 import test_checkpoint_integrity as ci
 import torch
 from faults.fault_case import Fault, check, params
-from fixtures_train.helpers import TINY, path, tokenizers
+from fixtures.helpers import TINY, path, tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from tobigs_transformer import TobigsForCausalLM

@@ -3,7 +3,7 @@ with an error naming the bad value and the limit (never a torch traceback, a sil
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny import tiny_config
 from faults.fault_case import Fault, check, params
 
 import tobigs_transformer as tt

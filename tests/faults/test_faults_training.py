@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 from faults.fault_case import Fault, check, params
-from fixtures_train.helpers import TINY, char_tokenizer, path, tokenizers
+from fixtures.helpers import TINY, char_tokenizer, path, tokenizers
 
 from tobigs_transformer.convert import cli as convert_cli
 from tobigs_transformer.data import cli_train_tokenizer
