@@ -31,6 +31,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from free_port import free_port
 
 from tobigs_transformer.tooling.main import COMMANDS
 
@@ -222,7 +223,7 @@ def _one_process_losses() -> dict[int, float]:
 def _torchrun(tmp_path, mode: str) -> dict[int, float]:
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", HF_HUB_OFFLINE="1",
                PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "tests"), os.path.join(ROOT, "src")]))
-    port = str(29700 + os.getpid() % 200 + (mode == "resume"))
+    port = free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
            os.path.abspath(__file__), mode, str(tmp_path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -276,7 +277,7 @@ def test_accelerate_launch_falls_back_to_ddp_on_cpu(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     cmd = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", FSDP,
            "--num_processes", "2", "--mixed_precision", "no", "--main_process_port",
-           str(29900 + os.getpid() % 90), str(probe)]
+           free_port(), str(probe)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     reports = [json.loads(line.split("PROBE ", 1)[1]) for line in proc.stdout.splitlines() if "PROBE " in line]

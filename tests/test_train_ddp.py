@@ -17,6 +17,7 @@ import sys
 
 import pytest
 from fixtures.helpers import TINY, path, tokenizers
+from free_port import free_port
 
 STEPS = 5
 
@@ -35,7 +36,7 @@ def _run(nproc, out, batch):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-           str(29500 + nproc + os.getpid() % 1000), "-m", "tobigs_transformer.training.run_clm", *_argv(out, batch)]
+           free_port(), "-m", "tobigs_transformer.tooling.main", "train", "clm", *_argv(out, batch)]  # as the README
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with open(os.path.join(out, "metrics.json")) as f:
