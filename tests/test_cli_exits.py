@@ -41,6 +41,13 @@ def _bad_jsonl(tmp_path) -> str:
     return str(p)
 
 
+def _blank_txt(tmp_path) -> str:
+    """Rows whose text is only white space: a readable file from which no text comes."""
+    p = tmp_path / "blank.jsonl"
+    p.write_text('{"text": "   "}\n{"text": "\\t"}\n', encoding="utf-8")
+    return str(p)
+
+
 # (entry function, prog, argv builder, exit status, words the line must contain)
 USAGE_CASES = {
     "clm-unknown-option": (aliases.train_clm, "tobigs-train-clm", lambda t: ["--bogus", "1"], 2,
@@ -80,6 +87,9 @@ USAGE_CASES = {
     "tokenizer-malformed-jsonl": (cli_train_tokenizer.main, "tobigs-train-tokenizer",
                                   lambda t: ["--train_file", _bad_jsonl(t), "--output_dir", str(t / "tok")], 1,
                                   ["bad.jsonl:2: malformed JSON line"]),
+    "denoising-bad-knob": (aliases.train_denoising, "tobigs-train-denoising",
+                           lambda t: ["--noising", "bart-large", "--mask", "1.5", "--output_dir", str(t),
+                                      "--use_cpu"], 2, ["--noising bart-large", "mask must be in [0, 1], got 1.5"]),
     "convert-missing-folder": (convert_cli.main, "tobigs-convert",
                                lambda t: ["--from-hf", str(t / "no-model"), "--output_dir", str(t / "o")], 2,
                                ["--from-hf", "no-model", "no such directory"]),
@@ -109,6 +119,15 @@ def test_entry_point_fails_with_one_line(case, tmp_path, capsys, monkeypatch):
     line = _one_error_line(capsys, prog)
     for word in words:
         assert word in line, line
+
+
+def test_blank_corpus_error_names_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    argv = ["--kind", "wordpiece", "--train_file", _blank_txt(tmp_path), "--output_dir", str(tmp_path / "tok")]
+    assert cli_train_tokenizer.main(argv) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]  # above it: the datasets progress of reading the file
+    assert line.startswith("tobigs-train-tokenizer: error: ValueError: cannot train the wordpiece tokenizer: "), line
+    assert f"{tmp_path / 'blank.jsonl'} yielded no text at all" in line, line
 
 
 def test_debug_env_prints_the_traceback_and_keeps_the_status(tmp_path, capsys, monkeypatch):

@@ -47,7 +47,7 @@ def test_clm(tmp_path):
     assert any("eval_perplexity" in e for e in data["log_history"])
 
 
-@pytest.mark.parametrize("variant", [[], ["--objective", "mlm"], ["--objective", "mlm+sop"]],
+@pytest.mark.parametrize("variant", [[], ["--objective", "mlm"], ["--objective", "mlm+sop", "--masking", "ngram"]],
                          ids=["bert-nsp", "roberta", "albert-sop"])
 def test_mlm(tmp_path, variant):
     from tobigs_transformer import TobigsForMaskedLM, TobigsForPreTraining
@@ -107,6 +107,12 @@ def test_translation_with_paper_recipe(tmp_path):
     batch.pop("token_type_ids", None)
     text = tokenizer.decode(model.generate(**batch)[0], skip_special_tokens=True).strip()
     assert text == data["samples"][0]["output"]
+    # ... and the first line of --do_predict's generated_predictions.txt, decoded by Seq2SeqTrainer in a batch
+    first = json.loads(open(path("ko_en_validation.jsonl"), encoding="utf-8").readline())["ko"]
+    batch = tokenizer([first], return_tensors="pt")
+    batch.pop("token_type_ids", None)
+    predicted = open(os.path.join(out, "generated_predictions.txt"), encoding="utf-8").readline().rstrip("\n")
+    assert tokenizer.decode(model.generate(**batch)[0], skip_special_tokens=True).strip() == predicted
 
 
 def test_summarization_task(tmp_path):
@@ -147,6 +153,37 @@ def test_token_classification(tmp_path):
     _check_artifacts(out, TobigsForTokenClassification)
     assert {"eval_accuracy", "eval_f1", "eval_entity_f1"} <= set(metrics)
     assert json.load(open(os.path.join(out, "config.json")))["id2label"]["0"] == "B-LOC"
+
+
+def test_token_classification_predict_writes_one_tag_per_word(tmp_path):
+    """--do_predict predicts (run_ner's predictions.txt): one line per test example, one tag per word, the argmax on
+    each word's first sub-token of the saved model; a test file without tags gives predictions only."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    rows = [json.loads(line) for line in open(path("ner_validation.jsonl"), encoding="utf-8")]
+    untagged = tmp_path / "ner_test.jsonl"
+    untagged.write_text("".join(json.dumps({"tokens": r["tokens"]}) + "\n" for r in rows), encoding="utf-8")
+    out = str(tmp_path / "ner")
+    metrics = run_token_classification.main(["--preset", "bert-base", "--config_overrides", TINY,
+                                             "--tokenizer_name", tokenizers()["wordpiece"], "--train_file",
+                                             path("ner_train.jsonl"), "--test_file", str(untagged),
+                                             "--max_seq_length", "32", "--do_predict", "--output_dir", out,
+                                             "--max_steps", "3", "--do_train", *COMMON])
+    lines = open(os.path.join(out, "predictions.txt"), encoding="utf-8").read().splitlines()
+    assert [len(line.split()) for line in lines] == [len(r["tokens"]) for r in rows]
+    assert "test_loss" not in metrics and "test_runtime" in metrics  # no tags: predictions only
+    model, tokenizer = AutoModelForTokenClassification.from_pretrained(out).eval(), AutoTokenizer.from_pretrained(out)
+    for row, line in zip(rows, lines):
+        enc = tokenizer(row["tokens"], is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            ids = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0].argmax(-1)
+        word_ids, first = enc.word_ids(0), []
+        for position, word in enumerate(word_ids):
+            if word is not None and word not in word_ids[:position]:
+                first.append(model.config.id2label[int(ids[position])])
+        assert line.split() == first
+    assert read_metrics(out)["test_predictions"][0] == lines[0].split()
 
 
 def test_yaml_config_file_and_continue_from_checkpoint(tmp_path):

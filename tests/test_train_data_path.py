@@ -152,7 +152,9 @@ def test_a_needed_pad_token_is_asked_for_before_tokenizing(tmp_path, monkeypatch
     def no_data(*args, **kwargs):
         raise AssertionError("the data was read before the pad token was checked")
 
-    monkeypatch.setattr(run_classification, "load_raw_datasets", no_data)
+    from tobigs_transformer.training import recipe
+
+    monkeypatch.setattr(recipe, "load_raw_datasets", no_data)  # where every command reads its data
     with pytest.raises(ArgumentError, match=r"the tokenizer '.*tok' has no pad token.*--tokenizer_name"):
         run_classification.main(["--preset", "bert-base", "--config_overrides", TINY, "--tokenizer_name",
                                  str(tmp_path / "tok"), "--train_file", path("cls_train.jsonl"), "--do_train",
@@ -235,10 +237,8 @@ def test_valid_files_pass_the_data_file_check(tmp_path):
 
 
 def test_pair_batches_never_hold_a_single_document():
-    from tobigs_transformer.training.run_mlm import _pair_batch_size
+    from tobigs_transformer.data.nsp import pair_batch_size  # the one run_mlm pairs with
 
-    assert _pair_batch_size(1001, 1000, "f") == 1001  # 1000 + 1 would leave a last batch of one document
-    assert _pair_batch_size(1002, 1000, "f") == 1000
-    assert _pair_batch_size(5, 2, "f") == 3  # batches of 3 + 2
-    with pytest.raises(ArgumentError, match="f has 1 document"):
-        _pair_batch_size(1, 1000, "f")
+    assert pair_batch_size(1001, 1000) == 1001  # 1000 + 1 would leave a last batch of one document
+    assert pair_batch_size(1002, 1000) == 1000
+    assert pair_batch_size(5, 2) == 3  # batches of 3 + 2

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from tobigs_transformer.data import (
-    BART_LARGE_NOISING,
     DataCollatorForDenoising,
+    NoisingConfig,
     sample_span_lengths,
     tokenize_for_denoising,
 )
@@ -295,13 +295,123 @@ def test_insertion_count(word_level_bart):
 
 
 # ------------------------------------------------------------------------------------------------ presets, Pegasus
-def test_bart_large_preset(word_level_bart):
+def test_presets_are_their_documented_values(word_level_bart):
+    assert NoisingConfig.paper() == NoisingConfig() == NoisingConfig(
+        mask=0.3, mask_random=0.0, insert=0.0, rotate=0.0, permute_sentences=0.0, replace_length=1,
+        mask_length="span-poisson", poisson_lambda=3.0, word_units=None, gap_sentence_ratio=0.0,
+        gap_sentence_token=None, mlm_probability=0.0)
+    # fairseq issue #1899 (BART-large): 30 % text infilling, λ = 3.5, 10 % random, all sentences permuted
+    assert NoisingConfig.bart_large() == NoisingConfig(mask=0.3, mask_random=0.1, permute_sentences=1.0,
+                                                       poisson_lambda=3.5)
+    assert NoisingConfig.pegasus() == NoisingConfig(mask=0.0, gap_sentence_ratio=0.3)
+    assert [NoisingConfig.preset(name) for name in NoisingConfig.PRESETS] == [
+        NoisingConfig.paper(), NoisingConfig.bart_large(), NoisingConfig.pegasus()]
+    assert NoisingConfig.bart_large(mask=0.5).mask == 0.5 and NoisingConfig.bart_large(mask=0.5).poisson_lambda == 3.5
     collator = DataCollatorForDenoising.bart_large(word_level_bart, seed=0)
-    for key, value in BART_LARGE_NOISING.items():
-        assert getattr(collator, key) == value
-    assert BART_LARGE_NOISING["poisson_lambda"] == 3.5 and BART_LARGE_NOISING["mask"] == 0.3
+    assert collator.noising == NoisingConfig.bart_large()
+    assert DataCollatorForDenoising.pegasus(word_level_bart, mask=0.1).noising == NoisingConfig.pegasus(mask=0.1)
     batch = collator([{"input_ids": doc(60), "sentence_ends": [21, 41, 61]}])
     assert batch["labels"][0, :62].tolist() == doc(60)
+
+
+def _marked_tokenizer_with_two_masks():
+    tokenizer = make_word_level_tokenizer(400, word_start_marks=True)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<mask_1>"]})
+    return tokenizer
+
+
+#: For every field of NoisingConfig: a base config and another value of the field that must change the output.
+KNOB_CHANGES = {
+    "mask": ({}, 0.6),
+    "mask_random": ({}, 0.5),
+    "insert": ({}, 0.2),
+    "rotate": ({}, 1.0),
+    "permute_sentences": ({}, 1.0),
+    "replace_length": ({}, 0),
+    "mask_length": ({}, "subword"),
+    "poisson_lambda": ({}, 1.0),
+    "word_units": ({}, False),
+    "gap_sentence_ratio": ({}, 0.3),
+    "gap_sentence_token": ({"gap_sentence_ratio": 0.3}, "<mask_1>"),
+    "mlm_probability": ({}, 0.15),
+}
+
+
+def test_every_noising_knob_reaches_the_collator():
+    """A knob added to NoisingConfig must get a row above, and the row proves the collator reads it."""
+    import dataclasses
+
+    assert set(KNOB_CHANGES) == {f.name for f in dataclasses.fields(NoisingConfig)}
+    tokenizer = _marked_tokenizer_with_two_masks()
+    rng = np.random.default_rng(0)
+    features = []
+    for _ in range(4):
+        words = rng.permutation(np.arange(5, 405))[:60].tolist()
+        features.append({"input_ids": [BOS, *words, EOS], "sentence_ends": [21, 41, 61]})
+    for knob, (base, value) in KNOB_CHANGES.items():
+        before = NoisingConfig.paper(**base)
+        after = before.replace(**{knob: value})
+        assert getattr(before, knob) != value
+        outputs = [DataCollatorForDenoising(tokenizer, config, seed=0)(features) for config in (before, after)]
+        changed = any(not torch.equal(outputs[0][key], outputs[1][key]) if outputs[0][key].shape == outputs[1][
+            key].shape else True for key in ("input_ids", "labels"))
+        assert changed, f"{knob}={value!r} did not change the collator's output"
+
+
+def test_pegasus_gap_sentences_with_mlm_statistics():
+    """Lecture's Pegasus: GSG ([MASK1] per removed sentence) + BERT-rule MLM on the rest ([MASK2]), seeded; each
+    rate within 5 standard errors of the paper's value."""
+    tokenizer = make_word_level_tokenizer(4995)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<mask_1>"]})
+    gap = tokenizer.convert_tokens_to_ids("<mask_1>")
+    assert gap != MASK
+    collator = DataCollatorForDenoising.pegasus(tokenizer, mlm_probability=0.15, gap_sentence_token="<mask_1>",
+                                                return_mlm_labels=True, seed=0)
+    rng = np.random.default_rng(1)
+    selected = masked = random = unchanged = eligible = 0
+    for _ in range(10):
+        features = []
+        for _ in range(20):
+            words = rng.permutation(np.arange(FIRST, FIRST + 4995))[:200].tolist()  # 10 sentences of 20 words
+            features.append({"input_ids": [BOS, *words, EOS], "sentence_ends": list(range(21, 202, 20))})
+        batch = collator(features)
+        for row, feature in enumerate(features):
+            source = sources(batch)[row]
+            mlm = batch["mlm_labels"][row, : source.size].numpy()
+            target = batch["labels"][row][batch["labels"][row] != -100].tolist()
+            assert (source == gap).sum() == 3  # round(0.3 · 10) sentences, one [MASK1] each
+            chosen = mlm != -100
+            assert not chosen[source == gap].any() and not chosen[[0, -1]].any()
+            assert not ((source == MASK) & ~chosen).any()  # [MASK2] only where MLM chose
+            # undo MLM, then put each removed sentence back at its [MASK1]: the document again
+            restored_source = np.where(chosen, mlm, source).tolist()
+            removed = iter(np.split(np.asarray(target[1:-1]), 3))
+            restored = [t for token in restored_source for t in (next(removed).tolist() if token == gap else [token])]
+            assert restored == feature["input_ids"]
+            assert MASK not in target and gap not in target
+            eligible += source.size - 2 - 3
+            selected += int(chosen.sum())
+            masked += int((source[chosen] == MASK).sum())
+            unchanged += int((source[chosen] == mlm[chosen]).sum())
+            random += int(((source[chosen] != MASK) & (source[chosen] != mlm[chosen])).sum())
+            assert not np.isin(source[chosen], [BOS, PAD, EOS, 3]).any()
+
+    def within(count, total, p):
+        return abs(count / total - p) < 5 * math.sqrt(p * (1 - p) / total)
+
+    assert eligible == 200 * 140
+    assert within(selected, eligible, 0.15), selected / eligible
+    assert within(masked, selected, 0.8) and within(unchanged, selected, 0.1), (masked, unchanged, selected)
+    assert within(random, selected, 0.1 * (1 - 1 / 4995)), random / selected  # a random draw may hit the same word
+
+
+def test_pegasus_mlm_needs_two_distinct_mask_tokens(word_level_bart):
+    with pytest.raises(ValueError, match="two distinct mask tokens"):
+        DataCollatorForDenoising.pegasus(word_level_bart, mlm_probability=0.15)
+    with pytest.raises(ValueError, match="'<mask_1>' is not in the tokenizer's vocabulary"):
+        DataCollatorForDenoising.pegasus(word_level_bart, gap_sentence_token="<mask_1>")
+    with pytest.raises(TypeError, match="unknown noising knob"):
+        DataCollatorForDenoising(word_level_bart, mask_probability=0.15)
 
 
 def test_pegasus_gap_sentences(word_level_bart):
@@ -357,6 +467,8 @@ def test_tokenize_for_denoising_records_sentence_ends(bart_tokenizer):
         ({"mask_length": "sentence"}, "mask_length"),
         ({"gap_sentence_ratio": 0.3, "rotate": 0.5}, "gap_sentence_ratio"),
         ({"permute_sentences": 1.0, "sentence_ends_key": ""}, "sentence boundaries"),
+        ({"mlm_probability": 1.0}, r"mlm_probability must be in \[0, 1\), got 1.0"),
+        ({"word_units": "yes"}, "word_units must be True, False or None"),
     ],
 )
 def test_bad_construction_arguments(word_level_bart, kwargs, match):

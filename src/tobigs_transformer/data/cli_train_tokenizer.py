@@ -62,6 +62,13 @@ class TrainTokenizerArguments:
             if os.path.splitext(path)[1].lower() not in _BUILDERS:
                 raise UsageError(f"--train_file {path!r}: use one of {sorted(_BUILDERS)}")
 
+    @property
+    def source(self) -> str:
+        """Where the texts come from, as errors name it (the files, or the dataset and split)."""
+        if self.train_file:
+            return ", ".join(self.train_file)
+        return f"dataset {self.dataset_name!r} ({self.dataset_config or 'default'}, split {self.split!r})"
+
 
 def iter_texts(args: TrainTokenizerArguments) -> Iterator[str]:
     """Yield texts from ``--train_file`` (txt: lines; json/jsonl: ``--text_column`` values, each file read on its own
@@ -113,7 +120,7 @@ def train(args: TrainTokenizerArguments) -> int:
         extra["model"] = args.model
     tokenizer = train_tokenizer(
         args.kind, iter_texts(args), vocab_size=args.vocab_size, min_frequency=args.min_frequency,
-        save_dir=args.output_dir, **extra,
+        save_dir=args.output_dir, source=args.source, **extra,
     )
     sample = "투빅아, 나는 너를 많이 사랑해. Tobigs, I love you so much."
     ids = tokenizer(sample)["input_ids"]

@@ -31,9 +31,12 @@ The noising runs in numpy, one small vectorised pass per sequence, and is determ
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -45,27 +48,110 @@ from .packing import pack_sentences
 logger = logging.get_logger(__name__)
 
 __all__ = [
-    "BART_LARGE_NOISING",
     "DataCollatorForDenoising",
+    "NoisingConfig",
     "sample_span_lengths",
     "tokenize_for_denoising",
     "word_start_table",
 ]
 
-#: The BART-large pretraining recipe (fairseq issue #1899 as corrected): text infilling of 30 % of the words with
-#: Poisson(3.5) spans, each span one ``<mask>`` (10 % of them a random token), and all sentences permuted.
-BART_LARGE_NOISING: dict[str, Any] = {
-    "mask": 0.3,
-    "mask_random": 0.1,
-    "insert": 0.0,
-    "rotate": 0.0,
-    "permute_sentences": 1.0,
-    "replace_length": 1,
-    "mask_length": "span-poisson",
-    "poisson_lambda": 3.5,
-}
+MaskLength = Literal["subword", "word", "span-poisson"]
 
-_MASK_LENGTHS = ("subword", "word", "span-poisson")
+
+def _knob(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class NoisingConfig:
+    """Every knob of the denoising corruption, declared once (the collator, the presets and ``tobigs train
+    denoising``'s flags all read these fields).  Names follow fairseq's ``DenoisingDataset``.
+
+    Presets are named constructors: :meth:`paper` (the defaults), :meth:`bart_large`, :meth:`pegasus`; each takes
+    keyword overrides of single fields.
+    """
+
+    #: The preset names of ``--noising`` (each the constructor of the same name, ``-`` read as ``_``).
+    PRESETS: ClassVar[tuple[str, ...]] = ("paper", "bart-large", "pegasus")
+
+    mask: float = _knob(0.3, "Fraction of words/tokens to corrupt.")
+    mask_random: float = _knob(0.0, "Probability that a replacement is a random token instead of the mask.")
+    insert: float = _knob(0.0, "Fraction of extra tokens inserted.")
+    rotate: float = _knob(0.0, "Probability of rotating a document.")
+    permute_sentences: float = _knob(0.0, "Fraction of sentences permuted.")
+    replace_length: int = _knob(1, "1: one mask per span, 0: delete, -1: one mask per token.")
+    mask_length: MaskLength = _knob("span-poisson", "subword (tokens), word, or span-poisson (text infilling).")
+    poisson_lambda: float = _knob(3.0, "Mean span length of text infilling.")
+    word_units: bool | None = _knob(None, "Units are whole words (None: when the tokenizer marks word starts).")
+    gap_sentence_ratio: float = _knob(0.0, "Pegasus: fraction of sentences removed and generated.")
+    gap_sentence_token: str | None = _knob(
+        None, "Pegasus: the token standing for a removed sentence ([MASK1]; None: the tokenizer's mask token)."
+    )
+    mlm_probability: float = _knob(
+        0.0, "Pegasus: fraction of the remaining source tokens selected for MLM on the encoder input, replaced "
+             "80/10/10 by the tokenizer's mask token ([MASK2]), a random token, or left unchanged."
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("mask", "mask_random", "insert", "rotate", "permute_sentences", "gap_sentence_ratio",
+                     "mlm_probability"):
+            _check_ratio(name, getattr(self, name))
+        if self.mlm_probability >= 1.0:
+            raise ValueError(f"mlm_probability must be in [0, 1), got {self.mlm_probability}")
+        if isinstance(self.replace_length, bool) or self.replace_length not in (-1, 0, 1):
+            raise ValueError(f"replace_length must be -1, 0 or 1, got {self.replace_length!r}")
+        if self.mask_length not in typing.get_args(MaskLength):
+            raise ValueError(f"mask_length must be one of {typing.get_args(MaskLength)}, got {self.mask_length!r}")
+        if isinstance(self.poisson_lambda, bool) or not isinstance(self.poisson_lambda, (int, float)):
+            raise TypeError(f"poisson_lambda must be a positive number, got {self.poisson_lambda!r}")
+        if not self.poisson_lambda > 0 or math.isinf(self.poisson_lambda):
+            raise ValueError(f"poisson_lambda must be > 0 and finite, got {self.poisson_lambda}")
+        if self.word_units not in (None, True, False):
+            raise ValueError(f"word_units must be True, False or None, got {self.word_units!r}")
+        if self.gap_sentence_ratio > 0 and (self.permute_sentences > 0 or self.rotate > 0):
+            raise ValueError(
+                "gap_sentence_ratio (Pegasus) cannot be combined with permute_sentences or rotate, got "
+                f"permute_sentences={self.permute_sentences}, rotate={self.rotate}"
+            )
+
+    @property
+    def needs_sentences(self) -> bool:
+        """Sentence boundaries (``sentence_ends``) are read from the features."""
+        return self.permute_sentences > 0 or self.gap_sentence_ratio > 0
+
+    def replace(self, **overrides: Any) -> NoisingConfig:
+        """A copy with single knobs changed (validated again); an unknown knob is an error naming the known ones."""
+        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(f"unknown noising knob(s) {unknown}; NoisingConfig has {[f.name for f in fields(self)]}")
+        return dataclasses.replace(self, **overrides)
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> NoisingConfig:
+        """The preset called ``name`` (one of :attr:`PRESETS`), with ``overrides``."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown noising preset {name!r}; choose one of {cls.PRESETS}")
+        return getattr(cls, name.replace("-", "_"))(**overrides)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> NoisingConfig:
+        """BART's text infilling as the paper compares it (§4.1): 30 % of the words in Poisson(λ = 3) spans, each
+        span one mask."""
+        return cls().replace(**overrides)
+
+    @classmethod
+    def bart_large(cls, **overrides: Any) -> NoisingConfig:
+        """The BART-large pretraining recipe (fairseq issue #1899 as corrected): text infilling of 30 % of the words
+        with Poisson(3.5) spans, each span one mask (10 % of them a random token), and all sentences permuted."""
+        return cls(mask=0.3, mask_random=0.1, permute_sentences=1.0, poisson_lambda=3.5).replace(**overrides)
+
+    @classmethod
+    def pegasus(cls, **overrides: Any) -> NoisingConfig:
+        """Pegasus-large gap-sentence generation (Zhang et al. 2020): 30 % of the sentences, chosen by ROUGE-1
+        against the rest (Ind-Orig), each replaced by one mask; no other noise.  The lecture's GSG + MLM objective is
+        ``pegasus(mlm_probability=0.15, gap_sentence_token="<mask_1>")`` (two distinct mask tokens)."""
+        return cls(mask=0.0, gap_sentence_ratio=0.3).replace(**overrides)
 
 
 def sample_span_lengths(
@@ -165,83 +251,54 @@ class DataCollatorForDenoising:
     behind ``decoder_start_token_id``, -100 → pad).  With ``gap_sentence_ratio > 0`` (Pegasus GSG) the labels are
     ``<s>`` + the removed sentences in document order + ``</s>`` instead.
 
-    Args mirror fairseq's ``DenoisingDataset``: ``mask`` (fraction of units to corrupt), ``mask_random`` (probability
-    that a replacement is a random non-special token instead of ``<mask>``), ``insert`` (fraction of extra tokens
-    inserted), ``rotate`` (probability of rotating a document), ``permute_sentences`` (fraction of sentences
-    shuffled), ``replace_length`` (1: one mask per span, 0: delete, -1: one mask per token), ``mask_length``
-    (``"subword"``, ``"word"`` or ``"span-poisson"``) and ``poisson_lambda``.  ``word_units`` (None = auto) says
-    whether units are whole words; ``"subword"`` always uses tokens.  ``seed`` makes the noise reproducible; in a
-    DataLoader worker the stream is re-seeded with ``(seed, worker_id)``.  ``max_length`` (e.g. the model's
-    ``max_position_embeddings``) rejects longer features with an error naming the length and the limit.
-
-    Defaults are the paper's text infilling (30 %, λ = 3); :meth:`bart_large` gives the BART-large recipe.
+    The corruption is a :class:`NoisingConfig` (``noising``; default :meth:`NoisingConfig.paper`); keyword
+    arguments named after its fields override single knobs (``DataCollatorForDenoising(tok, mask=0.5)``).
+    ``seed`` makes the noise reproducible; in a DataLoader worker the stream is re-seeded with ``(seed, worker_id)``.
+    ``max_length`` (e.g. the model's ``max_position_embeddings``) rejects longer features with an error naming the
+    length and the limit.  ``return_mlm_labels`` adds ``mlm_labels`` (the original token at every position that
+    Pegasus MLM selected, -100 elsewhere) for a model with an MLM head on its encoder.
     """
 
     def __init__(
         self,
         tokenizer: Any,
-        mask: float = 0.3,
-        mask_random: float = 0.0,
-        insert: float = 0.0,
-        rotate: float = 0.0,
-        permute_sentences: float = 0.0,
-        replace_length: int = 1,
-        mask_length: str = "span-poisson",
-        poisson_lambda: float = 3.0,
+        noising: NoisingConfig | None = None,
+        *,
         seed: int | None = None,
         decoder_start_token_id: int | None = None,
-        gap_sentence_ratio: float = 0.0,
-        gap_sentence_token_id: int | None = None,
-        word_units: bool | None = None,
         pad_to_multiple_of: int | None = None,
         return_tensors: str = "pt",
         sentence_ends_key: str = "sentence_ends",
         max_length: int | None = None,
+        return_mlm_labels: bool = False,
+        **knobs: Any,
     ) -> None:
+        if noising is not None and not isinstance(noising, NoisingConfig):
+            raise TypeError(f"noising must be a NoisingConfig, got {type(noising).__name__}")
+        self.noising = cfg = (noising or NoisingConfig()).replace(**knobs)
         self.tokenizer = tokenizer
-        self.mask = _check_ratio("mask", mask)
-        self.mask_random = _check_ratio("mask_random", mask_random)
-        self.insert = _check_ratio("insert", insert)
-        self.rotate = _check_ratio("rotate", rotate)
-        self.permute_sentences = _check_ratio("permute_sentences", permute_sentences)
-        self.gap_sentence_ratio = _check_ratio("gap_sentence_ratio", gap_sentence_ratio)
-        if replace_length not in (-1, 0, 1):
-            raise ValueError(f"replace_length must be -1, 0 or 1, got {replace_length!r}")
-        if mask_length not in _MASK_LENGTHS:
-            raise ValueError(f"mask_length must be one of {_MASK_LENGTHS}, got {mask_length!r}")
-        if isinstance(poisson_lambda, bool) or not isinstance(poisson_lambda, (int, float)):
-            raise TypeError(f"poisson_lambda must be a positive number, got {poisson_lambda!r}")
-        if not poisson_lambda > 0 or math.isinf(poisson_lambda):
-            raise ValueError(f"poisson_lambda must be > 0 and finite, got {poisson_lambda}")
         if return_tensors not in ("pt", "np"):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}")
         for name, value in (("pad_to_multiple_of", pad_to_multiple_of), ("max_length", max_length)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive int or None, got {value!r}")
         self.max_length = max_length
-        self.replace_length = replace_length
-        self.mask_length = mask_length
-        self.poisson_lambda = float(poisson_lambda)
         self.pad_to_multiple_of = pad_to_multiple_of
         self.return_tensors = return_tensors
+        self.return_mlm_labels = return_mlm_labels
         self.sentence_ends_key = sentence_ends_key
-        if (self.permute_sentences > 0 or self.gap_sentence_ratio > 0) and not sentence_ends_key:
+        if cfg.needs_sentences and not sentence_ends_key:
             raise ValueError(
                 "permute_sentences/gap_sentence_ratio need sentence boundaries from preprocessing: pass "
                 "sentence_ends_key (features prepared with tokenize_for_denoising carry 'sentence_ends')"
             )
-        if self.gap_sentence_ratio > 0 and (self.permute_sentences > 0 or self.rotate > 0):
-            raise ValueError(
-                "gap_sentence_ratio (Pegasus) cannot be combined with permute_sentences or rotate, got "
-                f"permute_sentences={self.permute_sentences}, rotate={self.rotate}"
-            )
 
         missing = [name for name in ("bos_token", "eos_token", "pad_token") if getattr(tokenizer, name, None) is None]
-        needs_mask = (self.mask > 0 and self.replace_length != 0) or self.insert > 0
+        needs_mask = (cfg.mask > 0 and cfg.replace_length != 0) or cfg.insert > 0 or cfg.mlm_probability > 0
         if needs_mask and getattr(tokenizer, "mask_token", None) is None:
             missing.append("mask_token")
-        if self.gap_sentence_ratio > 0 and gap_sentence_token_id is None and tokenizer.mask_token is None:
-            missing.append("mask_token (or gap_sentence_token_id)")
+        if cfg.gap_sentence_ratio > 0 and cfg.gap_sentence_token is None and tokenizer.mask_token is None:
+            missing.append("mask_token (or gap_sentence_token)")
         if missing:
             raise ValueError(
                 f"DataCollatorForDenoising needs a tokenizer with {', '.join(missing)}; {type(tokenizer).__name__} "
@@ -251,19 +308,19 @@ class DataCollatorForDenoising:
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(tokenizer.pad_token_id)
         self.mask_id = int(tokenizer.mask_token_id) if tokenizer.mask_token is not None else -1
-        self.gap_id = int(gap_sentence_token_id) if gap_sentence_token_id is not None else self.mask_id
+        self.gap_id = self._gap_token_id(tokenizer, cfg)
         self.decoder_start_token_id = self.eos_id if decoder_start_token_id is None else int(decoder_start_token_id)
 
         vocab_size = len(tokenizer)
         self._special = np.zeros(max(vocab_size, self.mask_id + 1, self.gap_id + 1), dtype=bool)
         self._special[[i for i in tokenizer.all_special_ids if i is not None]] = True
         self._random_pool = np.flatnonzero(~self._special[:vocab_size]).astype(np.int64)
-        if self.mask_random > 0 and self._random_pool.size == 0:
-            raise ValueError("mask_random > 0 needs at least one non-special token in the vocabulary")
+        if (cfg.mask_random > 0 or cfg.mlm_probability > 0) and self._random_pool.size == 0:
+            raise ValueError("mask_random/mlm_probability > 0 need at least one non-special token in the vocabulary")
         table, self.word_scheme = word_start_table(tokenizer)
-        if word_units is None:
-            word_units = self.word_scheme != "token"
-        self.word_units = bool(word_units) and mask_length != "subword"
+        word_units = self.word_scheme != "token" if cfg.word_units is None else cfg.word_units
+        #: Units are whole words (the knob, or the tokenizer's marks when it is None; never with "subword").
+        self.word_units = word_units and cfg.mask_length != "subword"
         # unit-start lookup: word starts in word mode; every non-special token in token mode
         if self.word_units:
             self._unit_lut = np.zeros(self._special.size, dtype=bool)
@@ -275,35 +332,58 @@ class DataCollatorForDenoising:
         self._worker_seeded: int | None = None
         self.rng = np.random.default_rng(seed)
 
+    def _gap_token_id(self, tokenizer: Any, cfg: NoisingConfig) -> int:
+        """The id of [MASK1]: ``gap_sentence_token`` (which must be in the vocabulary) or the mask token's."""
+        if cfg.gap_sentence_token is None:
+            gap_id = self.mask_id
+        elif cfg.gap_sentence_token not in tokenizer.get_vocab():
+            raise ValueError(
+                f"gap_sentence_token {cfg.gap_sentence_token!r} is not in the tokenizer's vocabulary; add it with "
+                "tokenizer.add_special_tokens({'extra_special_tokens': [...]})"
+            )
+        else:
+            gap_id = int(tokenizer.convert_tokens_to_ids(cfg.gap_sentence_token))
+        if cfg.gap_sentence_ratio > 0 and cfg.mlm_probability > 0 and gap_id == self.mask_id:
+            raise ValueError(
+                "Pegasus gap sentences with MLM need two distinct mask tokens: gap_sentence_token "
+                f"{cfg.gap_sentence_token or tokenizer.mask_token!r} is the tokenizer's mask token "
+                f"{tokenizer.mask_token!r} (use e.g. '<mask_1>' for sentences)"
+            )
+        return gap_id
+
     # ------------------------------------------------------------------ presets
     @classmethod
-    def bart_large(cls, tokenizer: Any, **overrides: Any) -> DataCollatorForDenoising:
-        """The BART-large recipe (:data:`BART_LARGE_NOISING`); keyword arguments override single values."""
-        return cls(tokenizer, **{**BART_LARGE_NOISING, **overrides})
+    def bart_large(cls, tokenizer: Any, **kwargs: Any) -> DataCollatorForDenoising:
+        """The collator of :meth:`NoisingConfig.bart_large`; knob keywords override its values."""
+        return cls(tokenizer, NoisingConfig.bart_large(), **kwargs)
 
     @classmethod
-    def pegasus(cls, tokenizer: Any, gap_sentence_ratio: float = 0.3, **overrides: Any) -> DataCollatorForDenoising:
-        """Pegasus-large gap-sentence generation: top-ROUGE sentences → one mask each, no other noise."""
-        kwargs = {"mask": 0.0, "gap_sentence_ratio": gap_sentence_ratio}
-        kwargs.update(overrides)
-        return cls(tokenizer, **kwargs)
+    def pegasus(cls, tokenizer: Any, **kwargs: Any) -> DataCollatorForDenoising:
+        """The collator of :meth:`NoisingConfig.pegasus`; knob keywords override its values."""
+        return cls(tokenizer, NoisingConfig.pegasus(), **kwargs)
 
     # ------------------------------------------------------------------ call
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         self._maybe_reseed_for_worker()
         if len(features) == 0:
             raise ValueError("DataCollatorForDenoising got an empty batch (0 features); need at least 1")
-        sources, targets = [], []
+        sources, targets, mlm_labels = [], [], []
         for index, feature in enumerate(features):
             ids, ends = self._read_feature(feature, index)
-            source, target = self.noise(ids, ends)
+            source, target, selected = self._corrupt(ids, ends)
             sources.append(source)
             targets.append(target)
-        return self._pad(sources, targets)
+            mlm_labels.append(selected)
+        return self._pad(sources, targets, mlm_labels if self.return_mlm_labels else None)
 
     def noise(self, input_ids: np.ndarray, sentence_ends: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Corrupt one ``<s> … </s>`` sequence; returns ``(source, target)`` as int64 arrays."""
-        rng = self.rng
+        source, target, _ = self._corrupt(input_ids, sentence_ends)
+        return source, target
+
+    def _corrupt(self, input_ids, sentence_ends=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(source, target, mlm_labels)``: ``mlm_labels`` is aligned with ``source`` (-100 where MLM chose nothing)."""
+        rng, cfg = self.rng, self.noising
         ids = np.asarray(input_ids, dtype=np.int64)
         content = ids[1:-1]
         n = content.size
@@ -312,26 +392,29 @@ class DataCollatorForDenoising:
         if sentence_ends is not None and n > 0:
             ends = np.asarray(sentence_ends, dtype=np.int64) - 1
             starts = np.concatenate(([0], ends[:-1]))
-            if self.gap_sentence_ratio > 0:
+            if cfg.gap_sentence_ratio > 0:
                 content, starts, target = self._gap_sentences(content, starts, ends)
                 n = content.size
-            elif self.permute_sentences > 0 and starts.size > 1:
+            elif cfg.permute_sentences > 0 and starts.size > 1:
                 content, starts = self._permute(content, starts, ends, rng)
 
-        if self.mask > 0 and n > 0:
+        if cfg.mask > 0 and n > 0:
             content = self._mask_units(content, starts, rng)
-        if self.insert > 0 and content.size > 0:
-            content = self._insert(content, math.ceil(content.size * self.insert), rng)
-        if self.rotate > 0 and content.size > 1 and rng.random() < self.rotate:
+        if cfg.insert > 0 and content.size > 0:
+            content = self._insert(content, math.ceil(content.size * cfg.insert), rng)
+        if cfg.rotate > 0 and content.size > 1 and rng.random() < cfg.rotate:
             content = np.roll(content, -int(rng.integers(content.size)))
+        selected = np.full(content.size, -100, dtype=np.int64)
+        if cfg.mlm_probability > 0 and content.size > 0:
+            content, selected = self._mask_tokens(content, rng)
         source = np.empty(content.size + 2, dtype=np.int64)
         source[0], source[1:-1], source[-1] = self.bos_id, content, self.eos_id
-        return source, target
+        return source, target, np.concatenate(([-100], selected, [-100]))
 
     # ------------------------------------------------------------------ transforms
     def _permute(self, content, starts, ends, rng):
         k = starts.size
-        num = math.ceil(k * self.permute_sentences)
+        num = math.ceil(k * self.noising.permute_sentences)
         order = np.arange(k)
         chosen = rng.permutation(k)[:num]
         order[chosen] = chosen[rng.permutation(num)]
@@ -344,7 +427,7 @@ class DataCollatorForDenoising:
     def _gap_sentences(self, content, starts, ends):
         """Pegasus GSG, Ind-Orig: score each sentence by ROUGE-1 F1 (token ids, with multiplicity) against the rest."""
         k = starts.size
-        m = int(math.floor(self.gap_sentence_ratio * k + 0.5))
+        m = int(math.floor(self.noising.gap_sentence_ratio * k + 0.5))
         if m == 0:
             return content, starts, np.concatenate(([self.bos_id], [self.eos_id]))
         _, inverse = np.unique(content, return_inverse=True)
@@ -373,6 +456,19 @@ class DataCollatorForDenoising:
         new_starts = np.concatenate(([0], np.cumsum(new_lengths)[:-1]))
         return new_content, new_starts[~is_gap], target
 
+    def _mask_tokens(self, content, rng):
+        """Pegasus MLM (BERT's rule) on the source: each ordinary token is selected with ``mlm_probability``; a
+        selected token becomes the mask token ([MASK2]) with p = 0.8, a random token with p = 0.1, else stays."""
+        eligible = ~self._special[content] & (content != self.gap_id)
+        selected = eligible & (rng.random(content.size) < self.noising.mlm_probability)
+        labels = np.where(selected, content, -100)
+        draw = rng.random(content.size)
+        out = content.copy()
+        out[selected & (draw < 0.8)] = self.mask_id
+        random = selected & (draw >= 0.8) & (draw < 0.9)
+        out[random] = self._random_pool[rng.integers(self._random_pool.size, size=int(random.sum()))]
+        return out, labels
+
     def _mask_units(self, content, sentence_starts, rng):
         n = content.size
         is_unit = self._unit_lut[content]
@@ -386,12 +482,12 @@ class DataCollatorForDenoising:
         n_units = unit_pos.size
         if n_units == 0:
             return content
-        budget = math.ceil(n_units * self.mask)
+        budget = math.ceil(n_units * self.noising.mask)
         if budget == 0:
             return content
         num_inserts = 0
-        if self.mask_length == "span-poisson":
-            raw = sample_span_lengths(budget, rng, self.poisson_lambda)
+        if self.noising.mask_length == "span-poisson":
+            raw = sample_span_lengths(budget, rng, self.noising.poisson_lambda)
             lengths = raw.copy()
             lengths[-1] = budget - (raw[:-1].sum() if raw.size > 1 else 0)
             num_inserts = int(np.count_nonzero(lengths == 0))
@@ -424,9 +520,9 @@ class DataCollatorForDenoising:
         delta[span_end] -= 1
         covered = np.cumsum(delta[:-1]) > 0
         out = content.copy()
-        if self.replace_length == 0:
+        if self.noising.replace_length == 0:
             out = out[~covered]
-        elif self.replace_length == 1:
+        elif self.noising.replace_length == 1:
             out[span_start] = self._replacements(m, rng)
             keep = ~covered
             keep[span_start] = True
@@ -440,8 +536,8 @@ class DataCollatorForDenoising:
 
     def _replacements(self, count, rng):
         values = np.full(count, self.mask_id, dtype=np.int64)
-        if self.mask_random > 0 and count > 0:
-            is_random = rng.random(count) < self.mask_random
+        if self.noising.mask_random > 0 and count > 0:
+            is_random = rng.random(count) < self.noising.mask_random
             n_random = int(is_random.sum())
             if n_random:
                 values[is_random] = self._random_pool[rng.integers(self._random_pool.size, size=n_random)]
@@ -495,11 +591,11 @@ class DataCollatorForDenoising:
                 f"min={ids.min()}, max={ids.max()}"
             )
         ends = None
-        if self.permute_sentences > 0 or self.gap_sentence_ratio > 0:
+        if self.noising.needs_sentences:
             if self.sentence_ends_key not in feature or feature[self.sentence_ends_key] is None:
                 raise ValueError(
                     f"feature {index} has no '{self.sentence_ends_key}' but permute_sentences="
-                    f"{self.permute_sentences}/gap_sentence_ratio={self.gap_sentence_ratio} need sentence boundaries; "
+                    f"{self.noising.permute_sentences}/gap_sentence_ratio={self.noising.gap_sentence_ratio} need sentence boundaries; "
                     "prepare documents as lists of sentences with tokenize_for_denoising"
                 )
             ends = np.asarray(_to_list(feature[self.sentence_ends_key]), dtype=np.int64).reshape(-1)
@@ -516,7 +612,8 @@ class DataCollatorForDenoising:
                 ends = None
         return ids, ends
 
-    def _pad(self, sources: list[np.ndarray], targets: list[np.ndarray]) -> dict[str, Any]:
+    def _pad(self, sources: list[np.ndarray], targets: list[np.ndarray],
+             mlm_labels: list[np.ndarray] | None = None) -> dict[str, Any]:
         batch = len(sources)
         src_len = _round_up(max(s.size for s in sources), self.pad_to_multiple_of)
         tgt_len = _round_up(max(t.size for t in targets), self.pad_to_multiple_of)
@@ -537,6 +634,10 @@ class DataCollatorForDenoising:
             "labels": labels,
             "decoder_input_ids": decoder_input_ids,
         }
+        if mlm_labels is not None:
+            out["mlm_labels"] = np.full((batch, src_len), -100, dtype=np.int64)
+            for row, selected in enumerate(mlm_labels):
+                out["mlm_labels"][row, : selected.size] = selected
         if self.return_tensors == "pt":
             import torch
 

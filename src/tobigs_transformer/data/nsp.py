@@ -31,6 +31,7 @@ from typing import Any
 from transformers import DataCollatorForLanguageModeling
 from transformers.utils import logging
 
+from .ngram_masking import DataCollatorForNgramMasking
 from .packing import _normalise_documents, _tokenize_documents
 
 
@@ -292,7 +293,8 @@ class DataCollatorForNextSentencePrediction:
     With ``Trainer``, set ``TrainingArguments(remove_unused_columns=False)`` or make sure the model's ``forward``
     accepts every column (``TobigsForPreTraining`` takes ``next_sentence_label``); otherwise Trainer drops
     ``special_tokens_mask`` before the collator sees it (masking then falls back to the tokenizer's special ids).
-    ``mlm=False`` gives NSP-only batches (no ``labels``).
+    ``mlm=False`` gives NSP-only batches (no ``labels``); ``max_ngram`` (e.g. 3) masks ALBERT's n-grams instead of
+    single tokens (:class:`~.ngram_masking.DataCollatorForNgramMasking`).
 
     Every feature is checked before padding: ids in ``[0, len(tokenizer))``, ``token_type_ids`` as long as
     ``input_ids``, pair labels 0 or 1 and, with ``max_length`` (e.g. the model's ``max_position_embeddings``), no
@@ -310,6 +312,7 @@ class DataCollatorForNextSentencePrediction:
         seed: int | None = None,
         return_tensors: str = "pt",
         max_length: int | None = None,
+        max_ngram: int | None = None,
     ) -> None:
         if tokenizer.pad_token is None:
             raise ValueError(f"{type(tokenizer).__name__} has no pad_token; pairs cannot be padded")
@@ -334,7 +337,10 @@ class DataCollatorForNextSentencePrediction:
         self.mlm = mlm
         self.max_length = max_length
         self.vocab_size = len(tokenizer)
-        self.lm_collator = DataCollatorForLanguageModeling(
+        # ALBERT's n-gram masking (max_ngram) or BERT's single tokens
+        masking = {"max_ngram": max_ngram} if max_ngram is not None else {}
+        self.lm_collator = (DataCollatorForNgramMasking if max_ngram is not None else DataCollatorForLanguageModeling)(
+            **masking,
             tokenizer=tokenizer,
             mlm=mlm,
             mlm_probability=mlm_probability,

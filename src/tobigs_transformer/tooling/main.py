@@ -68,7 +68,7 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("tokenizer", "train a GPT / BERT / BART / translation tokenizer for AutoTokenizer",
           "tobigs_transformer.data.cli_train_tokenizer:COMMAND"),
     Entry("demo", "the main job: corpora, tokenizers, every family trained and evaluated, Hub export",
-          f"{_TRAINING}.demo:main"),
+          f"{_TRAINING}.demo:COMMAND"),
     Entry("rnn-vs-transformer", "the lecture's experiment: RNN/LSTM encoder-decoders vs the Transformer",
           "tobigs_transformer.experiments.rnn_vs_transformer:COMMAND"),
 )

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["DataCollatorForShiftedBlocks", "group_shifted_blocks", "tokenize_documents"]
+__all__ = ["DataCollatorForShiftedBlocks", "coded_blocks", "group_shifted_blocks", "tokenize_documents"]
 
 
 def tokenize_documents(
@@ -65,6 +65,25 @@ def group_shifted_blocks(examples: Mapping[str, list], block_size: int) -> dict[
         "input_ids": [stream[s : s + block_size] for s in starts],
         "shift_labels": [stream[s + 1 : s + 1 + block_size] for s in starts],
     }
+
+
+def coded_blocks(examples: Mapping[str, list], block_size: int, code_ids: Mapping[str, int],
+                 code_column: str = "control_code") -> dict[str, list]:
+    """CTRL (Keskar et al. 2019): every example starts with its control code.  Batched ``datasets.map`` over
+    tokenised documents (``input_ids`` ending in EOS, and their code): document blocks never cross documents, and
+    block j of a document is ``[code] + body[j(N-1) ... ]``, N inputs whose targets are the next N tokens of the body;
+    every body token is a target exactly once, the code never (it is given, not predicted)."""
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+        raise ValueError(f"block_size must be an int >= 2 with control codes, got {block_size!r}")
+    inputs, targets = [], []
+    step = block_size - 1  # body tokens in a block's inputs (the code takes one place)
+    for body, code in zip(examples["input_ids"], examples[code_column]):
+        for start in range(0, len(body), block_size):
+            inputs.append([code_ids[code], *body[start : start + step]])
+            targets.append(body[start : start + block_size])
+            if len(targets[-1]) < len(inputs[-1]):  # the body ends inside this block's inputs
+                inputs[-1] = inputs[-1][: len(targets[-1])]
+    return {"input_ids": inputs, "shift_labels": targets}
 
 
 class DataCollatorForShiftedBlocks:

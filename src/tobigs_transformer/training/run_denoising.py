@@ -1,11 +1,13 @@
 """BART-style denoising pretraining (Lewis et al. 2019): corrupt a document, reconstruct all of it.
 
-The noising is :class:`tobigs_transformer.data.DataCollatorForDenoising`.  ``--noising`` picks the recipe, one of the
-collator's named constructors: ``paper`` (text infilling of 30 % of the words with Poisson(λ = 3) spans, the
-collator's defaults), ``bart-large`` (fairseq's BART-large recipe: λ = 3.5, 10 % random replacements, all sentences
-permuted) or ``pegasus`` (gap-sentence generation, no other noise).  Each knob of the collator is also a flag with
-fairseq's name that overrides the recipe's value (``--mask``, ``--mask_random``, ``--insert``, ``--rotate``,
-``--permute_sentences``, ``--replace_length``, ``--mask_length``, ``--poisson_lambda``, ``--gap_sentence_ratio``).
+The noising is a :class:`tobigs_transformer.data.NoisingConfig` read by
+:class:`~tobigs_transformer.data.DataCollatorForDenoising`.  ``--noising`` picks one of its presets: ``paper`` (text
+infilling of 30 % of the words with Poisson(λ = 3) spans), ``bart-large`` (fairseq's BART-large recipe: λ = 3.5, 10 %
+random replacements, all sentences permuted) or ``pegasus`` (gap-sentence generation of 30 % of the sentences).  Every
+field of NoisingConfig is also a flag of the same name that overrides the preset's value (``--mask``,
+``--poisson_lambda``, ``--gap_sentence_ratio``, ``--mlm_probability`` ...; see ``--help``).  The lecture's Pegasus
+objective, gap sentences together with MLM on the encoder input, needs two mask tokens in the tokenizer:
+``--noising pegasus --mlm_probability 0.15 --gap_sentence_token "<mask_1>"``.
 
     tobigs train denoising --noising bart-large --preset bart-base \
         --config_overrides d_model=256,encoder_layers=3,decoder_layers=3 --tokenizer_name tok/bart \
@@ -20,11 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import typing
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
-from ..data.denoising import DataCollatorForDenoising, tokenize_for_denoising
+from ..data.denoising import DataCollatorForDenoising, NoisingConfig, tokenize_for_denoising
 from ..modeling_tobigs import TobigsForConditionalGeneration
 from ..tooling.cli import run_cli
 from .arguments import DocumentDataArguments
@@ -33,46 +36,33 @@ from .recipe import DocumentRecipe
 from .tasks import Task
 from .validation import ArgumentError
 
-Noising = Literal["paper", "bart-large", "pegasus"]
-
-#: --noising → the collator's named constructor; each takes (tokenizer, **overrides).
-NOISING_RECIPES = {
-    "paper": DataCollatorForDenoising,
-    "bart-large": DataCollatorForDenoising.bart_large,
-    "pegasus": DataCollatorForDenoising.pegasus,
-}
+#: --noising: the presets of NoisingConfig (each a named constructor).
+Noising = Literal[NoisingConfig.PRESETS]
 
 #: One task per --noising (the title of its plots and logs).
 DENOISING = {
     name: Task(name="denoising", title=f"BART denoising ({name})", model_class=TobigsForConditionalGeneration,
                language_model=True)
-    for name in NOISING_RECIPES
+    for name in NoisingConfig.PRESETS
 }
 
 
-@dataclass
-class NoisingArguments:
-    """Overrides of the recipe's noising knobs: each field is a keyword of ``DataCollatorForDenoising`` (checked by
-    ``tests/test_front_door.py``), so a knob is declared by the collator and here, nowhere else."""
+def _override(knob: dataclasses.Field, annotation: Any) -> tuple[str, Any, dataclasses.Field]:
+    """``--KNOB``: a field of NoisingConfig whose default None keeps the preset's value."""
+    return knob.name, annotation | None, field(default=None, metadata=knob.metadata)
 
-    mask: float | None = field(default=None, metadata={"help": "Fraction of words/tokens to corrupt."})
-    mask_random: float | None = field(default=None, metadata={"help": "Probability a replacement is a random token."})
-    insert: float | None = field(default=None, metadata={"help": "Fraction of extra tokens inserted."})
-    rotate: float | None = field(default=None, metadata={"help": "Probability of rotating a document."})
-    permute_sentences: float | None = field(default=None, metadata={"help": "Fraction of sentences permuted."})
-    replace_length: int | None = field(
-        default=None, metadata={"help": "1: one mask per span, 0: delete, -1: per token."}
-    )
-    mask_length: str | None = field(default=None, metadata={"help": "subword, word or span-poisson."})
-    poisson_lambda: float | None = field(default=None, metadata={"help": "Mean span length of text infilling."})
-    gap_sentence_ratio: float | None = field(
-        default=None, metadata={"help": "Pegasus: fraction of sentences removed and generated."}
-    )
 
-    def overrides(self) -> dict:
-        """The knobs given on the command line."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(NoisingArguments)
-                if getattr(self, f.name) is not None}
+#: One flag per NoisingConfig field, generated from it (a knob added there is a flag here and reaches the collator).
+NoisingArguments = dataclasses.make_dataclass(
+    "NoisingArguments",
+    [_override(knob, typing.get_type_hints(NoisingConfig)[knob.name]) for knob in dataclasses.fields(NoisingConfig)],
+    namespace={
+        "__module__": __name__,
+        "__doc__": "Overrides of the --noising preset's knobs, one per field of NoisingConfig.",
+        "overrides": lambda self: {knob.name: getattr(self, knob.name) for knob in dataclasses.fields(NoisingConfig)
+                                   if getattr(self, knob.name) is not None},
+    },
+)
 
 
 @dataclass
@@ -85,6 +75,18 @@ class DenoisingDataArguments(NoisingArguments, DocumentDataArguments):
     )
     max_seq_length: int = field(default=256, metadata={"help": "Tokens per document block (<s> ... </s>)."})
     noise_seed: int | None = field(default=None, metadata={"help": "Seed of the noising (default: --seed)."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        try:
+            self.noising_config  # noqa: B018 - the knobs are checked where they are declared, NoisingConfig
+        except ValueError as exc:
+            raise ArgumentError(f"--noising {self.noising} with {self.overrides()}: {exc}") from exc
+
+    @property
+    def noising_config(self) -> NoisingConfig:
+        """The --noising preset with the knob flags given."""
+        return NoisingConfig.preset(self.noising, **self.overrides())
 
 
 class Denoising(DocumentRecipe):
@@ -105,9 +107,10 @@ class Denoising(DocumentRecipe):
         args = self.data_args
         seed = self.training_args.seed if args.noise_seed is None else args.noise_seed
         try:
-            return NOISING_RECIPES[args.noising](tokenizer, seed=seed, **args.overrides(),
-                                                 decoder_start_token_id=int(config.decoder_start_token_id))
-        except (TypeError, ValueError) as exc:
+            return DataCollatorForDenoising(tokenizer, args.noising_config, seed=seed,
+                                            max_length=config.max_position_embeddings,
+                                            decoder_start_token_id=int(config.decoder_start_token_id))
+        except ValueError as exc:  # the tokenizer lacks a token the recipe needs
             raise ArgumentError(f"--noising {args.noising} with {args.overrides()}: {exc}") from exc
 
 

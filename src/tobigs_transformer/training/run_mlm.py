@@ -5,7 +5,8 @@
 * ``mlm`` — RoBERTa (Liu et al. 2019): no pair task, full sentences packed up to ``--max_seq_length`` across
   document boundaries, masks redrawn every time a batch is built (dynamic masking) → ``TobigsForMaskedLM``;
 * ``mlm+sop`` — ALBERT (Lan et al. 2020): sentence-order prediction, A and B consecutive and swapped with p = ½
-  (the binary head of ``TobigsForPreTraining`` learns "swapped" as label 1).
+  (the binary head of ``TobigsForPreTraining`` learns "swapped" as label 1); with ``--masking ngram`` also ALBERT's
+  n-gram masking (n ≤ 3, p(n) ∝ 1/n, whole n-grams masked; any objective takes it).
 
 Input: documents as lists of sentences — JSON/JSONL with a ``--sentences_column`` (list of strings), or text whose
 examples are documents with one sentence per line (a .txt file is read one blank-line separated paragraph per
@@ -27,7 +28,13 @@ from typing import Literal
 import datasets
 from transformers import DataCollatorForLanguageModeling
 
-from ..data.nsp import DataCollatorForNextSentencePrediction, create_nsp_examples, create_sop_examples
+from ..data.nsp import (
+    DataCollatorForNextSentencePrediction,
+    create_nsp_examples,
+    create_sop_examples,
+    pair_batch_size,
+)
+from ..data.ngram_masking import DataCollatorForNgramMasking
 from ..data.packing import pack_sentences
 from ..modeling_tobigs import TobigsForMaskedLM, TobigsForPreTraining
 from ..tooling.cli import run_cli
@@ -39,6 +46,9 @@ from .tasks import Task
 from .validation import ArgumentError
 
 Objective = Literal["mlm+nsp", "mlm", "mlm+sop"]
+
+#: ALBERT's longest masked n-gram (Lan et al. 2020 §4.1).
+ALBERT_MAX_NGRAM = 3
 
 #: One task per --objective: the model class, whether exp(loss) is a perplexity (only without the pair loss), title.
 OBJECTIVES: dict[str, Task] = {
@@ -60,6 +70,11 @@ class MLMDataArguments(DocumentDataArguments):
     )
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per example ([CLS] A [SEP] B [SEP])."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens selected for masking."})
+    masking: Literal["token", "ngram"] = field(
+        default="token",
+        metadata={"help": "token: BERT's single tokens; ngram: ALBERT's n-grams (n <= 3, p(n) ∝ 1/n, whole n-grams "
+                          "masked, same budget)."},
+    )
     short_seq_prob: float = field(default=0.1, metadata={"help": "Pairs: probability of a shorter target length."})
     dupe_factor: int = field(default=1, metadata={"help": "Pairs: number of differently-paired copies of the data."})
     pair_batch_size: int = field(
@@ -82,19 +97,6 @@ class MLMDataArguments(DocumentDataArguments):
     def pairs(self) -> bool:
         """Sentence pairs with a binary label (NSP or SOP), or packed full sentences (``mlm``)."""
         return self.objective != "mlm"
-
-
-def _pair_batch_size(n_documents: int, wanted: int, source: str) -> int:
-    """The ``datasets.map`` batch size of the pair builders: a random B comes from another document of the same
-    batch, so no batch may hold a single document (the last one would, with ``n % wanted == 1``)."""
-    if n_documents < 2:
-        raise ArgumentError(
-            f"{source} has {n_documents} document(s); sentence pairs need >= 2 (a random B comes from a document "
-            "other than A's): give more documents, or --objective mlm (masked LM alone, formerly --no_nsp)"
-        )
-    if wanted < 2:
-        raise ArgumentError(f"--pair_batch_size must be >= 2 (documents per pairing batch), got {wanted}")
-    return wanted + 1 if n_documents % wanted == 1 else wanted
 
 
 class MaskedLanguageModelling(DocumentRecipe):
@@ -133,7 +135,13 @@ class MaskedLanguageModelling(DocumentRecipe):
         args, seed = self.data_args, self.training_args.seed
         sop = args.objective == "mlm+sop"
         builder = create_sop_examples if sop else create_nsp_examples
-        batch_size = _pair_batch_size(len(documents), args.pair_batch_size, split_source(args, split))
+        if len(documents) < 2:
+            raise ArgumentError(
+                f"{split_source(args, split)} has {len(documents)} document(s); sentence pairs need >= 2 (a random B "
+                "comes from a document other than A's): give more documents, or --objective mlm (masked LM alone, "
+                "formerly --no_nsp)"
+            )
+        batch_size = pair_batch_size(len(documents), args.pair_batch_size)
         copies = []
         for copy in range(args.dupe_factor if split == "train" else 1):
             pair = partial(builder, tokenizer=tokenizer, max_seq_length=args.max_seq_length,
@@ -144,9 +152,13 @@ class MaskedLanguageModelling(DocumentRecipe):
         return datasets.concatenate_datasets(copies) if len(copies) > 1 else copies[0]
 
     def collator(self, tokenizer, config, model):
-        if self.data_args.pairs:
-            return DataCollatorForNextSentencePrediction(tokenizer, mlm_probability=self.data_args.mlm_probability)
-        return DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=self.data_args.mlm_probability)
+        args = self.data_args
+        ngrams = {"max_ngram": ALBERT_MAX_NGRAM} if args.masking == "ngram" else {}
+        if args.pairs:
+            return DataCollatorForNextSentencePrediction(tokenizer, mlm_probability=args.mlm_probability,
+                                                         max_length=config.max_position_embeddings, **ngrams)
+        masked_lm = DataCollatorForNgramMasking if ngrams else DataCollatorForLanguageModeling
+        return masked_lm(tokenizer, mlm=True, mlm_probability=args.mlm_probability, **ngrams)
 
 
 COMMAND = MaskedLanguageModelling.command(__doc__)

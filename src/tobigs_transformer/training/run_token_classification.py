@@ -12,16 +12,17 @@ only).
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
-from functools import partial
+
+import numpy as np
 
 from transformers import DataCollatorForTokenClassification
 
 from ..modeling_tobigs import TobigsForTokenClassification
 from ..tooling.cli import run_cli
 from .arguments import DataArguments
-from .common import load_raw_datasets, map_examples
 from .metrics import TokenClassificationMetrics
 from .recipe import ClassifierRecipe
 from .tasks import Task
@@ -54,10 +55,32 @@ def _word_labels(word_ids, tags, label2id: dict[str, int], every_sub_token: bool
     return row
 
 
+def _first_sub_tokens(word_ids) -> list[int]:
+    previous, row = None, []
+    for word in word_ids:
+        row.append(-1 if word is None or word == previous else word)
+        previous = word
+    return row
+
+
+def word_predictions(logits: np.ndarray, word_starts: list[list[int]], id2label: dict[int, str]) -> list[list[str]]:
+    """One predicted tag per word that fits ``--max_seq_length`` (the argmax on its first sub-token)."""
+    rows = []
+    for row_logits, starts in zip(logits, word_starts):
+        starts = np.asarray(starts)
+        positions = np.flatnonzero(starts >= 0)
+        rows.append([id2label[int(i)] for i in row_logits[positions].argmax(-1)])
+    return rows
+
+
 def _tagged(batch, tokenizer, data_args, label2id: dict[str, int]) -> dict:
     words = batch[data_args.tokens_column]
     enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=data_args.max_seq_length)
-    if data_args.tags_column in batch:  # a test split may come without tags
+    # the word each first sub-token starts (-1 elsewhere): how --do_predict reads one tag per word (the Trainer
+    # drops this column before the model sees the batch)
+    enc["word_starts"] = [_first_sub_tokens(enc.word_ids(i)) for i in range(len(words))]
+    # a test split may come without tags (a JSON split read next to tagged ones has the column, all None)
+    if any(tags is not None for tags in batch.get(data_args.tags_column, [None])):
         labels = []
         for i, tags in enumerate(batch[data_args.tags_column]):
             if len(tags) != len(words[i]):
@@ -71,9 +94,7 @@ class TokenClassification(ClassifierRecipe):
     data_arguments = TokenClassificationDataArguments
     label_option = "--tags_column"
     task = TOKEN_CLASSIFICATION
-
-    def read(self):
-        return self.with_columns(load_raw_datasets(self.data_args, self.model_args))
+    preprocess = staticmethod(_tagged)
 
     def columns(self, split: str, present: list[str]) -> list[str]:
         # a test split may come without tags (then: predictions only)
@@ -82,16 +103,20 @@ class TokenClassification(ClassifierRecipe):
     def label_values(self, rows) -> set:
         return {tag for tags in rows[self.data_args.tags_column] for tag in tags}
 
-    def tokenize(self, raw, tokenizer, config) -> dict:
-        preprocess = partial(_tagged, tokenizer=tokenizer, data_args=self.data_args, label2id=dict(config.label2id))
-        return {split: map_examples(ds, preprocess, self.data_args, f"tokenize {split}",
-                                    remove_columns=ds.column_names) for split, ds in raw.items()}
-
     def collator(self, tokenizer, config, model) -> DataCollatorForTokenClassification:
         return DataCollatorForTokenClassification(tokenizer)
 
     def compute_metrics(self, tokenizer, config) -> TokenClassificationMetrics:
         return TokenClassificationMetrics(config.num_labels, config.label2id.get("O"))
+
+    def after_predict(self, trainer, tokenizer, test, result) -> dict:
+        """``predictions.txt`` as transformers' ``run_ner`` writes it: one line per test example, its words' tags."""
+        logits = result.predictions[0] if isinstance(result.predictions, tuple) else result.predictions
+        id2label = {int(i): label for i, label in trainer.model.config.id2label.items()}
+        tags = word_predictions(np.asarray(logits), test["word_starts"], id2label)
+        with open(os.path.join(self.training_args.output_dir, "predictions.txt"), "w", encoding="utf-8") as f:
+            f.writelines(" ".join(row) + "\n" for row in tags)
+        return {"test_predictions": tags[:5]}
 
 
 COMMAND = TokenClassification.command(__doc__)

@@ -155,7 +155,7 @@ class Seq2Seq(Recipe):
     def compute_metrics(self, tokenizer, config):
         return GenerationMetrics(tokenizer) if self.training_args.predict_with_generate else None
 
-    def after_predict(self, tokenizer, test, result) -> dict:
+    def after_predict(self, trainer, tokenizer, test, result) -> dict:
         """``generated_predictions.txt`` (one output per test example) and the first five examples."""
         if not self.training_args.predict_with_generate:
             return {}
