@@ -55,6 +55,29 @@ TINY_HF = {
                                                   max_position_embeddings=64, scale_embedding=True,
                                                   activation_function="swish", pad_token_id=98, eos_token_id=0,
                                                   decoder_start_token_id=98, forced_eos_token_id=0), **kw}),
+    "openai-gpt": lambda **kw: transformers.OpenAIGPTConfig(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4,
+                                                                      n_positions=64, pad_token_id=0, num_labels=3),
+                                                               **kw}),
+    "ctrl": lambda **kw: transformers.CTRLConfig(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, dff=37,
+                                                           n_positions=64, pad_token_id=0, num_labels=3), **kw}),
+    "roberta": lambda **kw: transformers.RobertaConfig(**{**dict(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+                                                                 num_attention_heads=4, intermediate_size=37,
+                                                                 max_position_embeddings=66, type_vocab_size=1,
+                                                                 num_labels=3), **kw}),
+    "albert": lambda **kw: transformers.AlbertConfig(**{**dict(vocab_size=99, embedding_size=16, hidden_size=32,
+                                                               num_hidden_layers=4, num_hidden_groups=2,
+                                                               num_attention_heads=4, intermediate_size=37,
+                                                               max_position_embeddings=64), **kw}),
+    "electra": lambda **kw: transformers.ElectraConfig(**{**dict(vocab_size=99, embedding_size=16, hidden_size=32,
+                                                                 num_hidden_layers=2, num_attention_heads=4,
+                                                                 intermediate_size=37, max_position_embeddings=64),
+                                                          **kw}),
+    "pegasus": lambda **kw: transformers.PegasusConfig(**{**dict(vocab_size=99, d_model=32, encoder_layers=2,
+                                                                 decoder_layers=2, encoder_attention_heads=4,
+                                                                 decoder_attention_heads=4, encoder_ffn_dim=37,
+                                                                 decoder_ffn_dim=37, max_position_embeddings=64,
+                                                                 scale_embedding=True, activation_function="relu"),
+                                                          **kw}),
 }
 
 
@@ -67,9 +90,10 @@ def tiny_hf(family: str, class_name: str, **config_overrides):
 @torch.no_grad()
 def randomize_(model: torch.nn.Module) -> torch.nn.Module:
     """Give every parameter (LayerNorms and biases included) and BART's final_logits_bias a distinct random value, so
-    that a swapped or dropped tensor changes the outputs. Marian's fixed sinusoid tables are left alone."""
+    that a swapped or dropped tensor changes the outputs. Marian's and Pegasus' fixed sinusoid tables are left
+    alone."""
     for name, param in model.named_parameters():
-        if name.endswith("embed_positions.weight") and "Marian" in type(model).__name__:
+        if name.endswith("embed_positions.weight") and type(model).__name__.startswith(("Marian", "Pegasus")):
             continue
         param.normal_(0.0, 0.2 if param.dim() > 1 else 0.5)
         if name.endswith("norm.weight") or "LayerNorm.weight" in name or name.endswith("layernorm_embedding.weight"):
@@ -80,10 +104,17 @@ def randomize_(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+# transformers' names for outputs that ours carry under another name (ALBERT's SOP head is our NSP head).
+OUTPUT_ALIASES = {"sop_logits": "seq_relationship_logits"}
+
+
 def outputs_of(model, inputs: dict) -> dict:
     with torch.no_grad():
         out = model(**inputs)
-    return {name: getattr(out, name) for name in OUTPUT_FIELDS if getattr(out, name, None) is not None}
+    found = {name: getattr(out, name) for name in OUTPUT_FIELDS if getattr(out, name, None) is not None}
+    found.update({ours: getattr(out, name) for name, ours in OUTPUT_ALIASES.items()
+                  if getattr(out, name, None) is not None})
+    return found
 
 
 def assert_same_outputs(a: dict, b: dict, atol: float = ATOL) -> None:

@@ -74,3 +74,26 @@ def test_half_precision_checkpoint_keeps_its_dtype():
     ours = convert_from_hf(model)
     assert ours.dtype == torch.float16
     assert_same_state_dict(convert_to_hf(ours).state_dict(), model.state_dict())
+
+
+def test_marian_preset_is_what_opus_mt_en_de_converts_to():
+    # opus-mt-en-de's config.json values (sizes, swish, scaled embeddings, ids): the preset is that config exactly.
+    from transformers import MarianConfig
+
+    from tobigs_transformer import TobigsConfig
+    from tobigs_transformer.convert import convert_config_from_hf
+
+    opus_mt_en_de = MarianConfig(
+        vocab_size=58101, decoder_vocab_size=58101, d_model=512, encoder_layers=6, decoder_layers=6,
+        encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
+        activation_function="swish", max_position_embeddings=512, scale_embedding=True, pad_token_id=58100,
+        eos_token_id=0, bos_token_id=0, decoder_start_token_id=58100,
+    )
+    assert convert_config_from_hf(opus_mt_en_de).to_dict() == TobigsConfig.from_preset("marian").to_dict()
+    # ... and a model built from it exports as Marian.
+    config = TobigsConfig.from_preset("marian", vocab_size=99, d_model=32, encoder_layers=1, decoder_layers=1,
+                                      encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=37,
+                                      decoder_ffn_dim=37, max_position_embeddings=64)
+    assert (config.pad_token_id, config.decoder_start_token_id, config.eos_token_id) == (98, 98, 0)
+    ours = randomize_(TobigsForConditionalGeneration(config).eval())
+    assert type(convert_to_hf(ours)).__name__ == "MarianMTModel"

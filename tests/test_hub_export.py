@@ -46,8 +46,8 @@ def test_exported_modules_are_the_model_modules_only():
     names = {f.name for f in exported_module_files()}
     assert names == set(EXPORTED_MODULES)
     # the same set transformers' own import resolution finds from the entry modules
-    resolved = {"modeling_tobigs.py", "configuration_tobigs.py", "pipeline_tobigs.py"}
-    for root in ("modeling_tobigs.py", "configuration_tobigs.py", "pipeline_tobigs.py"):
+    resolved = {"modeling_tobigs.py", "modeling_electra.py", "configuration_tobigs.py", "pipeline_tobigs.py"}
+    for root in ("modeling_tobigs.py", "modeling_electra.py", "configuration_tobigs.py", "pipeline_tobigs.py"):
         resolved |= {Path(f).name for f in get_relative_import_files(PACKAGE_DIR / root)}
     assert resolved == set(EXPORTED_MODULES)
     assert all(f.parent == PACKAGE_DIR for f in exported_module_files())

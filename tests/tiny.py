@@ -23,6 +23,12 @@ TINY_SPECIAL = {
     "gpt": dict(pad_token_id=0, bos_token_id=98, eos_token_id=98),
     "bert": dict(pad_token_id=0),
     "bart": dict(pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2),
+    "roberta": dict(pad_token_id=1, bos_token_id=0, eos_token_id=2),
+    "albert": dict(pad_token_id=0, bos_token_id=2, eos_token_id=3),
+    "electra": dict(pad_token_id=0),
+    "ctrl": dict(),
+    "pegasus": dict(pad_token_id=0, eos_token_id=1, decoder_start_token_id=0),
+    "marian": dict(pad_token_id=98, bos_token_id=0, eos_token_id=0, decoder_start_token_id=98),
 }
 FAMILY_PRESETS = ["transformer-base", "gpt", "gpt2", "bert-base", "bart-base"]
 

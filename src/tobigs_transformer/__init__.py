@@ -24,6 +24,7 @@ from transformers import (
 )
 
 from .configuration_tobigs import TobigsConfig
+from .modeling_electra import TobigsElectraForPreTraining
 from .modeling_tobigs import (
     TobigsForCausalLM,
     TobigsForConditionalGeneration,
@@ -32,6 +33,7 @@ from .modeling_tobigs import (
     TobigsForNextSentencePrediction,
     TobigsForPreTraining,
     TobigsForQuestionAnswering,
+    TobigsForReplacedTokenDetection,
     TobigsForSequenceClassification,
     TobigsForTokenClassification,
     TobigsModel,
@@ -80,6 +82,8 @@ __all__ = [
     "TobigsForMaskedLM",
     "TobigsForPreTraining",
     "TobigsForNextSentencePrediction",
+    "TobigsForReplacedTokenDetection",
+    "TobigsElectraForPreTraining",
     "TobigsForSequenceClassification",
     "TobigsForTokenClassification",
     "TobigsForQuestionAnswering",

@@ -28,6 +28,12 @@ POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned")
 # "interleaved": PE(pos, 2i) = sin, PE(pos, 2i+1) = cos (paper §3.5); "concatenated": all sines, then all cosines
 # (the layout of fairseq and Marian checkpoints).
 SINUSOIDAL_LAYOUTS = ("interleaved", "concatenated")
+# How an encoder-only sequence classifier reads the first token: through BERT's pooler (dense + tanh inside the model),
+# then dropout and a linear layer; or through RoBERTa's head (dropout, dense + tanh, dropout, projection), no pooler.
+CLASSIFIER_HEADS = ("pooler", "dense-tanh")
+# ALBERT's cross-layer parameter sharing (Lan et al. 2020, §3.1 and Table 4): every parameter, only the attention
+# sublayers', only the FFN sublayers', or none.
+LAYER_SHARING = ("none", "all", "attention", "ffn")
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "gelu_pytorch_tanh", "silu", "swish")
 INIT_METHODS = ("normal", "xavier_uniform")
 SPECIAL_TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
@@ -66,15 +72,40 @@ class TobigsConfig(PreTrainedConfig):
         attention_dropout: dropout on the attention weights.
         activation_dropout: dropout inside the FFN, after the activation.
         classifier_dropout: dropout before classification heads (defaults to `dropout`).
+        generator_size: ELECTRA's generator as a fraction of the discriminator (Clark et al. 2020 §3.2: "models work
+            best with generators 1/4-1/2 the size of the discriminator"): its d_model, heads and d_ff are scaled by it,
+            its embeddings are the discriminator's. Used by `TobigsElectraForPreTraining`; None elsewhere.
+        rtd_loss_weight: lambda of ELECTRA's combined loss L_MLM + lambda * L_Disc (the paper's 50).
+        add_pooling_layer: whether an encoder-only `TobigsModel` built without saying has BERT's pooler (dense + tanh
+            over the first token); ELECTRA's encoder has none. Heads that read the pooler always build it.
+        classifier_head: how an encoder-only `TobigsForSequenceClassification` reads the first token: `"pooler"`
+            (BERT: the pooler's dense + tanh, dropout, a linear layer) or `"dense-tanh"` (RoBERTa: dropout, dense +
+            tanh, dropout, projection, and no pooler in the model).
         max_position_embeddings: the longest sequence the position table covers; longer inputs raise an error.
         position_embedding_type: `"sinusoidal"` (fixed, paper §3.5) or `"learned"` (GPT, BERT, BART).
         position_offset: learned-position index offset (BART checkpoints reserve 2 rows; 0 otherwise).
         sinusoidal_layout: `"interleaved"` (paper) or `"concatenated"` (fairseq/Marian).
+        position_padding_idx: RoBERTa's (fairseq's) positions, encoder-only: the row of the learned position table
+            that padding tokens read (RoBERTa: its pad_token_id, 1), while real tokens count 0, 1, ... from the ids
+            themselves (`input_ids != pad_token_id`) into the rows after it (`position_offset = pad_token_id + 1`).
+            None (default): positions count the attention mask and padding keeps its plain index.
         scale_embedding: multiply token embeddings by sqrt(d_model) (paper §3.4).
         layernorm_embedding: LayerNorm after summing the embeddings (BERT, BART).
         normalize_before: pre-LN `x + Sublayer(LN(x))` with a final LayerNorm per stack (GPT-2) instead of the
             paper's post-LN `LN(x + Sublayer(x))`.
         type_vocab_size: number of segment (token type) embeddings; 0 disables them (BERT uses 2).
+        embedding_size: ALBERT's factorized embedding parameterization (encoder-only): the token, position and segment
+            embeddings (and the MLM head's output side, tied to them) are `embedding_size` (E) wide and projected to
+            d_model by one linear map, so the vocabulary costs V x E + E x H instead of V x H. None: no projection,
+            embeddings are d_model wide.
+        layer_sharing: ALBERT's cross-layer parameter sharing (encoder-only): `"none"`, `"all"` (every parameter of
+            a layer), `"attention"` (self-attention and its LayerNorm only) or `"ffn"` (the FFN and its LayerNorm
+            only), shared within each of `layer_groups` groups of consecutive layers.
+        layer_groups: how many groups of layers hold their own parameters when `layer_sharing` is not "none" (1: all
+            layers share, ALBERT's default; transformers' `num_hidden_groups`). Layer i uses group
+            `int(i / (encoder_layers / layer_groups))`, as transformers' ALBERT.
+        inner_group_num: with `layer_sharing="all"`, how many distinct layers one group holds and applies in turn
+            (transformers' `inner_group_num`): the stack is `encoder_layers x inner_group_num` layers deep.
         layer_norm_eps: epsilon of every LayerNorm.
         attention_bias: biases on the query/key/value/output projections.
         lm_head_bias: a bias on the output projection of the LM head (BART/Marian `final_logits_bias`).
@@ -118,14 +149,23 @@ class TobigsConfig(PreTrainedConfig):
     attention_dropout: float | int = 0.0
     activation_dropout: float | int = 0.0
     classifier_dropout: float | int | None = None
+    classifier_head: str = "pooler"
+    add_pooling_layer: bool = True
+    generator_size: float | None = None
+    rtd_loss_weight: float | int = 50.0
     max_position_embeddings: int = 512
     position_embedding_type: str = "sinusoidal"
     position_offset: int = 0
     sinusoidal_layout: str = "interleaved"
+    position_padding_idx: int | None = None
     scale_embedding: bool = True
     layernorm_embedding: bool = False
     normalize_before: bool = False
     type_vocab_size: int = 0
+    embedding_size: int | None = None
+    layer_sharing: str = "none"
+    layer_groups: int = 1
+    inner_group_num: int = 1
     layer_norm_eps: float = 1e-5
     attention_bias: bool = True
     lm_head_bias: bool = False
@@ -164,6 +204,8 @@ class TobigsConfig(PreTrainedConfig):
         _check_choice("sinusoidal_layout", self.sinusoidal_layout, SINUSOIDAL_LAYOUTS)
         _check_choice("activation_function", self.activation_function, ACTIVATIONS)
         _check_choice("init_method", self.init_method, INIT_METHODS)
+        _check_choice("classifier_head", self.classifier_head, CLASSIFIER_HEADS)
+        _check_choice("layer_sharing", self.layer_sharing, LAYER_SHARING)
         for name in ("vocab_size", "d_model", "max_position_embeddings"):
             _check_positive(name, getattr(self, name))
         for name in ("position_offset", "type_vocab_size", "loss_chunk_size"):
@@ -193,11 +235,51 @@ class TobigsConfig(PreTrainedConfig):
                 f"scale_residual_init=True scales a normal initialisation; it needs init_method='normal', "
                 f"got init_method={self.init_method!r}"
             )
+        self.validate_position_padding()
+        self.validate_albert()
         for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id"):
             _check_token_id(name, getattr(self, name), self.vocab_size)
         eos = self.eos_token_id if isinstance(self.eos_token_id, list) else [self.eos_token_id]
         for token_id in eos:
             _check_token_id("eos_token_id", token_id, self.vocab_size)
+
+    def validate_position_padding(self):
+        if self.position_padding_idx is None:
+            return
+        name = f"position_padding_idx={self.position_padding_idx}"
+        if self.architecture != "encoder-only" or self.position_embedding_type != "learned":
+            raise ValueError(f"{name} (RoBERTa's positions) needs architecture='encoder-only' and "
+                             f"position_embedding_type='learned', got {self.architecture!r} and "
+                             f"{self.position_embedding_type!r}")
+        if not 0 <= self.position_padding_idx < self.position_offset:
+            raise ValueError(f"{name} must be a reserved row of the position table, in [0, position_offset="
+                             f"{self.position_offset})")
+        if self.pad_token_id is None:
+            raise ValueError(f"{name} counts positions over the ids that are not padding; it needs pad_token_id")
+
+    def validate_albert(self):
+        """ALBERT's two parameter reductions: factorized embeddings and cross-layer sharing (encoder-only)."""
+        albert = self.embedding_size is not None or self.layer_sharing != "none"
+        if albert and self.architecture != "encoder-only":
+            raise ValueError(f"embedding_size={self.embedding_size} and layer_sharing={self.layer_sharing!r} apply to "
+                             f"encoder-only models, not architecture={self.architecture!r}")
+        if self.embedding_size is not None:
+            _check_positive("embedding_size", self.embedding_size)
+        _check_positive("layer_groups", self.layer_groups)
+        _check_positive("inner_group_num", self.inner_group_num)
+        if self.layer_sharing == "none" and self.layer_groups != 1:
+            raise ValueError(f"layer_groups={self.layer_groups} groups shared parameters; with layer_sharing='none' "
+                             "every layer has its own, so it must be 1")
+        if self.layer_groups > self.encoder_layers:
+            raise ValueError(f"layer_groups={self.layer_groups} must be <= encoder_layers={self.encoder_layers}")
+        if self.generator_size is not None and not 0.0 < self.generator_size <= 1.0:
+            raise ValueError(f"generator_size must be in (0, 1], a fraction of the discriminator, got "
+                             f"{self.generator_size}")
+        if self.rtd_loss_weight <= 0:
+            raise ValueError(f"rtd_loss_weight must be > 0, got {self.rtd_loss_weight}")
+        if self.inner_group_num != 1 and self.layer_sharing != "all":
+            raise ValueError(f"inner_group_num={self.inner_group_num} needs layer_sharing='all' (a group of layers "
+                             f"shared whole), got {self.layer_sharing!r}")
 
     # ---- keys --------------------------------------------------------------------------------------------------
     @classmethod
@@ -246,6 +328,11 @@ class TobigsConfig(PreTrainedConfig):
     def presets() -> list[str]:
         """Names accepted by `from_preset`."""
         return sorted(PRESETS)
+
+    @property
+    def head_dropout(self) -> float:
+        """The dropout before a classification head: `classifier_dropout`, or `dropout` when that is not set."""
+        return self.classifier_dropout if self.classifier_dropout is not None else self.dropout
 
     @property
     def has_encoder(self) -> bool:

@@ -1,4 +1,5 @@
-"""The input of every stack: token embedding (× √d_model) + position (+ segment), then LayerNorm and dropout.
+"""The input of every stack: token embedding (× √d_model) + position (+ segment), then LayerNorm and dropout
+(and, for ALBERT's factorized embeddings, a projection from their width E to d_model).
 
 Paper §3.4-3.5: "we multiply those weights by √d_model" and "add positional encodings to the input embeddings".
 BERT adds a segment (token type) embedding and a LayerNorm; BART keeps the LayerNorm; GPT only adds positions.
@@ -82,28 +83,44 @@ def positions_from_mask(attention_mask: torch.Tensor, past_length: int, seq_leng
     return position_ids[:, past_length : past_length + seq_length]  # (B, T)
 
 
+def positions_skipping_padding(input_ids: torch.Tensor, pad_token_id: int, pad_position: int) -> torch.Tensor:
+    """RoBERTa's (fairseq's) positions, read from the ids: real tokens count 0, 1, ... over the non-padding ids, and
+    padding gets `pad_position` (the table's padding row, counted from its offset)."""
+    real = input_ids != pad_token_id
+    counted = real.long().cumsum(-1) - 1
+    return torch.where(real, counted, torch.full_like(counted, pad_position))  # (B, T)
+
+
 class TransformerEmbeddings(nn.Module):
     """Token (+ segment) + position embeddings of one stack (the bottom boxes of Figure 1)."""
 
     def __init__(self, config: TobigsConfig, use_token_types: bool = False):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
+        # ALBERT/ELECTRA factorize the embeddings: E-wide tables, one projection to d_model after them.
+        width = config.embedding_size or config.d_model
+        self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
         # Paper §3.4 scales token embeddings by sqrt(d_model); GPT/BERT/BART do not (scale_embedding=False).
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
         if config.position_embedding_type == "sinusoidal":
             self.position_embeddings = SinusoidalPositionalEncoding(
-                config.max_position_embeddings, config.d_model, config.sinusoidal_layout
+                config.max_position_embeddings, width, config.sinusoidal_layout
             )
         else:
             self.position_embeddings = LearnedPositionalEmbedding(
-                config.max_position_embeddings, config.d_model, config.position_offset
+                config.max_position_embeddings, width, config.position_offset, config.position_padding_idx
             )
         self.token_type_embeddings = (
-            nn.Embedding(config.type_vocab_size, config.d_model) if use_token_types and config.type_vocab_size else None
+            nn.Embedding(config.type_vocab_size, width) if use_token_types and config.type_vocab_size else None
         )
-        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.layernorm_embedding else None
+        self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps) if config.layernorm_embedding else None
         self.dropout = nn.Dropout(config.dropout)
+        self.projection = nn.Linear(width, config.d_model) if config.embedding_size is not None else None
         self.max_positions = config.max_position_embeddings
+        # RoBERTa: padding tokens read the padding row of the position table (see `positions_skipping_padding`).
+        self.pad_position = (
+            None if config.position_padding_idx is None else config.position_padding_idx - config.position_offset
+        )
+        self.pad_token_id = config.pad_token_id
         self.type_vocab_size = config.type_vocab_size
 
     def forward(
@@ -137,6 +154,11 @@ class TransformerEmbeddings(nn.Module):
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, d_model)
         else:
             check_embeddings(inputs_embeds, self.word_embeddings.weight)
+        if position_ids is None and self.pad_position is not None:
+            if input_ids is not None:
+                position_ids = positions_skipping_padding(input_ids, self.pad_token_id, self.pad_position)
+            else:  # as RoBERTa: embeddings give no padding to skip, the positions are sequential
+                position_ids = torch.arange(seq_length, device=inputs_embeds.device).unsqueeze(0)  # (1, T)
         if position_ids is None:
             if attention_mask is not None and attention_mask.dim() == 2:
                 position_ids = positions_from_mask(attention_mask, past_length, seq_length)
@@ -155,4 +177,7 @@ class TransformerEmbeddings(nn.Module):
                 hidden_states = hidden_states + self.token_type_embeddings(token_type_ids)
         if self.layer_norm is not None:
             hidden_states = self.layer_norm(hidden_states)
-        return self.dropout(hidden_states)
+        hidden_states = self.dropout(hidden_states)
+        if self.projection is not None:
+            hidden_states = self.projection(hidden_states)  # (B, T, E) -> (B, T, d_model)
+        return hidden_states

@@ -1,4 +1,5 @@
-"""Output heads that sit on top of the stacks: the BERT pooler and MLM head, and the BART classification head.
+"""Output heads that sit on top of the stacks: the BERT pooler and MLM head, the BART (and RoBERTa) classification
+head, and ELECTRA's replaced-token detection head.
 
 The language-model heads of GPT and of the encoder-decoder are a single linear layer (the paper's "pre-softmax
 linear transformation", §3.4) and live in the task models themselves.
@@ -24,14 +25,16 @@ class TobigsPooler(nn.Module):
 
 class TobigsMaskedLMHead(nn.Module):
     """BERT's MLM head: dense + activation + LayerNorm, then the output projection (tied to the token embedding)
-    with its own bias."""
+    with its own bias. With ALBERT's factorized embeddings the dense layer projects d_model back to the embedding
+    width E, so the output projection stays tied to the E-wide token table."""
 
     def __init__(self, config: TobigsConfig):
         super().__init__()
-        self.dense = nn.Linear(config.d_model, config.d_model)
+        width = config.embedding_size or config.d_model
+        self.dense = nn.Linear(config.d_model, width)
         self.activation = get_activation(config.activation_function)
-        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.d_model, config.vocab_size)
+        self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(width, config.vocab_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))  # (B, T, vocab_size)
@@ -49,3 +52,17 @@ class TobigsClassificationHead(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         hidden_states = torch.tanh(self.dense(self.dropout(hidden_states)))
         return self.out_proj(self.dropout(hidden_states))
+
+
+class TobigsDiscriminatorHead(nn.Module):
+    """ELECTRA's replaced-token detection head (Clark et al. 2020 §2): dense + activation, then one logit per token,
+    positive for "replaced by the generator", negative for "original"."""
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.activation = get_activation(config.activation_function)
+        self.dense_prediction = nn.Linear(config.d_model, 1)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dense_prediction(self.activation(self.dense(hidden_states))).squeeze(-1)  # (B, T, d) -> (B, T)

@@ -9,6 +9,7 @@ warm-up tricks and needs one final LayerNorm at the top of the stack.
 """
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -45,6 +46,45 @@ def mark_residual_projections(num_layers: int, *projections: nn.Linear) -> None:
         projection.residual_stack_layers = num_layers
 
 
+ATTENTION_SUBLAYER = ("self_attn", "self_attn_layer_norm")
+FFN_SUBLAYER = ("feed_forward", "ffn_layer_norm")
+
+
+class LayerPlan(NamedTuple):
+    """Which parameters the N layers of an encoder own (ALBERT's cross-layer sharing, Lan et al. 2020 §3.1).
+
+    `num_layers` layer modules are built; the stack applies `order` (indices into them) bottom to top; each entry of
+    `borrowed` is (layer, owner, sublayer names): that layer uses the owner's sublayers instead of its own."""
+
+    num_layers: int
+    order: list[int]
+    borrowed: list[tuple[int, int, tuple[str, ...]]]
+
+
+def layer_plan(config: TobigsConfig) -> LayerPlan:
+    """The encoder's parameter sharing from `layer_sharing`, `layer_groups` and `inner_group_num`.
+
+    Layer i belongs to group `int(i / (N / groups))` (transformers' ALBERT, also for N not divisible by groups).
+    "all": one set of `inner_group_num` layers per group, applied in turn; "attention"/"ffn": every layer keeps the
+    other sublayer and borrows the shared one from the first layer of its group; "none": N independent layers."""
+    n, sharing = config.encoder_layers, config.layer_sharing
+    if sharing == "none":
+        return LayerPlan(n, list(range(n)), [])
+    group_of = [int(i / (n / config.layer_groups)) for i in range(n)]
+    if sharing == "all":
+        inner = config.inner_group_num
+        order = [group_of[i] * inner + j for i in range(n) for j in range(inner)]
+        return LayerPlan(config.layer_groups * inner, order, [])
+    names = ATTENTION_SUBLAYER if sharing == "attention" else FFN_SUBLAYER
+    first_of_group: dict[int, int] = {}
+    borrowed = []
+    for i, group in enumerate(group_of):
+        owner = first_of_group.setdefault(group, i)
+        if owner != i:
+            borrowed.append((i, owner, names))
+    return LayerPlan(n, list(range(n)), borrowed)
+
+
 class TobigsEncoderLayer(GradientCheckpointingLayer):
     """Self-attention over the whole input, then the position-wise FFN."""
 
@@ -59,6 +99,14 @@ class TobigsEncoderLayer(GradientCheckpointingLayer):
         self.ffn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
         mark_residual_projections(config.encoder_layers, self.self_attn.out_proj, self.feed_forward.fc2)
+
+    def borrow(self, owner: "TobigsEncoderLayer", names: tuple[str, ...]) -> None:
+        """Use `owner`'s sublayers `names` instead of this layer's own (ALBERT's shared attention or FFN). They are
+        referenced, not registered as children, so each shared tensor is trained, saved and loaded once, under the
+        owner's name."""
+        for name in names:
+            delattr(self, name)
+            object.__setattr__(self, name, getattr(owner, name))
 
     def forward(
         self,

@@ -152,6 +152,15 @@ def sequence_classification_loss(labels, pooled_logits, config, **kwargs) -> tor
 
 
 # Token-level losses read `config.label_smoothing`; `TobigsPreTrainedModel.loss_function` binds it.
+def replaced_token_detection_loss(logits, labels, attention_mask=None, **kwargs) -> torch.Tensor:
+    """ELECTRA's discriminator loss, as transformers' `ElectraForPreTraining`: binary cross-entropy of one logit per
+    token against 1 = replaced / 0 = original, averaged over the real (attention_mask == 1) tokens only."""
+    if attention_mask is not None:
+        active = attention_mask == 1  # (B, T)
+        logits, labels = logits[active], labels[active]
+    return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
 TOKEN_LOSSES = ("causal_lm", "seq2seq_lm", "masked_lm")
 
 LOSSES = {
@@ -162,4 +171,5 @@ LOSSES = {
     "token_classification": token_classification_loss,
     "question_answering": ForQuestionAnsweringLoss,
     "multiple_choice": multiple_choice_loss,
+    "replaced_token_detection": replaced_token_detection_loss,
 }

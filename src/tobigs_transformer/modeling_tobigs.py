@@ -42,7 +42,7 @@ from transformers.utils import TransformersKwargs, can_return_tuple, is_torchdyn
 
 from .configuration_tobigs import TobigsConfig
 from .generation_tobigs import TobigsGenerationMixin
-from .heads import TobigsClassificationHead, TobigsMaskedLMHead, TobigsPooler
+from .heads import TobigsClassificationHead, TobigsDiscriminatorHead, TobigsMaskedLMHead, TobigsPooler
 from .losses import check_targets, next_token_targets, token_cross_entropy
 from .pretrained import TobigsPreTrainedModel
 from .stacks import TobigsDecoder, TobigsEncoder, accepts_past_key_values
@@ -85,18 +85,28 @@ def last_token_index(input_ids: torch.Tensor | None, batch_size: int, seq_length
     return (positions * hits).argmax(-1)
 
 
+def run_backbone(head: TobigsPreTrainedModel, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                 **kwargs) -> ModelOutput:
+    """The stacks under a scoring head (classification, tagging, QA): the head reads the hidden states once, so no
+    key/value cache is built whatever the architecture (an encoder-only model has none to build)."""
+    kwargs["use_cache"] = False
+    return head.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds, **kwargs)
+
+
 class TobigsModel(TobigsPreTrainedModel):
     """The bare stacks, returning hidden states: encoder and decoder, decoder only, or encoder only (with BERT's
-    pooler unless `add_pooling_layer=False`).
+    pooler unless `add_pooling_layer=False`, or `config.add_pooling_layer=False` when the argument is not given).
 
     Attention masks are (batch, length) with 1 for a token and 0 for padding, in any dtype; other values raise a
     ValueError (they would shift positions), see `stacks.py`. The cache is passed as `cache` (`past_key_values` is
     accepted with a FutureWarning)."""
 
-    def __init__(self, config: TobigsConfig, add_pooling_layer: bool = True):
+    def __init__(self, config: TobigsConfig, add_pooling_layer: bool | None = None):
         super().__init__(config)
         self.encoder = TobigsEncoder(config) if config.has_encoder else None
         self.decoder = TobigsDecoder(config) if config.has_decoder else None
+        if add_pooling_layer is None:  # the config says (ELECTRA's encoder has no pooler), so a reload agrees
+            add_pooling_layer = config.add_pooling_layer
         self.pooler = TobigsPooler(config) if add_pooling_layer and config.architecture == ENCODER_ONLY else None
         if config.is_encoder_decoder:
             # Paper §3.4: one embedding matrix for source and target (and the output projection, see the heads).
@@ -135,45 +145,58 @@ class TobigsModel(TobigsPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqModelOutput | BaseModelOutputWithPast | BaseModelOutputWithPoolingAndCrossAttentions:
-        architecture = self.config.architecture
-        if architecture != ENCODER_DECODER:
+        if self.config.architecture != ENCODER_DECODER:
             given = [n for n, v in [("decoder_input_ids", decoder_input_ids), ("encoder_outputs", encoder_outputs),
                                     ("decoder_inputs_embeds", decoder_inputs_embeds)] if v is not None]
             if given:
-                raise ValueError(f"{', '.join(given)} only apply to encoder-decoder models, not {architecture!r}")
+                raise ValueError(
+                    f"{', '.join(given)} only apply to encoder-decoder models, not {self.config.architecture!r}"
+                )
+        if self.config.architecture == ENCODER_ONLY:
+            return self._encoder_only_forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                                              cache, **kwargs)
+        if self.config.architecture == DECODER_ONLY:
+            return self._decoder_only_forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                                              cache, use_cache, **kwargs)
+        return self._encoder_decoder_forward(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, decoder_input_ids,
+            decoder_attention_mask, decoder_position_ids, decoder_inputs_embeds, encoder_outputs, cache, use_cache,
+            **kwargs,
+        )
 
-        if architecture == ENCODER_ONLY:
-            if cache is not None:
-                raise ValueError("an encoder-only model keeps no cache")
-            outputs = self.encoder(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-            pooled = self.pooler(outputs.last_hidden_state) if self.pooler is not None else None
-            return BaseModelOutputWithPoolingAndCrossAttentions(
-                last_hidden_state=outputs.last_hidden_state,
-                pooler_output=pooled,
-                hidden_states=outputs.hidden_states,
-                attentions=outputs.attentions,
-            )
+    def _encoder_only_forward(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, cache,
+                              **kwargs) -> BaseModelOutputWithPoolingAndCrossAttentions:
+        """BERT: the encoder alone, and the pooled first token."""
+        if cache is not None:
+            raise ValueError("an encoder-only model keeps no cache")
+        outputs = self.encoder(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        pooled = self.pooler(outputs.last_hidden_state) if self.pooler is not None else None
+        return BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=outputs.last_hidden_state,
+            pooler_output=pooled,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
 
-        if architecture == DECODER_ONLY:
-            if token_type_ids is not None:
-                raise ValueError("token_type_ids apply to encoder-only (BERT-style) models only")
-            outputs = self.decoder(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                cache=cache,
-                inputs_embeds=inputs_embeds,
-                use_cache=use_cache,
-                **kwargs,
-            )
-            return BaseModelOutputWithPast(
-                last_hidden_state=outputs.last_hidden_state,
-                cache=outputs.cache,
-                hidden_states=outputs.hidden_states,
-                attentions=outputs.attentions,
-            )
+    def _decoder_only_forward(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, cache,
+                              use_cache, **kwargs) -> BaseModelOutputWithPast:
+        """GPT: the decoder alone, masked self-attention with a key/value cache and no cross-attention."""
+        if token_type_ids is not None:
+            raise ValueError("token_type_ids apply to encoder-only (BERT-style) models only")
+        outputs = self.decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               cache=cache, inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
+        return BaseModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
 
-        # Encoder-decoder (Figure 1): encode the source once, then decode with cross-attention to it.
+    def _encoder_decoder_forward(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                                 decoder_input_ids, decoder_attention_mask, decoder_position_ids,
+                                 decoder_inputs_embeds, encoder_outputs, cache, use_cache,
+                                 **kwargs) -> Seq2SeqModelOutput:
+        """Figure 1: encode the source once, then decode with cross-attention to it."""
         if encoder_outputs is None and input_ids is None and inputs_embeds is None:
             raise ValueError(
                 "an encoder-decoder model needs the source (input_ids or inputs_embeds) or encoder_outputs; "
@@ -479,7 +502,8 @@ class TobigsForPreTrainingOutput(ModelOutput):
 
 
 class TobigsForPreTraining(TobigsPreTrainedModel):
-    """BERT pre-training: masked LM + next sentence prediction (`next_sentence_label` 0 = B follows A, 1 = random B).
+    """BERT pre-training: masked LM + next sentence prediction (`next_sentence_label` 0 = B follows A, 1 = random B);
+    ALBERT's sentence-order prediction is the same two-way head (`sentence_order_label` 0 = in order, 1 = swapped).
 
     The loss is the sum of the two means, as in BERT; the Trainer therefore passes no token count
     (`accepts_loss_kwargs = False`)."""
@@ -491,7 +515,7 @@ class TobigsForPreTraining(TobigsPreTrainedModel):
 
     def __init__(self, config: TobigsConfig):
         super().__init__(config)
-        self.model = TobigsModel(config)
+        self.model = TobigsModel(config, add_pooling_layer=True)
         self.lm_head = TobigsMaskedLMHead(config)
         self.next_sentence_head = nn.Linear(config.d_model, 2)
         self.post_init()
@@ -519,7 +543,16 @@ class TobigsForPreTraining(TobigsPreTrainedModel):
         return_logits: with `labels`, whether to build the (batch, length, vocab) MLM logits; by default only in eval
             mode: in training mode with `config.loss_chunk_size > 0` the MLM loss is computed chunk by chunk, over
             the masked positions only, and `prediction_logits` is None (the NSP logits are always returned).
+        sentence_order_label: ALBERT's sentence-order prediction (0 = segments in order, 1 = swapped), transformers'
+            name for the second objective; the same head and loss as `next_sentence_label` (pass one of the two).
+            Read from `kwargs` so that the Trainer's `find_labels` does not expect it in every BERT batch.
         """
+        sentence_order_label = kwargs.pop("sentence_order_label", None)
+        if sentence_order_label is not None:
+            if next_sentence_label is not None:
+                raise ValueError("pass next_sentence_label (BERT's NSP) or sentence_order_label (ALBERT's SOP), not "
+                                 "both: they train the same two-way head")
+            next_sentence_label = sentence_order_label
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
         hidden_states = outputs.last_hidden_state  # (B, T, d_model)
@@ -557,7 +590,7 @@ class TobigsForNextSentencePrediction(TobigsPreTrainedModel):
 
     def __init__(self, config: TobigsConfig):
         super().__init__(config)
-        self.model = TobigsModel(config)
+        self.model = TobigsModel(config, add_pooling_layer=True)
         self.next_sentence_head = nn.Linear(config.d_model, 2)
         self.post_init()
 
@@ -583,6 +616,55 @@ class TobigsForNextSentencePrediction(TobigsPreTrainedModel):
                                            attentions=outputs.attentions)
 
 
+@dataclass
+class TobigsForReplacedTokenDetectionOutput(ModelOutput):
+    """Outputs of `TobigsForReplacedTokenDetection`: one logit per token (names as transformers' ELECTRA)."""
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+class TobigsForReplacedTokenDetection(TobigsPreTrainedModel):
+    """ELECTRA's discriminator (Clark et al. 2020): for every token, was it replaced by the generator's sample?
+
+    `labels` (batch, length) hold 1 for replaced and 0 for original tokens; the loss is the binary cross-entropy over
+    the real tokens (attention_mask == 1), as transformers' `ElectraForPreTraining`. After pre-training this is the
+    model that is fine-tuned: its encoder loads into any encoder-only head with `from_pretrained`."""
+
+    supported_architectures = (ENCODER_ONLY,)
+    loss_kind = "replaced_token_detection"
+
+    def __init__(self, config: TobigsConfig):
+        super().__init__(config)
+        self.model = TobigsModel(config, add_pooling_layer=False)
+        self.discriminator_head = TobigsDiscriminatorHead(config)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> TobigsForReplacedTokenDetectionOutput:
+        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
+                             **kwargs)
+        logits = self.discriminator_head(outputs.last_hidden_state)  # (B, T)
+        loss = None
+        if labels is not None:
+            check_labels(labels, logits.shape, "replaced token detection (batch, length)", 2, "classes (0 original, "
+                         "1 replaced)")
+            loss = self.loss_function(logits, labels, attention_mask)
+        return TobigsForReplacedTokenDetectionOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                                     attentions=outputs.attentions)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Fine-tuning heads.
 # ---------------------------------------------------------------------------------------------------------------
@@ -590,7 +672,8 @@ class TobigsForNextSentencePrediction(TobigsPreTrainedModel):
 
 class TobigsForSequenceClassification(TobigsPreTrainedModel):
     """One label (or regression value) per sequence, read from the state that summarises it:
-    encoder-only: the pooled [CLS] state (BERT); decoder-only: the last non-padding token (GPT);
+    encoder-only: the pooled [CLS] state (BERT) or, with `classifier_head="dense-tanh"`, the first token's state
+    through RoBERTa's head; decoder-only: the last non-padding token (GPT);
     encoder-decoder: the decoder state at the final end-of-sequence token (BART).
 
     Encoder-decoder models return a `Seq2SeqSequenceClassifierOutput` (as BART) with the decoder's and the encoder's
@@ -601,17 +684,17 @@ class TobigsForSequenceClassification(TobigsPreTrainedModel):
     def __init__(self, config: TobigsConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
-        self.model = TobigsModel(config)
-        if config.architecture == ENCODER_ONLY:
-            self.dropout = nn.Dropout(dropout)
+        pooled = config.architecture == ENCODER_ONLY and config.classifier_head == "pooler"
+        self.model = TobigsModel(config, add_pooling_layer=pooled)
+        if pooled:  # BERT: the pooler's dense + tanh, then dropout and a linear layer
+            self.dropout = nn.Dropout(config.head_dropout)
             self.classifier = nn.Linear(config.d_model, config.num_labels)
         elif config.architecture == DECODER_ONLY:
             self.dropout = nn.Identity()
             self.classifier = nn.Linear(config.d_model, config.num_labels, bias=False)
-        else:
+        else:  # BART over the EOS state, RoBERTa (classifier_head="dense-tanh") over the first token
             self.dropout = nn.Identity()
-            self.classifier = TobigsClassificationHead(config, config.num_labels, dropout)
+            self.classifier = TobigsClassificationHead(config, config.num_labels, config.head_dropout)
         self.post_init()
 
     @can_return_tuple
@@ -628,15 +711,13 @@ class TobigsForSequenceClassification(TobigsPreTrainedModel):
         **kwargs: Unpack[TransformersKwargs],
     ) -> SequenceClassifierOutput | Seq2SeqSequenceClassifierOutput:
         architecture = self.config.architecture
-        extra = {"use_cache": False} if architecture != ENCODER_ONLY else {}
         if architecture == ENCODER_DECODER:
-            extra.update(decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_attention_mask)
-        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
-                             **extra, **kwargs)
+            kwargs.update(decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_attention_mask)
+        outputs = run_backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         hidden_states = outputs.last_hidden_state  # (B, T, d_model)
         batch_size, seq_length = hidden_states.shape[:2]
         if architecture == ENCODER_ONLY:
-            summary = outputs.pooler_output
+            summary = outputs.pooler_output if self.model.pooler is not None else hidden_states[:, 0]  # (B, d_model)
         else:
             if architecture == DECODER_ONLY:
                 index = last_token_index(input_ids, batch_size, seq_length, self.config.pad_token_id,
@@ -681,8 +762,7 @@ class TobigsForTokenClassification(TobigsPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.model = TobigsModel(config, add_pooling_layer=False)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(config.head_dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
         self.post_init()
 
@@ -697,9 +777,7 @@ class TobigsForTokenClassification(TobigsPreTrainedModel):
         labels: torch.LongTensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> TokenClassifierOutput:
-        extra = {"use_cache": False} if self.config.architecture == DECODER_ONLY else {}
-        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
-                             **extra, **kwargs)
+        outputs = run_backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (B, T, num_labels)
         loss = None
         if labels is not None:
@@ -734,9 +812,7 @@ class TobigsForQuestionAnswering(TobigsPreTrainedModel):
         end_positions: torch.LongTensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> QuestionAnsweringModelOutput:
-        extra = {"use_cache": False} if self.config.architecture == DECODER_ONLY else {}
-        outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
-                             **extra, **kwargs)
+        outputs = run_backbone(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         start_logits, end_logits = self.qa_outputs(outputs.last_hidden_state).unbind(-1)  # 2 x (B, T)
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -755,9 +831,8 @@ class TobigsForMultipleChoice(TobigsPreTrainedModel):
 
     def __init__(self, config: TobigsConfig):
         super().__init__(config)
-        self.model = TobigsModel(config)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
-        self.dropout = nn.Dropout(dropout)
+        self.model = TobigsModel(config, add_pooling_layer=True)
+        self.dropout = nn.Dropout(config.head_dropout)
         self.classifier = nn.Linear(config.d_model, 1)
         self.post_init()
 
@@ -797,6 +872,7 @@ __all__ = [
     "TobigsForCausalLM",
     "TobigsForMaskedLM",
     "TobigsForPreTraining",
+    "TobigsForReplacedTokenDetection",
     "TobigsForNextSentencePrediction",
     "TobigsForSequenceClassification",
     "TobigsForTokenClassification",

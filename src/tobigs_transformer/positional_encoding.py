@@ -49,10 +49,11 @@ class SinusoidalPositionalEncoding(nn.Module):
 
 
 class LearnedPositionalEmbedding(nn.Embedding):
-    """A trained table of position vectors (GPT, BERT, BART); `offset` skips rows reserved by BART checkpoints."""
+    """A trained table of position vectors (GPT, BERT, BART); `offset` skips rows reserved by BART and RoBERTa
+    checkpoints (RoBERTa's padding tokens read one of them, `padding_idx`: it starts at zero and is never trained)."""
 
-    def __init__(self, num_positions: int, dim: int, offset: int = 0):
-        super().__init__(num_positions + offset, dim)
+    def __init__(self, num_positions: int, dim: int, offset: int = 0, padding_idx: int | None = None):
+        super().__init__(num_positions + offset, dim, padding_idx=padding_idx)
         self.offset = offset
 
     def forward(self, position_ids: torch.Tensor) -> torch.Tensor:

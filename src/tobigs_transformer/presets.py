@@ -63,7 +63,7 @@ PRESETS: dict[str, dict] = {
         position_embedding_type="learned",
         scale_embedding=False,
         normalize_before=False,
-        activation_function="gelu",
+        activation_function="gelu_new",  # the tanh approximation, as OpenAI's GPT code (and transformers' afn="gelu")
         dropout=0.1,
         attention_dropout=0.1,
         layer_norm_eps=1e-5,
@@ -148,4 +148,160 @@ PRESETS["bart-large"] = dict(
     decoder_attention_heads=16,
     encoder_ffn_dim=4096,
     decoder_ffn_dim=4096,
+)
+
+# MarianMT (Junczys-Dowmunt et al. 2018) as the opus-mt translation checkpoints ship it, at the sizes of opus-mt-en-de:
+# the paper's base model (6+6 layers, d_model 512, h 8, d_ff 2048, sinusoids, embeddings x sqrt(d_model), post-LN, one
+# vocabulary tied three ways). What differs from `transformer-base` is what Marian's implementation chose: sines and
+# cosines concatenated rather than interleaved, the SiLU/"swish" FFN, LayerNorm eps 1e-5, an output bias
+# (`final_logits_bias`), N(0, 0.02) initialisation, a 58101-token SentencePiece vocabulary whose last id pads and
+# starts the decoder, and id 0 for </s>. This is exactly the config `convert_from_hf` gives an opus-mt model.
+PRESETS["marian"] = dict(
+    PRESETS["transformer-base"],
+    sinusoidal_layout="concatenated",
+    activation_function="swish",
+    layer_norm_eps=1e-5,
+    lm_head_bias=True,
+    init_method="normal",
+    init_std=0.02,
+    label_smoothing=0.0,
+    vocab_size=58101,
+    pad_token_id=58100,
+    bos_token_id=0,
+    eos_token_id=0,
+    decoder_start_token_id=58100,
+)
+
+# RoBERTa-base (Liu et al. 2019): BERT-base's network, trained differently (dynamic masking, FULL-SENTENCES, no NSP:
+# the recipe lives in the MLM trainer). What the config says: a byte-level BPE vocabulary of 50265 with fairseq's
+# special ids (<s>=0, <pad>=1, </s>=2); fairseq's positions, which count real tokens from row pad+1 = 2 on and give
+# padding its own row (`position_offset=2`, `position_padding_idx=1`: 512 usable positions in a 514-row table);
+# one token type ("we do not use segment embeddings" beyond the one row checkpoints keep); LayerNorm eps 1e-5; and a
+# classification head of dense + tanh over <s> instead of BERT's pooler (`classifier_head="dense-tanh"`).
+PRESETS["roberta-base"] = dict(
+    PRESETS["bert-base"],
+    vocab_size=50265,
+    max_position_embeddings=512,
+    position_offset=2,
+    position_padding_idx=1,
+    type_vocab_size=1,
+    layer_norm_eps=1e-5,
+    classifier_head="dense-tanh",
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+)
+
+# ALBERT-base (Lan et al. 2020, Table 1, as released in v2): BERT-base's shape with the two parameter reductions of
+# §3.1 -- "factorized embedding parameterization" (E = 128 wide embeddings projected to H = 768) and "cross-layer
+# parameter sharing" (all parameters, one group: 12 applications of one layer) -- a 30000-token SentencePiece
+# vocabulary, gelu_new, and no dropout (the v2 checkpoints drop it). The second pre-training task is sentence-order
+# prediction (`TobigsForPreTraining` with `sentence_order_label`), not NSP. The paper's Table 4 ablations are
+# `layer_sharing="attention"`, `"ffn"` and `"none"`.
+PRESETS["albert-base"] = dict(
+    PRESETS["bert-base"],
+    vocab_size=30000,
+    embedding_size=128,
+    layer_sharing="all",
+    layer_groups=1,
+    inner_group_num=1,
+    activation_function="gelu_new",
+    dropout=0.0,
+    attention_dropout=0.0,
+    classifier_dropout=0.1,
+    pad_token_id=0,
+    bos_token_id=2,
+    eos_token_id=3,
+)
+# ALBERT-large: H = 1024, 24 layers, 16 heads, d_ff 4096, still E = 128 and one shared layer.
+PRESETS["albert-large"] = dict(
+    PRESETS["albert-base"],
+    d_model=1024,
+    encoder_layers=24,
+    encoder_attention_heads=16,
+    encoder_ffn_dim=4096,
+)
+
+# CTRL (Keskar et al. 2019, §4 "Model"): a 48-layer decoder of width 1280 (16 heads, d_ff 8192) over a 246534-token
+# BPE vocabulary, "a Transformer with the original paper's sinusoidal positional embeddings" (laid out sines, then
+# cosines, as its released code) added to token embeddings scaled by sqrt(d_model), pre-LN layers with a final
+# LayerNorm (GPT-2's placement), a ReLU FFN and an LM head with its own bias. Every text starts with a control code
+# (a domain token); the released table covers 50000 positions although training used 256/512-token windows.
+PRESETS["ctrl"] = dict(
+    architecture="decoder-only",
+    vocab_size=246534,
+    d_model=1280,
+    decoder_layers=48,
+    decoder_attention_heads=16,
+    decoder_ffn_dim=8192,
+    max_position_embeddings=50000,
+    position_embedding_type="sinusoidal",
+    sinusoidal_layout="concatenated",
+    scale_embedding=True,
+    normalize_before=True,
+    activation_function="relu",
+    dropout=0.1,
+    attention_dropout=0.0,
+    layer_norm_eps=1e-6,
+    lm_head_bias=True,
+    tie_word_embeddings=True,
+    init_method="normal",
+    init_std=0.02,
+    pad_token_id=None,
+    bos_token_id=None,
+    eos_token_id=None,
+)
+
+# PEGASUS-large (Zhang et al. 2020, §6: L = 16, H = 1024, F = 4096, A = 16, 568M parameters): the paper's
+# encoder-decoder with pre-LN layers and a final LayerNorm per stack, fixed sinusoids (sines, then cosines, as the
+# released code), embeddings scaled by sqrt(d_model), a ReLU FFN, dropout 0.1 everywhere, a 96103-token SentencePiece
+# vocabulary (<pad>=0 also starts the decoder, </s>=1, then the two mask tokens of gap-sentence generation and MLM) and
+# an output bias. This is the config `convert_from_hf` gives google/pegasus-large.
+PRESETS["pegasus-large"] = dict(
+    architecture="encoder-decoder",
+    vocab_size=96103,
+    d_model=1024,
+    encoder_layers=16,
+    decoder_layers=16,
+    encoder_attention_heads=16,
+    decoder_attention_heads=16,
+    encoder_ffn_dim=4096,
+    decoder_ffn_dim=4096,
+    max_position_embeddings=1024,
+    position_embedding_type="sinusoidal",
+    sinusoidal_layout="concatenated",
+    scale_embedding=True,
+    normalize_before=True,
+    activation_function="relu",
+    dropout=0.1,
+    attention_dropout=0.1,
+    activation_dropout=0.1,
+    layer_norm_eps=1e-5,
+    lm_head_bias=True,
+    tie_word_embeddings=True,
+    init_method="normal",
+    init_std=0.02,
+    pad_token_id=0,
+    bos_token_id=None,
+    eos_token_id=1,
+    decoder_start_token_id=0,
+)
+
+# ELECTRA (Clark et al. 2020, Table 6 / Appendix A): BERT's encoder trained as a discriminator of replaced tokens
+# (`TobigsForReplacedTokenDetection`) against a small MLM generator. ELECTRA-Small: H = 256, 12 layers, 4 heads,
+# d_ff 1024, with embeddings of width E = 128 projected to H (ALBERT's factorization, `embedding_size=128`);
+# ELECTRA-Base: BERT-base's sizes, E = H (no projection). BERT's WordPiece vocabulary and ids; no pooler is used.
+PRESETS["electra-small"] = dict(
+    PRESETS["bert-base"],
+    d_model=256,
+    embedding_size=128,
+    encoder_layers=12,
+    encoder_attention_heads=4,
+    encoder_ffn_dim=1024,
+    add_pooling_layer=False,
+    generator_size=1 / 4,  # Appendix A, Table 6: generator size 1/4 (Small), 1/3 (Base)
+    rtd_loss_weight=50.0,  # §3.1: lambda = 50
+)
+PRESETS["electra-base"] = dict(
+    PRESETS["bert-base"], add_pooling_layer=False, generator_size=1 / 3, rtd_loss_weight=50.0
 )

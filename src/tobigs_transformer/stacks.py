@@ -26,7 +26,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from .attention import MultiHeadAttention
 from .configuration_tobigs import TobigsConfig
 from .embeddings import TransformerEmbeddings
-from .layers import TobigsDecoderLayer, TobigsEncoderLayer
+from .layers import TobigsDecoderLayer, TobigsEncoderLayer, layer_plan
 from .pretrained import TobigsPreTrainedModel
 
 
@@ -92,7 +92,12 @@ class TobigsEncoder(TobigsStack):
     def __init__(self, config: TobigsConfig):
         super().__init__(config)
         self.embeddings = TransformerEmbeddings(config, use_token_types=True)
-        self.layers = nn.ModuleList([TobigsEncoderLayer(config, i) for i in range(config.encoder_layers)])
+        # ALBERT shares parameters across layers (`layer_plan`); every other family has N independent layers.
+        plan = layer_plan(config)
+        self.layers = nn.ModuleList([TobigsEncoderLayer(config, i) for i in range(plan.num_layers)])
+        for layer, owner, names in plan.borrowed:
+            self.layers[layer].borrow(self.layers[owner], names)
+        self.layer_order = plan.order
         self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
         self.gradient_checkpointing = False
         self.post_init()
@@ -114,8 +119,8 @@ class TobigsEncoder(TobigsStack):
         attention_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
         )
-        for layer in self.layers:
-            hidden_states = layer(hidden_states, attention_mask, **kwargs)
+        for index in self.layer_order:
+            hidden_states = self.layers[index](hidden_states, attention_mask, **kwargs)
         if self.final_layer_norm is not None:
             hidden_states = self.final_layer_norm(hidden_states)
         return BaseModelOutput(last_hidden_state=hidden_states)

@@ -1,10 +1,12 @@
-"""Exact weight conversion between tobigs_transformer and transformers' GPT-2, BERT, BART and Marian classes.
+"""Exact weight conversion between tobigs_transformer and transformers' GPT-1, GPT-2, CTRL, BERT, RoBERTa, ALBERT,
+ELECTRA, BART, Marian and Pegasus classes.
 
     from tobigs_transformer.convert import convert_from_hf, convert_to_hf
     ours = convert_from_hf(GPT2LMHeadModel.from_pretrained("path/to/gpt2"))   # -> TobigsForCausalLM
     back = convert_to_hf(ours)                                                  # -> GPT2LMHeadModel
 
-One key map per family (gpt2.py, bert.py, bart.py, marian.py), applied by the strict engine in common.py; the
+One key map per family (gpt2.py, openai_gpt.py, ctrl.py, bert.py, roberta.py, albert.py, electra.py, bart.py,
+marian.py, pegasus.py), applied by the strict engine in common.py; the
 command line is `tobigs-convert --from-hf DIR --out DIR` / `--to-hf DIR --out DIR` (cli.py).
 This sub-package is tooling: it imports the model, the model never imports it.
 """

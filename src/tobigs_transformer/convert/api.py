@@ -1,5 +1,5 @@
-"""`convert_from_hf` / `convert_to_hf`: exact conversion between transformers' GPT-2, BERT, BART and Marian classes
-and ours, config and generation config included.
+"""`convert_from_hf` / `convert_to_hf`: exact conversion between transformers' GPT-1, GPT-2, CTRL, BERT, RoBERTa,
+ALBERT, ELECTRA, BART, Marian and Pegasus classes and ours, config and generation config included.
 
 Which family a transformers model belongs to is read from `config.model_type`; which family one of our models is
 exported to is inferred from its config (each family lists the config values it needs) or named with `target`.
@@ -17,11 +17,16 @@ from .. import modeling_tobigs
 from ..configuration_tobigs import TobigsConfig
 from ..integrity import check_model_weights
 from ..pretrained import TobigsPreTrainedModel
-from . import bart, bert, gpt2, marian
+from . import albert, bart, bert, ctrl, electra, gpt2, marian, openai_gpt, pegasus, roberta
 from .common import ClassPair, ConversionError, Family, convert_state_dict, load_exactly
 
 FAMILIES: dict[str, Family] = {
-    family.name: family for family in (gpt2.FAMILY, bert.FAMILY, bart.FAMILY, marian.FAMILY)
+    family.name: family
+    for family in (
+        gpt2.FAMILY, openai_gpt.FAMILY, ctrl.FAMILY,  # decoder-only
+        bert.FAMILY, roberta.FAMILY, albert.FAMILY, electra.FAMILY,  # encoder-only
+        bart.FAMILY, marian.FAMILY, pegasus.FAMILY,  # encoder-decoder
+    )
 }
 _BY_MODEL_TYPE = {model_type: family for family in FAMILIES.values() for model_type in family.model_types}
 _UNSUPPORTED = {
@@ -48,7 +53,7 @@ def family_of_hf_config(config: PreTrainedConfig) -> Family:
 
 
 def convert_config_from_hf(config: PreTrainedConfig) -> TobigsConfig:
-    """transformers' GPT-2/BERT/BART/Marian config -> the TobigsConfig that computes the same function."""
+    """A transformers config of a supported family (`FAMILIES`) -> the TobigsConfig that computes the same function."""
     if isinstance(config, TobigsConfig):
         raise TypeError("convert_config_from_hf takes a transformers config, got a TobigsConfig")
     tobigs_config = TobigsConfig(**family_of_hf_config(config).config_from_hf(config))
@@ -74,7 +79,7 @@ def infer_family(config: TobigsConfig, ours_class: str | None = None) -> Family:
 
 
 def convert_config_to_hf(config: TobigsConfig, family: str | None = None) -> PreTrainedConfig:
-    """TobigsConfig -> transformers config of `family` ("gpt2", "bert", "bart", "marian"; inferred when None)."""
+    """TobigsConfig -> transformers config of `family` (a key of `FAMILIES`; inferred when None)."""
     if family is None:
         chosen = infer_family(config)
     elif family in FAMILIES:
@@ -98,7 +103,7 @@ def _copy_generation_config(source: PreTrainedModel, target: PreTrainedModel) ->
 
 
 def convert_from_hf(model: PreTrainedModel) -> TobigsPreTrainedModel:
-    """Convert a transformers GPT-2/BERT/BART/Marian model into the matching tobigs model, exactly.
+    """Convert a transformers model of a supported family (see `FAMILIES`) into the matching tobigs model, exactly.
 
     Raises `ConversionError` (a ValueError) naming the field or the keys when the conversion cannot be exact, and
     `CorruptWeightsError` (a ValueError) naming the file and tensor when a weight file the model was loaded from
@@ -148,6 +153,8 @@ def convert_to_hf(model: TobigsPreTrainedModel, target: str | type | None = None
     if generation_config is not None and hasattr(hf_config, "forced_eos_token_id"):
         hf_config.forced_eos_token_id = generation_config.forced_eos_token_id
     hf_class = getattr(transformers, pair.hf_class)
+    if getattr(hf_config, "_attn_implementation", None) == "sdpa" and not hf_class._supports_sdpa:
+        hf_config._attn_implementation = "eager"  # older classes (OpenAI GPT, CTRL) have their own attention only
     hf_model = hf_class(hf_config, **(pair.hf_kwargs(model) if pair.hf_kwargs else {})).to(_dtype(model))
     _transfer(model, hf_model, family, pair, "to_hf", model.config)
     _copy_generation_config(model, hf_model)
@@ -157,7 +164,8 @@ def convert_to_hf(model: TobigsPreTrainedModel, target: str | type | None = None
 def _transfer(source, target, family: Family, pair: ClassPair, direction: str, config: TobigsConfig) -> None:
     what = f"{type(source).__name__} -> {type(target).__name__}"
     target_shapes = {key: tensor.shape for key, tensor in target.state_dict().items()}
-    tensors = convert_state_dict(source.state_dict(), target_shapes, family.rules_for(pair), direction, config, what)
+    tensors = convert_state_dict(source.state_dict(), target_shapes, family.rules_for(pair, config), direction, config,
+                                 what)
     load_exactly(target, tensors, what)
 
 

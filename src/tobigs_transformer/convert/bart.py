@@ -136,7 +136,7 @@ def seq2seq_config_from_hf(hf) -> dict:
         tie_word_embeddings=True,
         use_cache=hf.use_cache,
         pad_token_id=hf.pad_token_id,
-        bos_token_id=hf.bos_token_id,
+        bos_token_id=getattr(hf, "bos_token_id", None),  # Pegasus has none
         eos_token_id=hf.eos_token_id,
         decoder_start_token_id=hf.decoder_start_token_id,
         **common_config_fields(hf),
@@ -171,9 +171,9 @@ def seq2seq_config_to_hf(config: TobigsConfig) -> dict:
 
 
 def seq2seq_incompatibilities(config: TobigsConfig, family: str, **expected) -> list[str]:
-    expected = dict(architecture="encoder-decoder", normalize_before=False, attention_bias=True, lm_head_bias=True,
-                    layer_norm_eps=BART_LAYER_NORM_EPS, type_vocab_size=0, tie_word_embeddings=True,
-                    label_smoothing=0.0, **expected)
+    expected = {**dict(architecture="encoder-decoder", normalize_before=False, attention_bias=True, lm_head_bias=True,
+                       layer_norm_eps=BART_LAYER_NORM_EPS, type_vocab_size=0, tie_word_embeddings=True,
+                       label_smoothing=0.0), **expected}
     return [f"{name}={getattr(config, name)!r} ({family} needs {value!r})" for name, value in expected.items()
             if getattr(config, name) != value]
 

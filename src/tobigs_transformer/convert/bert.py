@@ -126,9 +126,12 @@ def config_from_hf(hf: BertConfig) -> dict:
 def incompatibilities(config: TobigsConfig) -> list[str]:
     expected = dict(architecture="encoder-only", position_embedding_type="learned", position_offset=0,
                     scale_embedding=False, layernorm_embedding=True, normalize_before=False, attention_bias=True,
-                    activation_dropout=0.0, label_smoothing=0.0)
+                    activation_dropout=0.0, label_smoothing=0.0, position_padding_idx=None, classifier_head="pooler")
     reasons = [f"{name}={getattr(config, name)!r} (BERT needs {value!r})" for name, value in expected.items()
                if getattr(config, name) != value]
+    if config.embedding_size is not None or config.layer_sharing != "none":
+        reasons.append(f"embedding_size={config.embedding_size!r}, layer_sharing={config.layer_sharing!r} (BERT has "
+                       "d_model-wide embeddings and unshared layers: that is ALBERT)")
     if config.type_vocab_size < 1:
         reasons.append("type_vocab_size=0 (BERT always has segment embeddings)")
     return reasons

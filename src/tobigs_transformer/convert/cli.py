@@ -1,4 +1,5 @@
-"""`tobigs convert`: convert `save_pretrained` folders between transformers' GPT-2/BERT/BART/Marian and ours.
+"""`tobigs convert`: convert `save_pretrained` folders between transformers' families (GPT-1, GPT-2, CTRL, BERT,
+RoBERTa, ALBERT, ELECTRA, BART, Marian, Pegasus) and ours.
 
     tobigs convert --from-hf path/to/gpt2 --output_dir gpt2-tobigs      # GPT2LMHeadModel  -> TobigsForCausalLM
     tobigs convert --to-hf gpt2-tobigs --output_dir gpt2-again          # TobigsForCausalLM -> GPT2LMHeadModel
@@ -6,7 +7,8 @@
 
 The class to read is the first entry of the folder's `config.json` `architectures` unless `--target` names one
 (for `--from-hf` a transformers class such as `BertForMaskedLM`, or the tobigs class wanted such as
-`TobigsForMaskedLM`; for `--to-hf` the transformers class, or a family name: gpt2, bert, bart, marian).
+`TobigsForMaskedLM`; for `--to-hf` the transformers class, or a family name: gpt2, openai-gpt, ctrl, bert, roberta,
+albert, electra, bart, marian, pegasus).
 Tokenizer files are copied along. Works offline on local folders; a Hub model id works where a network is.
 
 Exit status 2 with one line on stderr for a bad option, a missing folder or a model that cannot be converted; 1 for
@@ -56,7 +58,8 @@ class ConvertArguments:
     )
     target: str | None = field(
         default=None,
-        metadata={"help": "Class to read (--from-hf) or write (--to-hf; or a family: gpt2, bert, bart, marian); "
+        metadata={"help": "Class to read (--from-hf) or write (--to-hf; or a family: gpt2, openai-gpt, ctrl, bert, "
+                          "roberta, albert, electra, bart, marian, pegasus); "
                           "default: the folder's architectures entry."},
     )
     verify: bool = field(

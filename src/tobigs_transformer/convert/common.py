@@ -288,7 +288,7 @@ class Family:
 
     name: str
     model_types: tuple[str, ...]
-    base_rules: tuple[Rule, ...]
+    base_rules: tuple[Rule, ...] | Callable[[TobigsConfig], tuple[Rule, ...]]
     pairs: tuple[ClassPair, ...]
     config_from_hf: Callable
     config_to_hf: Callable
@@ -311,8 +311,11 @@ class Family:
         target = f" as {hf_class_name}" if hf_class_name else ""
         raise ConversionError(f"{ours_class_name} cannot be exported{target} to {self.name}; supported: {options}")
 
-    def rules_for(self, pair: ClassPair) -> list[Rule]:
-        return [r.with_prefixes(pair.hf_prefix, pair.ours_prefix) for r in self.base_rules] + list(pair.head_rules)
+    def rules_for(self, pair: ClassPair, config: TobigsConfig | None = None) -> list[Rule]:
+        """The pair's key map; a family whose layout follows the config (ALBERT's shared layers) gives
+        `base_rules` as a function of the TobigsConfig."""
+        base = self.base_rules(config) if callable(self.base_rules) else self.base_rules
+        return [r.with_prefixes(pair.hf_prefix, pair.ours_prefix) for r in base] + list(pair.head_rules)
 
 
 def common_config_fields(hf_config) -> dict:

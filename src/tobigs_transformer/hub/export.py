@@ -31,7 +31,7 @@ logger = logging.get_logger(__name__)
 
 PACKAGE_DIR = Path(_modeling.__file__).resolve().parent
 # Entry points of the exported code; everything else comes from their relative imports.
-_ROOT_MODULES = ("configuration_tobigs", "modeling_tobigs", "pipeline_tobigs")
+_ROOT_MODULES = ("configuration_tobigs", "modeling_tobigs", "modeling_electra", "pipeline_tobigs")
 # What an export must contain, exactly (checked against transformers' own import resolution in the tests).
 EXPORTED_MODULES = (
     "configuration_tobigs.py",
@@ -48,6 +48,7 @@ EXPORTED_MODULES = (
     "chunked_loss.py",
     "generation_tobigs.py",
     "modeling_tobigs.py",
+    "modeling_electra.py",
     "pipeline_tobigs.py",
 )
 PACKAGE_NAME = __name__.split(".")[0]

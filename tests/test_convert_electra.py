@@ -1,0 +1,95 @@
+"""ELECTRA <-> TobigsModel / TobigsForReplacedTokenDetection (the discriminator) / TobigsForMaskedLM (the generator):
+identical outputs and losses on right-padded two-segment batches, with and without the E -> H embedding projection,
+exact round trip, save/reload (tiny random models, fp32, no downloads)."""
+
+import pytest
+import torch
+import transformers
+from test_convert_common import (
+    assert_same_outputs,
+    assert_same_state_dict,
+    check_parity,
+    outputs_of,
+    randomize_,
+    right_padded,
+)
+from tiny import TINY
+from transformers import ElectraConfig
+
+from tobigs_transformer import TobigsConfig, TobigsForReplacedTokenDetection
+from tobigs_transformer.convert import ConversionError, convert_config_from_hf, convert_from_hf, convert_to_hf
+
+
+def tiny_electra(class_name: str, **overrides):
+    config = ElectraConfig(**{**dict(vocab_size=99, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=37, max_position_embeddings=64),
+                              **overrides})
+    return randomize_(getattr(transformers, class_name)(config).eval())
+
+
+def _inputs():
+    input_ids, attention_mask = right_padded(3, [10, 7, 4], 1, 99, pad=0)
+    token_type_ids = torch.zeros_like(input_ids)
+    token_type_ids[:, 5:] = 1
+    return dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids * attention_mask)
+
+
+def _labels(class_name, inputs):
+    if class_name == "ElectraForPreTraining":  # 1 = replaced
+        return dict(labels=(inputs["input_ids"] % 3 == 0).long())
+    if class_name == "ElectraForMaskedLM":
+        labels = torch.full_like(inputs["input_ids"], -100)
+        labels[:, 1:4] = inputs["input_ids"][:, 1:4]
+        return dict(labels=labels)
+    return {}
+
+
+@pytest.mark.parametrize("embedding_size", [16, 32])
+@pytest.mark.parametrize("class_name", ["ElectraModel", "ElectraForPreTraining", "ElectraForMaskedLM"])
+def test_pair(class_name, embedding_size, tmp_path):
+    inputs = _inputs()
+    ours = check_parity(tiny_electra(class_name, embedding_size=embedding_size),
+                        {**inputs, **_labels(class_name, inputs)}, tmp_path)
+    assert ours.config.embedding_size == (None if embedding_size == 32 else embedding_size)
+
+
+def test_discriminator_loss_ignores_padding_as_transformers():
+    hf = tiny_electra("ElectraForPreTraining")
+    ours = convert_from_hf(hf)
+    inputs = _inputs()
+    labels = (inputs["input_ids"] % 3 == 0).long()
+    noisy = labels.masked_fill(inputs["attention_mask"] == 0, 1)  # labels under padding must not count
+    with torch.no_grad():
+        assert torch.equal(ours(**inputs, labels=labels).loss, ours(**inputs, labels=noisy).loss)
+        no_mask = {k: v for k, v in inputs.items() if k != "attention_mask"}
+        assert torch.allclose(ours(**no_mask, labels=labels).loss, hf(**no_mask, labels=labels).loss, atol=1e-6)
+
+
+@pytest.mark.parametrize("preset, d_model, embedding_size",
+                         [("electra-small", 256, 128), ("electra-base", 768, None)])
+def test_presets_are_the_released_discriminators(preset, d_model, embedding_size):
+    config = TobigsConfig.from_preset(preset)
+    assert (config.d_model, config.embedding_size) == (d_model, embedding_size)
+    hf = ElectraConfig(embedding_size=embedding_size or d_model, hidden_size=d_model,
+                       num_attention_heads=config.encoder_attention_heads, intermediate_size=config.encoder_ffn_dim)
+    converted = convert_config_from_hf(hf).to_dict()
+    preset_dict = config.to_dict()
+    differ = {k for k in set(converted) | set(preset_dict) if converted.get(k) != preset_dict.get(k)}
+    # An encoder keeps no cache either way; the generator's size is a pre-training setting no discriminator records.
+    assert differ == {"use_cache", "generator_size"}, differ
+
+
+def test_export_of_a_discriminator_built_from_the_preset():
+    config = TobigsConfig.from_preset("electra-small", **{**TINY, "embedding_size": 16})
+    ours = randomize_(TobigsForReplacedTokenDetection(config).eval())
+    hf = convert_to_hf(ours).eval()
+    assert type(hf).__name__ == "ElectraForPreTraining"
+    inputs = _inputs()
+    inputs = {**inputs, **_labels("ElectraForPreTraining", inputs)}
+    assert_same_outputs(outputs_of(hf, inputs), outputs_of(ours, inputs))
+    assert_same_state_dict(convert_from_hf(hf).state_dict(), ours.state_dict())
+
+
+def test_what_electra_cannot_express_is_named():
+    with pytest.raises(ConversionError, match="hidden_act='relu'"):
+        convert_config_from_hf(ElectraConfig(hidden_act="relu"))
