@@ -5,9 +5,15 @@ converted with `convert_from_hf`, checked for identical logits (the run stops if
 in one process, interleaved, on identical inputs:
   - training tokens/s (forward + backward + AdamW step) and the step's peak memory, eager and under torch.compile
     (first-call time = compile cost), plus model FLOPs utilisation on CUDA (formula: `twins_families.train_flops`);
+    for our models also with the plain LM loss (`config.loss_chunk_size=0`, modes `*_plain_loss`) against the
+    same twin, to show what the chunked loss costs or saves in each mode;
   - greedy generation tokens/s at batch 1 and 32 with the dynamic cache, the static cache, and the static cache
-    compiled the way transformers compiles it (its auto-compile of the decode step; forced on CPU, where
-    transformers does not do it by default); beam-4 at batch 8 (dynamic cache; transformers compiles no beam step).
+    compiled the way transformers compiles it (its auto-compile of the decode step). On CPU, where transformers
+    does not compile it by default, our model gets the public switch (an explicit `compile_config`, see
+    `TobigsGenerationMixin`) and the twin transformers' private `CompileConfig._compile_all_devices`; the report
+    sets the first call (the compile) against the steady state and says after how many new tokens compiling pays;
+    beam-4 at batch 8 (dynamic cache; transformers compiles no beam step).
+Every row records the 1-minute load average when it started (the machine may be shared).
 CUDA: bf16 autocast for training, bf16 weights for generation, sdpa, the paper/checkpoint sizes. CPU: fp32, the
 sizes of RESULTS.md section 1. Prints the goals of issue 14 and every measurement, writes JSON (`--out`, rewritten
 after each measurement so a run cut short keeps what it measured), and with `--update-results` regenerates this
@@ -49,6 +55,7 @@ from tobigs_transformer.convert import convert_from_hf  # noqa: E402
 SCHEMA = "bench_twins/1"
 DEFAULT_PEAK_TFLOPS = 989.0  # H100/H200 SXM bf16 dense (datasheet; the shared anchors measured ~805 on 8192³)
 GEN_MODES = ("dynamic", "static", "static_compiled")
+TRAIN_MODES = ("eager", "compiled", "eager_plain_loss", "compiled_plain_loss")
 SMOKE_COMPILED = ("gpt2",)
 # Per profile: (train warm-up, train repeats, generation warm-up, generation repeats, logit tolerance)
 TIMING = {"cpu": (2, 10, 1, 5, 1e-4), "gpu": (3, 10, 1, 3, 5e-4), "smoke": (1, 2, 0, 1, 1e-4)}
@@ -104,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget-s", type=float, default=None,
                    help="stop starting new measurements after this many seconds (the rest are marked skipped)")
     p.add_argument("--probe-parallel", type=int, default=2, help="CPU memory probes run at once")
+    p.add_argument("--no-memory", dest="memory", action="store_false", default=True,
+                   help="CPU: skip the peak-memory probes (a fresh process per model and side)")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results_twins_<device>.json)")
     p.add_argument("--update-results", nargs="?", const=os.path.join(HERE, "RESULTS.md"), default=None,
                    metavar="RESULTS_MD", help="regenerate this device's block of RESULTS.md")
@@ -226,13 +235,21 @@ class Runner:
             DEFAULT_PEAK_TFLOPS if device.type == "cuda" else None)
 
     def train(self, fam: Family, mode: str) -> list[dict]:
-        compiled = mode == "compiled"
-        steps = {}
-        for side, model in (("ours", fam.ours), ("twin", fam.hf)):
-            steps[side] = measure.train_step_fn(model, fam.batch, self.device, compiled, self.amp,
-                                                self.args.compile_backend)
-        timing = measure.time_interleaved({k: v[0] for k, v in steps.items()}, self.train_warm, self.train_rep,
-                                          self.device)
+        if mode not in TRAIN_MODES:
+            raise ValueError(f"training mode {mode!r} is not one of {TRAIN_MODES}")
+        compiled = mode.startswith("compiled")
+        chunk = fam.ours.config.loss_chunk_size
+        if mode.endswith("_plain_loss"):
+            fam.ours.config.loss_chunk_size = 0  # full logits and transformers' cross-entropy, as the twin
+        try:
+            steps = {}
+            for side, model in (("ours", fam.ours), ("twin", fam.hf)):
+                steps[side] = measure.train_step_fn(model, fam.batch, self.device, compiled, self.amp,
+                                                    self.args.compile_backend)
+            timing = measure.time_interleaved({k: v[0] for k, v in steps.items()}, self.train_warm,
+                                              self.train_rep, self.device)
+        finally:
+            fam.ours.config.loss_chunk_size = chunk
         tokens = fams.train_tokens(fam.twin, fam.shape)
         flops = fams.train_flops(fam.twin, fam.shape)
         values = {}
@@ -243,8 +260,9 @@ class Runner:
             values[f"{side}_first_call_s"] = t["first_call_s"]
             values[f"{side}_tflops"] = flops / t["median_s"] / 1e12
             values[f"mfu_{side}"] = flops / t["median_s"] / (self.peak * 1e12) if self.peak else None
-        rows = [_row(fam, "train", mode, "tokens/s", **values, flops_per_step=flops)]
-        if self.device.type == "cuda":
+        rows = [_row(fam, "train", mode, "tokens/s", **values, flops_per_step=flops,
+                     loss_chunk_size=0 if mode.endswith("_plain_loss") else chunk)]
+        if self.device.type == "cuda" and not mode.endswith("_plain_loss"):
             mem = {side: measure.cuda_step_memory(steps[side][0], model, steps[side][1], self.device)
                    for side, model in (("ours", fam.ours), ("twin", fam.hf))}
             rows.append(_row(fam, "train memory", mode, "MiB", ours=mem["ours"]["peak_total_mib"],
@@ -268,21 +286,24 @@ class Runner:
         else:
             batch, prompt, new, beams = int(workload.split("b")[-1]), s.gen_prompt, s.gen_new, 1
         settings = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False, num_beams=beams)
+        per_side = {"ours": {}, "twin": {}}
         if mode == "static":
             settings.update(cache_implementation="static", disable_compile=True)
         elif mode == "static_compiled":
             settings["cache_implementation"] = "static"
             backend = self.args.compile_backend
             if self.device.type != "cuda":
-                # transformers auto-compiles the static-cache decode step on accelerators only; ask it to on CPU
+                # transformers auto-compiles the static-cache decode step on accelerators only. Ours: the public
+                # switch, an explicit compile_config; the twin: transformers' private flag for the same compile.
+                per_side["ours"]["compile_config"] = transformers.CompileConfig(mode="default", backend=backend)
                 config = transformers.CompileConfig(mode="default", backend=backend)
                 config._compile_all_devices = True
-                settings["compile_config"] = config
+                per_side["twin"]["compile_config"] = config
             elif backend != "inductor":
                 settings["compile_config"] = transformers.CompileConfig(backend=backend)
         inputs = fams.generation_inputs(fam.twin, s, batch, prompt, self.device)
         store: dict = {}
-        fns = {side: measure.generate_fn(model, inputs, settings, store, side)
+        fns = {side: measure.generate_fn(model, inputs, {**settings, **per_side[side]}, store, side)
                for side, model in (("ours", fam.gen_ours), ("twin", fam.gen_hf))}
         timing = measure.time_interleaved(fns, self.gen_warm, self.gen_rep, self.device)
         values = {}
@@ -316,6 +337,11 @@ def plan(families: list[Family], args: argparse.Namespace) -> list[tuple[Family,
     for f in gen:
         workload = f"greedy b{max(f.shape.gen_batches)}"
         jobs += [(f, workload, m) for m in GEN_MODES if m != "static_compiled" or compiles(f)]
+    # what the chunked LM loss costs or saves, eager and compiled (--smoke: one family, eager only)
+    chunked = [f for f in families if f.ours.config.loss_chunk_size and f.twin.compiles
+               and (not args.smoke or f.twin.name in SMOKE_COMPILED)]
+    jobs += [(f, "train", "eager_plain_loss") for f in chunked]
+    jobs += [(f, "train", "compiled_plain_loss") for f in chunked if compiles(f) and not args.smoke]
     jobs += [(f, f"beam4 b{f.shape.beam_batch}", "dynamic") for f in gen]
     return jobs
 
@@ -344,8 +370,11 @@ def build_report(args, device, profile, runner, families, rows, argv, out_path) 
              "(GenerationMixin._sample); beam search is never compiled, so beam-4 is eager.",
              "first-call times include torch.compile; inductor's on-disk cache can shorten them on later runs."]
     if device.type == "cpu":
-        notes.append("static_compiled on CPU forces transformers' own decode-step compile "
-                     "(CompileConfig(mode='default'), _compile_all_devices=True), which it skips on CPU by default.")
+        notes.append("static_compiled on CPU: transformers' own decode-step compile (CompileConfig(mode='default')), "
+                     "which it skips on CPU by default; ours through the public switch (an explicit compile_config, "
+                     "TobigsGenerationMixin), the twin through CompileConfig._compile_all_devices=True.")
+    notes.append("*_plain_loss rows: our model with config.loss_chunk_size=0 (full logits, plain cross-entropy) "
+                 "against the same twin; the other training rows use our default chunked LM loss.")
     load = _START_LOAD
     return dict(
         schema=SCHEMA, date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -403,8 +432,11 @@ def _run_jobs(runner: Runner, families: list[Family], args, budget: measure.Budg
             new = [dict(family=fam.twin.name, workload=workload, mode=mode, ok=False,
                         status=f"skipped: --budget-s {args.budget_s:g} spent")]
         else:
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
             try:
                 new = runner.train(fam, mode) if workload == "train" else runner.generation(fam, workload, mode)
+                for r in new:
+                    r["load_1m"] = load
             except Exception as e:  # one failing path must not lose the others' numbers
                 traceback.print_exc()
                 first = str(e).splitlines()[0][:200] if str(e) else ""
@@ -430,6 +462,9 @@ def from_json(path: str, results_md: str | None) -> int:
     report["goals"] = report_mod.evaluate_goals(report["rows"], report["families"], report["device"]["type"])
     print("\n".join(report_mod.goals_table(report["goals"])))
     print("\n" + "\n".join(report_mod.rows_table(report["rows"])))
+    costs = report_mod.compile_cost_table(report["rows"])
+    if costs:
+        print("\n" + "\n".join(costs))
     if results_md:
         report_mod.update_results(results_md, report)
         print(f"updated {results_md}")
@@ -466,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     print(f"[{_elapsed()}] bench_twins: {device.type} ({profile} sizes), logits match for "
           + ", ".join(f"{f.twin.name} (max |Δ| {f.max_abs_logit_diff:.1e})" for f in families), flush=True)
-    pool = _start_probes(twins, args, profile) if device.type == "cpu" else None
+    pool = _start_probes(twins, args, profile) if device.type == "cpu" and args.memory else None
     if pool is not None and not args.smoke:
         pool.collect()  # a full run times nothing while the probes use the cores
 
@@ -483,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out_path, report)
     print("\n" + "\n".join(report_mod.goals_table(report["goals"])))
     print("\n" + "\n".join(report_mod.rows_table(rows)))
+    costs = report_mod.compile_cost_table(rows)
+    if costs:
+        print("\n" + "\n".join(costs))
     print(f"\nwrote {out_path}")
     if args.update_results:
         report_mod.update_results(args.update_results, report)

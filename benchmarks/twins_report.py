@@ -150,11 +150,13 @@ def goals_table(goals: list[dict]) -> list[str]:
 
 def rows_table(rows: list[dict]) -> list[str]:
     lines = ["| family | workload | mode | unit | ours | twin | ours/twin | first call ours / twin (s) "
-             "| same tokens |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| same tokens | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        load = "" if r.get("load_1m") is None else f"{r['load_1m']:.1f}"
         if not r.get("ok"):
-            lines.append(f"| {r['family']} | {r['workload']} | {r['mode']} | | | | | {r.get('status', '')} | |")
+            lines.append(f"| {r['family']} | {r['workload']} | {r['mode']} | | | | | {r.get('status', '')} | "
+                         f"| {load} |")
             continue
         first = ("–" if r.get("ours_first_call_s") is None
                  else f"{r['ours_first_call_s']:.2f} / {r['twin_first_call_s']:.2f}")
@@ -163,7 +165,45 @@ def rows_table(rows: list[dict]) -> list[str]:
         if r.get("mfu_ours") is not None:
             extra = f" (MFU {100 * r['mfu_ours']:.1f}% / {100 * r['mfu_twin']:.1f}%)"
         lines.append(f"| {r['family']} | {r['workload']} | {r['mode']} | {r['unit']} | {_fmt(r['ours'])} | "
-                     f"{_fmt(r['twin'])} | {r['ratio']:.2f}{extra} | {first} | {same} |")
+                     f"{_fmt(r['twin'])} | {r['ratio']:.2f}{extra} | {first} | {same} | {load} |")
+    return lines
+
+
+def compile_costs(rows: list[dict]) -> list[dict]:
+    """Per generation workload with a static_compiled row: what our compiled decode step costs once (first call
+    minus a steady call: the compile) and saves per new token against our eager default (dynamic cache), and the
+    number of new tokens after which compiling has paid for itself (None: it never does)."""
+    out = []
+    for r in rows:
+        if r.get("mode") != "static_compiled" or not r.get("ok"):
+            continue
+        eager = _find(rows, r["family"], r["workload"], "dynamic")
+        static = _find(rows, r["family"], r["workload"], "static")
+        if eager is None:
+            continue
+        compile_s = r["ours_first_call_s"] - r["ours_median_s"]
+        saved_per_token = 1 / eager["ours"] - 1 / r["ours"]  # seconds per new token (all rows of the batch)
+        out.append(dict(family=r["family"], workload=r["workload"], compile_s=compile_s,
+                        first_call_s=r["ours_first_call_s"], compiled=r["ours"], eager_dynamic=eager["ours"],
+                        eager_static=static["ours"] if static else None, speedup=r["ours"] / eager["ours"],
+                        break_even_tokens=compile_s / saved_per_token if saved_per_token > 0 else None,
+                        load_1m=r.get("load_1m")))
+    return out
+
+
+def compile_cost_table(rows: list[dict]) -> list[str]:
+    costs = compile_costs(rows)
+    if not costs:
+        return []
+    lines = ["| family | workload | ours compiled (new tok/s) | ours eager dynamic / static (new tok/s) | speed-up "
+             "| first call (s) | compile ≈ first − steady (s) | pays after (new tokens) | load |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in costs:
+        pays = "never" if c["break_even_tokens"] is None else f"{c['break_even_tokens']:,.0f}"
+        load = "" if c["load_1m"] is None else f"{c['load_1m']:.1f}"
+        lines.append(f"| {c['family']} | {c['workload']} | {_fmt(c['compiled'])} | {_fmt(c['eager_dynamic'])} / "
+                     f"{_fmt(c['eager_static'])} | {c['speedup']:.2f}× | {c['first_call_s']:.2f} | "
+                     f"{c['compile_s']:.2f} | {pays} | {load} |")
     return lines
 
 
@@ -180,6 +220,10 @@ def render_section(report: dict) -> list[str]:
              f"- Timing: {report['timing']}. Memory: {report['memory_method']}.",
              f"- Machine load when the run started: {report.get('load_average', 'n/a')}.", ""]
     lines += goals_table(report["goals"]) + [""] + rows_table(report["rows"])
+    costs = compile_cost_table(report["rows"])
+    if costs:
+        lines += ["", "Compiled decoding, first call against steady state (ours; the compile is paid once per "
+                      "batch size and cache length):", ""] + costs
     if report.get("notes"):
         lines += [""] + [f"- {note}" for note in report["notes"]]
     return lines
@@ -228,5 +272,5 @@ def update_results(path: str, report: dict) -> None:
         f.write(text.rstrip("\n") + "\n")
 
 
-__all__ = ["GOALS", "Goal", "evaluate_goals", "goals_table", "render_section", "rows_table", "update_results",
-           "with_section"]
+__all__ = ["GOALS", "Goal", "compile_cost_table", "compile_costs", "evaluate_goals", "goals_table", "render_section",
+           "rows_table", "update_results", "with_section"]

@@ -63,7 +63,8 @@ def test_smoke_runs_every_path(smoke):
     failed = [r for r in report["rows"] if not r.get("ok")]
     assert not failed, failed
     expected = [(f, "train", "eager") for f in ("gpt2", "bert", "bart", "marian")]
-    expected += [("gpt2", "train", "compiled"), ("gpt2", "train memory", "eager")]
+    expected += [("gpt2", "train", "compiled"), ("gpt2", "train", "eager_plain_loss"),
+                 ("gpt2", "train memory", "eager")]
     for f in GENERATING:
         expected += [(f, "greedy b1", "dynamic"), (f, "greedy b1", "static"), (f, "greedy b3", "dynamic"),
                      (f, "greedy b3", "static"), (f, "beam4 b2", "dynamic")]
@@ -74,9 +75,22 @@ def test_smoke_runs_every_path(smoke):
         assert row["ours"] > 0 and row["twin"] > 0, row
         if row["workload"] != "train memory":
             assert row["ours_first_call_s"] > 0 and row["twin_first_call_s"] > 0, row
+            assert row["load_1m"] >= 0, row  # the machine's load is recorded beside every number
         if row["workload"].startswith(("greedy", "beam")):
             assert row["same_tokens"] is True, row  # fp32 on CPU: identical tokens in every mode
     assert report["compile_backend"] == "aot_eager"
+    assert rows[("gpt2", "train", "eager_plain_loss")]["loss_chunk_size"] == 0
+    assert rows[("gpt2", "train", "eager")]["loss_chunk_size"] > 0  # the default: chunked LM loss
+
+
+@pytest.mark.slow
+def test_smoke_shows_the_compile_cost_against_the_steady_state(smoke):
+    report, stdout = smoke
+    costs = {(c["family"], c["workload"]): c for c in twins_report.compile_costs(report["rows"])}
+    assert sorted(costs) == [("gpt2", "greedy b1"), ("gpt2", "greedy b3")]
+    for c in costs.values():
+        assert c["first_call_s"] > c["compile_s"] > 0
+    assert "| pays after (new tokens) |" in stdout
 
 
 @pytest.mark.slow
@@ -147,6 +161,25 @@ def test_goals_follow_the_issue_thresholds():
     assert by_id["gpu-train-compiled"]["met"] is True and by_id["gpu-gpt2-mfu"]["met"] is False
 
 
+def test_compile_cost_is_first_call_minus_a_steady_call_and_pays_back_per_token():
+    compiled = _measured("gpt2", "greedy b1", "static_compiled", 200.0, 150.0, "new tokens/s", ours_first_call_s=10.5,
+                         ours_median_s=0.5, load_1m=1.25)
+    rows = [_measured("gpt2", "greedy b1", "dynamic", 100.0, 90.0, "new tokens/s"), compiled,
+            _measured("gpt2", "greedy b1", "static", 110.0, 95.0, "new tokens/s"),
+            _measured("bart", "greedy b1", "dynamic", 100.0, 90.0, "new tokens/s"),
+            _measured("bart", "greedy b1", "static_compiled", 80.0, 90.0, "new tokens/s", ours_first_call_s=3.0,
+                      ours_median_s=1.0)]
+    costs = {c["family"]: c for c in twins_report.compile_costs(rows)}
+    gpt2 = costs["gpt2"]
+    assert gpt2["compile_s"] == pytest.approx(10.0) and gpt2["speedup"] == pytest.approx(2.0)
+    # 10 s of compile over 1/100 - 1/200 = 5 ms saved per new token: 2000 tokens
+    assert gpt2["break_even_tokens"] == pytest.approx(2000.0) and gpt2["eager_static"] == 110.0
+    assert costs["bart"]["break_even_tokens"] is None  # slower compiled: never pays
+    table = "\n".join(twins_report.compile_cost_table(rows))
+    assert "| gpt2 | greedy b1 | 200 | 100 / 110 | 2.00× | 10.50 | 10.00 | 2,000 | 1.2 |" in table
+    assert "| bart | greedy b1 | 80 | 100 / – | 0.80× | 3.00 | 2.00 | never |  |" in table
+
+
 def _report(device="cpu"):
     return dict(device=dict(type=device, name="Test CPU", description="2 cores"), date="2026-12-01 10:00 UTC",
                 torch="t", transformers="tf", precision="fp32", attn_implementation="sdpa",
@@ -166,6 +199,7 @@ def test_update_results_writes_only_its_block(tmp_path):
     assert text.startswith(head)
     assert text.count(twins_report.SECTION_TITLE) == 1 and text.count("<!-- bench_twins:cpu:start -->") == 1
     assert "| gpt2 | train | eager | tokens/s | 2 | 1 | 2.00 |" in text
+    assert "| load |" in text
     assert "Not measured yet: no GPU was lent" in text  # the GPU block keeps its placeholder
     twins_report.update_results(str(path), _report("cuda"))
     assert "Not measured yet: no GPU was lent" not in path.read_text()
