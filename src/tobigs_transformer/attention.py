@@ -21,6 +21,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 
 from .configuration_tobigs import TobigsConfig
+from .rotary import apply_rotary
 
 
 def scaled_dot_product_attention(
@@ -101,10 +102,14 @@ class MultiHeadAttention(nn.Module):
         key_value_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
+        position_ids: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs: Unpack[FlashAttentionKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """hidden_states: (B, Tq, d_model) queries (and keys/values for self-attention); key_value_states:
-        (B, Tk, d_model) encoder output for cross-attention. Returns (B, Tq, d_model) and the weights (eager only)."""
+        (B, Tk, d_model) encoder output for cross-attention; position_ids: (B or 1, Tq) positions of the queries,
+        computed by the stack (absolute position types added them at the input already); position_embeddings:
+        rotary cos, sin (B or 1, Tq, Dh) of those positions. Returns (B, Tq, d_model) and the weights (eager only)."""
         batch_size, q_length = hidden_states.shape[:2]
         if self.is_cross_attention:
             (query,) = self._split_heads(self.q_proj(hidden_states), 1)
@@ -120,9 +125,16 @@ class MultiHeadAttention(nn.Module):
                     cache.is_updated[self.layer_idx] = True
         else:
             query, key, value = self._split_heads(self.qkv_proj(hidden_states), 3)
+            if position_embeddings is not None:
+                # Rotary: rotate before caching, so cached keys keep the rotation of their own positions.
+                cos, sin = position_embeddings
+                query, key = apply_rotary(query, cos, sin), apply_rotary(key, cos, sin)
             if cache is not None:
                 self_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
                 key, value = self_cache.update(key, value, self.layer_idx)  # append to earlier steps' keys/values
+            if position_ids is not None:
+                # The flash kernels read packed (padding-free) rows from the positions; the others ignore them.
+                kwargs["position_ids"] = position_ids
 
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, scaled_dot_product_attention

@@ -24,7 +24,7 @@ from .presets import PRESETS
 logger = logging.get_logger(__name__)
 
 ARCHITECTURES = ("encoder-decoder", "decoder-only", "encoder-only")
-POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned")
+POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned", "rotary")
 # "interleaved": PE(pos, 2i) = sin, PE(pos, 2i+1) = cos (paper §3.5); "concatenated": all sines, then all cosines
 # (the layout of fairseq and Marian checkpoints).
 SINUSOIDAL_LAYOUTS = ("interleaved", "concatenated")
@@ -82,7 +82,9 @@ class TobigsConfig(PreTrainedConfig):
             (BERT: the pooler's dense + tanh, dropout, a linear layer) or `"dense-tanh"` (RoBERTa: dropout, dense +
             tanh, dropout, projection, and no pooler in the model).
         max_position_embeddings: the longest sequence the position table covers; longer inputs raise an error.
-        position_embedding_type: `"sinusoidal"` (fixed, paper §3.5) or `"learned"` (GPT, BERT, BART).
+        position_embedding_type: `"sinusoidal"` (fixed, paper §3.5), `"learned"` (GPT, BERT, BART) or `"rotary"`
+            (RoFormer: query and key rotated by their positions inside attention, nothing added at the input;
+            decoder-only and encoder-only).
         position_offset: learned-position index offset (BART checkpoints reserve 2 rows; 0 otherwise).
         sinusoidal_layout: `"interleaved"` (paper) or `"concatenated"` (fairseq/Marian).
         position_padding_idx: RoBERTa's (fairseq's) positions, encoder-only: the row of the learned position table
@@ -236,12 +238,25 @@ class TobigsConfig(PreTrainedConfig):
                 f"got init_method={self.init_method!r}"
             )
         self.validate_position_padding()
+        self.validate_rotary()
         self.validate_albert()
         for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id"):
             _check_token_id(name, getattr(self, name), self.vocab_size)
         eos = self.eos_token_id if isinstance(self.eos_token_id, list) else [self.eos_token_id]
         for token_id in eos:
             _check_token_id("eos_token_id", token_id, self.vocab_size)
+
+    def validate_rotary(self):
+        if self.position_embedding_type != "rotary":
+            return
+        if self.architecture == "encoder-decoder":
+            raise ValueError("position_embedding_type='rotary' is not supported for architecture='encoder-decoder' "
+                             "(rotary positions are built for 'decoder-only' and 'encoder-only')")
+        stack = "decoder" if self.architecture == "decoder-only" else "encoder"
+        heads = getattr(self, f"{stack}_attention_heads")
+        if (self.d_model // heads) % 2:
+            raise ValueError(f"position_embedding_type='rotary' rotates pairs of dimensions: the head dimension "
+                             f"d_model / {stack}_attention_heads = {self.d_model // heads} must be even")
 
     def validate_position_padding(self):
         if self.position_padding_idx is None:

@@ -13,7 +13,13 @@ from torch import nn
 from transformers.utils import is_torchdynamo_compiling
 
 from .configuration_tobigs import TobigsConfig
-from .positional_encoding import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from .positional_encoding import (  # noqa: F401  (the position rules used to live here)
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEncoding,
+    compute_position_ids,
+    positions_from_mask,
+    positions_skipping_padding,
+)
 
 
 class ValueCheck(NamedTuple):
@@ -39,6 +45,21 @@ def binary_mask(mask: torch.Tensor | None, name: str) -> ValueCheck | None:
         return None
     return ValueCheck(name, mask, (mask != 0) & (mask != 1),
                       "; a mask holds only 1 (attend) and 0 (padding), in any dtype (not an additive mask)")
+
+
+def positions_in_table(position_ids: torch.Tensor | None, limit: int, name: str) -> list[ValueCheck | None]:
+    """Positions index the position table: the check is on each position used, not on the row length, so packed rows
+    (positions restarting at 0) and padding that is not counted do not use up the table. Negative ids are checked only
+    when the caller gave them (RoBERTa's computed padding position is a reserved row below 0)."""
+    if position_ids is None:
+        return [None]
+    too_far = ValueCheck(name, position_ids, position_ids >= limit,
+                         f", outside [0, max_position_embeddings={limit}): the sequence exceeds "
+                         f"max_position_embeddings={limit} positions; shorten or truncate the input explicitly")
+    if name != "position_ids":
+        return [too_far]
+    return [ValueCheck(name, position_ids, position_ids < 0, f", outside [0, max_position_embeddings={limit})"),
+            too_far]
 
 
 def check_values(*checks: ValueCheck | None) -> None:
@@ -74,23 +95,6 @@ def check_embeddings(inputs_embeds: torch.Tensor, weight: torch.Tensor, name: st
         )
 
 
-def positions_from_mask(attention_mask: torch.Tensor, past_length: int, seq_length: int) -> torch.Tensor:
-    """Position of each new token counted over real (unpadded) tokens only, so a left-padded prompt gets the same
-    positions as the prompt alone. Padding positions keep their plain index (their outputs are never used)."""
-    plain = torch.arange(attention_mask.shape[-1], device=attention_mask.device).expand_as(attention_mask)
-    counted = attention_mask.long().cumsum(-1) - 1
-    position_ids = torch.where(attention_mask.bool(), counted, plain)
-    return position_ids[:, past_length : past_length + seq_length]  # (B, T)
-
-
-def positions_skipping_padding(input_ids: torch.Tensor, pad_token_id: int, pad_position: int) -> torch.Tensor:
-    """RoBERTa's (fairseq's) positions, read from the ids: real tokens count 0, 1, ... over the non-padding ids, and
-    padding gets `pad_position` (the table's padding row, counted from its offset)."""
-    real = input_ids != pad_token_id
-    counted = real.long().cumsum(-1) - 1
-    return torch.where(real, counted, torch.full_like(counted, pad_position))  # (B, T)
-
-
 class TransformerEmbeddings(nn.Module):
     """Token (+ segment) + position embeddings of one stack (the bottom boxes of Figure 1)."""
 
@@ -101,7 +105,9 @@ class TransformerEmbeddings(nn.Module):
         self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
         # Paper §3.4 scales token embeddings by sqrt(d_model); GPT/BERT/BART do not (scale_embedding=False).
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
-        if config.position_embedding_type == "sinusoidal":
+        if config.position_embedding_type == "rotary":
+            self.position_embeddings = None  # the positions rotate query and key inside attention instead
+        elif config.position_embedding_type == "sinusoidal":
             self.position_embeddings = SinusoidalPositionalEncoding(
                 config.max_position_embeddings, width, config.sinusoidal_layout
             )
@@ -132,9 +138,23 @@ class TransformerEmbeddings(nn.Module):
         attention_mask: torch.Tensor | None = None,
         past_length: int = 0,
         attention_mask_name: str = "attention_mask",
+        positions_given: bool | None = None,
     ) -> torch.Tensor:
+        """`position_ids` are computed by the stack (`compute_position_ids`, `positions_given=False`) or given by the
+        user; None computes them here, by the same rules."""
         seq_length = (input_ids if inputs_embeds is None else inputs_embeds).shape[1]
-        if not is_torchdynamo_compiling() and past_length + seq_length > self.max_positions:
+        if positions_given is None:
+            positions_given = position_ids is not None
+        if position_ids is None:
+            position_ids = compute_position_ids(
+                input_ids, seq_length, (input_ids if inputs_embeds is None else inputs_embeds).device,
+                attention_mask, past_length, self.pad_token_id, self.pad_position,
+            )
+        # Counting the tokens only (no mask, no padding rule): the largest position is known without looking at it.
+        counted_plainly = not positions_given and self.pad_position is None and (
+            attention_mask is None or attention_mask.dim() != 2
+        )
+        if not is_torchdynamo_compiling() and counted_plainly and past_length + seq_length > self.max_positions:
             raise ValueError(
                 f"sequence length {past_length + seq_length} (cached {past_length} + new {seq_length}) exceeds "
                 f"max_position_embeddings={self.max_positions}; shorten or truncate the input explicitly"
@@ -146,30 +166,26 @@ class TransformerEmbeddings(nn.Module):
             check_values(
                 ids_in_range(input_ids if inputs_embeds is None else None, self.word_embeddings.num_embeddings,
                              "input_ids", "vocab_size"),
-                ids_in_range(position_ids, self.max_positions, "position_ids", "max_position_embeddings"),
+                *positions_in_table(position_ids if positions_given else None, self.max_positions, "position_ids"),
                 ids_in_range(token_type_ids, self.type_vocab_size, "token_type_ids", "type_vocab_size"),
                 binary_mask(attention_mask, attention_mask_name),
+                # After the mask's values: a bad mask would count bad positions.
+                *positions_in_table(
+                    None if positions_given or counted_plainly else position_ids, self.max_positions,
+                    f"the positions counted over {attention_mask_name if self.pad_position is None else 'input_ids'}"
+                    f" (cached {past_length} + new {seq_length} tokens)",
+                ),
             )
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, d_model)
         else:
             check_embeddings(inputs_embeds, self.word_embeddings.weight)
-        if position_ids is None and self.pad_position is not None:
-            if input_ids is not None:
-                position_ids = positions_skipping_padding(input_ids, self.pad_token_id, self.pad_position)
-            else:  # as RoBERTa: embeddings give no padding to skip, the positions are sequential
-                position_ids = torch.arange(seq_length, device=inputs_embeds.device).unsqueeze(0)  # (1, T)
-        if position_ids is None:
-            if attention_mask is not None and attention_mask.dim() == 2:
-                position_ids = positions_from_mask(attention_mask, past_length, seq_length)
-            else:
-                # past_length may be a tensor (static cache): add it rather than pass it to arange, for torch.compile.
-                position_ids = torch.arange(seq_length, device=inputs_embeds.device) + past_length
-                position_ids = position_ids.unsqueeze(0)  # (1, T), broadcast over the batch
 
         if self.embed_scale != 1.0:  # a config constant, not data: no graph break under torch.compile
             inputs_embeds = inputs_embeds * self.embed_scale
-        hidden_states = inputs_embeds + self.position_embeddings(position_ids)
+        hidden_states = inputs_embeds
+        if self.position_embeddings is not None:
+            hidden_states = hidden_states + self.position_embeddings(position_ids)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
                 hidden_states = hidden_states + self.token_type_embeddings.weight[0]  # every token in segment A

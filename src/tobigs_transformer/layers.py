@@ -112,11 +112,16 @@ class TobigsEncoderLayer(GradientCheckpointingLayer):
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         hidden_states = add_and_norm(
             hidden_states,
-            lambda x: self.self_attn(x, attention_mask=attention_mask, **kwargs)[0],
+            lambda x: self.self_attn(
+                x, attention_mask=attention_mask, position_ids=position_ids, position_embeddings=position_embeddings,
+                **kwargs,
+            )[0],
             self.self_attn_layer_norm,
             self.dropout,
             self.normalize_before,
@@ -154,13 +159,18 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: Cache | None = None,
         use_cache: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         hidden_states = add_and_norm(
             hidden_states,
-            lambda x: self.self_attn(x, attention_mask=attention_mask, cache=cache, **kwargs)[0],
+            lambda x: self.self_attn(
+                x, attention_mask=attention_mask, position_ids=position_ids, position_embeddings=position_embeddings,
+                cache=cache, **kwargs,
+            )[0],
             self.self_attn_layer_norm,
             self.dropout,
             self.normalize_before,

@@ -58,3 +58,45 @@ class LearnedPositionalEmbedding(nn.Embedding):
 
     def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
         return super().forward(position_ids + self.offset)  # (B, T) -> (B, T, d_model)
+
+
+def positions_from_mask(attention_mask: torch.Tensor, past_length: int, seq_length: int) -> torch.Tensor:
+    """Position of each new token counted over real (unpadded) tokens only, so a left-padded prompt gets the same
+    positions as the prompt alone. Padding positions keep their plain index (their outputs are never used)."""
+    plain = torch.arange(attention_mask.shape[-1], device=attention_mask.device).expand_as(attention_mask)
+    counted = attention_mask.long().cumsum(-1) - 1
+    position_ids = torch.where(attention_mask.bool(), counted, plain)
+    return position_ids[:, past_length : past_length + seq_length]  # (B, T)
+
+
+def positions_skipping_padding(input_ids: torch.Tensor, pad_token_id: int, pad_position: int) -> torch.Tensor:
+    """RoBERTa's (fairseq's) positions, read from the ids: real tokens count 0, 1, ... over the non-padding ids, and
+    padding gets `pad_position` (the table's padding row, counted from its offset)."""
+    real = input_ids != pad_token_id
+    counted = real.long().cumsum(-1) - 1
+    return torch.where(real, counted, torch.full_like(counted, pad_position))  # (B, T)
+
+
+def compute_position_ids(
+    input_ids: torch.Tensor | None,
+    seq_length: int,
+    device: torch.device,
+    attention_mask: torch.Tensor | None = None,
+    past_length: int | torch.Tensor = 0,
+    pad_token_id: int | None = None,
+    pad_position: int | None = None,
+) -> torch.Tensor:
+    """The position of each new token when the caller gives none: (B, T), or (1, T) when every row counts the same.
+
+    One rule per family: RoBERTa (`pad_position` set) counts the non-padding ids; otherwise a 2-D mask is counted
+    (left padding does not shift the prompt) and without one the tokens continue after the cached ones."""
+    if pad_position is not None:
+        if input_ids is not None:
+            return positions_skipping_padding(input_ids, pad_token_id, pad_position)
+        # as RoBERTa: embeddings give no padding to skip, the positions are sequential
+        return torch.arange(seq_length, device=device).unsqueeze(0)  # (1, T)
+    if attention_mask is not None and attention_mask.dim() == 2:
+        return positions_from_mask(attention_mask, past_length, seq_length)
+    # past_length may be a tensor (static cache): add it rather than pass it to arange, for torch.compile.
+    position_ids = torch.arange(seq_length, device=device) + past_length
+    return position_ids.unsqueeze(0)  # (1, T), broadcast over the batch

@@ -16,7 +16,12 @@ ids; under torch.compile nothing data-dependent is checked and any non-zero valu
 import torch
 from torch import nn
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
-from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
+from transformers.masking_utils import (
+    create_bidirectional_mask,
+    create_causal_mask,
+    find_packed_sequence_indices,
+    packed_sequence_mask_function,
+)
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, is_torchdynamo_compiling
@@ -27,6 +32,8 @@ from .attention import MultiHeadAttention
 from .configuration_tobigs import TobigsConfig
 from .embeddings import TransformerEmbeddings
 from .layers import TobigsDecoderLayer, TobigsEncoderLayer, layer_plan
+from .positional_encoding import compute_position_ids
+from .rotary import RotaryEmbedding
 from .pretrained import TobigsPreTrainedModel
 
 
@@ -71,8 +78,62 @@ def check_mask(mask: torch.Tensor | None, expected: tuple[int, int], name: str, 
         check_shape(mask, expected, name, against)
 
 
+def stack_position_ids(
+    config: TobigsConfig,
+    input_ids: torch.Tensor | None,
+    inputs_embeds: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    past_length: int | torch.Tensor = 0,
+) -> torch.Tensor:
+    """The positions of one forward, computed once per stack and shared by its embeddings and its attention layers:
+    the caller's `position_ids` if given, otherwise the family's rule (`compute_position_ids`)."""
+    if position_ids is not None:
+        return position_ids
+    given = input_ids if input_ids is not None else inputs_embeds
+    pad_position = (
+        None if config.position_padding_idx is None else config.position_padding_idx - config.position_offset
+    )
+    return compute_position_ids(
+        input_ids, given.shape[1], given.device, attention_mask, past_length, config.pad_token_id, pad_position
+    )
+
+
+def packed_sequences_mask(
+    position_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    batch_size: int,
+    cache: Cache | None = None,
+    past_length: int | torch.Tensor = 0,
+):
+    """Padding-free rows: several sequences packed in one row, their given `position_ids` restarting at 0 where each
+    begins (as `DataCollatorWithFlattening` makes them). Returns the mask function that keeps each sequence to itself
+    (combined with the causal or the bidirectional mask), or None for ordinary rows.
+
+    As transformers' mask helpers: only without a 2-D mask (a mask says where padding is, so rows are not packed) and
+    before anything is cached (a packed prompt is a training input, not a prefix to continue)."""
+    if position_ids is None or position_ids.dim() != 2 or attention_mask is not None:
+        return None
+    if cache is not None and (cache.is_compileable or not isinstance(past_length, int) or past_length != 0):
+        return None
+    packed = find_packed_sequence_indices(position_ids.expand(batch_size, -1))  # (B, T) sequence index per token
+    return None if packed is None else packed_sequence_mask_function(packed)
+
+
 class TobigsStack(TobigsPreTrainedModel):
-    """What the encoder and decoder stacks share: their token embedding is the model's input embedding."""
+    """What the encoder and decoder stacks share: their token embedding is the model's input embedding, and rotary
+    positions (computed once per forward, for every layer) when the config asks for them."""
+
+    def rotary_embedding(self, heads: int) -> RotaryEmbedding | None:
+        if self.config.position_embedding_type != "rotary":
+            return None
+        return RotaryEmbedding(self.config.d_model // heads)
+
+    def rotary_angles(self, position_ids: torch.Tensor, hidden_states: torch.Tensor):
+        """cos, sin of the positions for rotary attention; None for absolute positions (added at the input)."""
+        if self.rotary is None:
+            return None
+        return self.rotary(position_ids, hidden_states.dtype)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
@@ -92,6 +153,7 @@ class TobigsEncoder(TobigsStack):
     def __init__(self, config: TobigsConfig):
         super().__init__(config)
         self.embeddings = TransformerEmbeddings(config, use_token_types=True)
+        self.rotary = self.rotary_embedding(config.encoder_attention_heads)
         # ALBERT shares parameters across layers (`layer_plan`); every other family has N independent layers.
         plan = layer_plan(config)
         self.layers = nn.ModuleList([TobigsEncoderLayer(config, i) for i in range(plan.num_layers)])
@@ -115,12 +177,20 @@ class TobigsEncoder(TobigsStack):
         shape = check_inputs(input_ids, inputs_embeds)
         check_mask(attention_mask, shape, "attention_mask", "input_ids")
         check_shape(token_type_ids, shape, "token_type_ids", "input_ids")
-        hidden_states = self.embeddings(input_ids, inputs_embeds, position_ids, token_type_ids, attention_mask)
-        attention_mask = create_bidirectional_mask(
-            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        positions_given = position_ids is not None
+        position_ids = stack_position_ids(self.config, input_ids, inputs_embeds, position_ids, attention_mask)
+        hidden_states = self.embeddings(
+            input_ids, inputs_embeds, position_ids, token_type_ids, attention_mask, positions_given=positions_given
         )
+        packed = packed_sequences_mask(position_ids if positions_given else None, attention_mask, shape[0])
+        attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask, and_mask_function=packed
+        )
+        rotary = self.rotary_angles(position_ids, hidden_states)
         for index in self.layer_order:
-            hidden_states = self.layers[index](hidden_states, attention_mask, **kwargs)
+            hidden_states = self.layers[index](
+                hidden_states, attention_mask, position_ids=position_ids, position_embeddings=rotary, **kwargs
+            )
         if self.final_layer_norm is not None:
             hidden_states = self.final_layer_norm(hidden_states)
         return BaseModelOutput(last_hidden_state=hidden_states)
@@ -138,6 +208,7 @@ class TobigsDecoder(TobigsStack):
     def __init__(self, config: TobigsConfig):
         super().__init__(config)
         self.embeddings = TransformerEmbeddings(config)
+        self.rotary = self.rotary_embedding(config.decoder_attention_heads)
         self.layers = nn.ModuleList([TobigsDecoderLayer(config, i) for i in range(config.decoder_layers)])
         self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
         self.gradient_checkpointing = False
@@ -178,13 +249,21 @@ class TobigsDecoder(TobigsStack):
             check_mask(encoder_attention_mask, tuple(encoder_hidden_states.shape[:2]), "encoder attention_mask",
                        "the encoder output")
 
+        positions_given = position_ids is not None
+        position_ids = stack_position_ids(
+            self.config, input_ids, inputs_embeds, position_ids, attention_mask, past_length
+        )
         hidden_states = self.embeddings(
             input_ids, inputs_embeds, position_ids, attention_mask=attention_mask, past_length=past_length,
-            attention_mask_name=f"{prefix}attention_mask",
+            attention_mask_name=f"{prefix}attention_mask", positions_given=positions_given,
         )
         self_attention_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
+        packed = packed_sequences_mask(
+            position_ids if positions_given else None, attention_mask, batch_size, self_attention_cache, past_length
+        )
         causal_mask = create_causal_mask(
-            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask, cache=self_attention_cache
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask, cache=self_attention_cache,
+            and_mask_function=packed,
         )
         if encoder_hidden_states is not None:
             encoder_attention_mask = create_bidirectional_mask(
@@ -193,12 +272,15 @@ class TobigsDecoder(TobigsStack):
                 attention_mask=encoder_attention_mask,
                 encoder_hidden_states=encoder_hidden_states,
             )
+        rotary = self.rotary_angles(position_ids, hidden_states)
         for layer in self.layers:
             hidden_states = layer(
                 hidden_states,
                 causal_mask,
                 encoder_hidden_states,  # positional, as gradient checkpointing requires
                 encoder_attention_mask=encoder_attention_mask,
+                position_ids=position_ids,
+                position_embeddings=rotary,
                 cache=cache,
                 use_cache=use_cache,
                 **kwargs,

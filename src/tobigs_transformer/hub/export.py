@@ -46,6 +46,7 @@ EXPORTED_MODULES = (
     "pretrained.py",
     "losses.py",
     "chunked_loss.py",
+    "rotary.py",
     "generation_tobigs.py",
     "modeling_tobigs.py",
     "modeling_electra.py",
