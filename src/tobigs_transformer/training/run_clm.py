@@ -91,9 +91,18 @@ CAUSAL_LM = Task(name="clm", title="causal LM", model_class=TobigsForCausalLM, l
 
 
 def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k: int = 40,
-                     seed: int = 0, control_code: str | None = None) -> list[dict]:
+                     seed: int = 0, control_code: str | None = None, repetition_penalty: float = 1.0,
+                     num_samples: int = 1, min_new_tokens: int = 0) -> list[dict]:
     """Continue each prompt (top-k sampling, or greedy with ``top_k=0``); the global RNG state is left as it was.
-    With a CTRL ``control_code`` every prompt (an empty one too) follows the code's token."""
+    With a CTRL ``control_code`` every prompt (an empty one too) follows the code's token.  ``repetition_penalty``
+    is CTRL's penalized sampling (θ = 1.2 in the paper; 1.0 = off); ``num_samples`` sampled continuations per prompt
+    are drawn in one batch; ``min_new_tokens`` keeps the end-of-text token out until that many were written."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    if num_samples > 1 and top_k <= 0:
+        raise ValueError(f"num_samples={num_samples} needs sampling (top_k > 0): greedy decoding gives one text")
+    if not repetition_penalty > 0:
+        raise ValueError(f"repetition_penalty must be > 0 (1.0 = no penalty), got {repetition_penalty!r}")
     model.eval()
     samples = []
     code = [] if control_code is None else [control_token_id(tokenizer, control_code)]
@@ -106,10 +115,12 @@ def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k:
                 out = model.generate(
                     input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                     do_sample=top_k > 0, top_k=top_k or None, pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
+                    eos_token_id=tokenizer.eos_token_id, repetition_penalty=repetition_penalty,
+                    num_return_sequences=num_samples, **({"min_new_tokens": min_new_tokens} if min_new_tokens else {}),
                 )
-            sample = {"prompt": prompt, "text": tokenizer.decode(out[0], skip_special_tokens=True)}
-            samples.append(sample if control_code is None else {"control_code": control_code, **sample})
+            for row in out:  # (num_samples, prompt + generated)
+                sample = {"prompt": prompt, "text": tokenizer.decode(row, skip_special_tokens=True)}
+                samples.append(sample if control_code is None else {"control_code": control_code, **sample})
     finally:
         torch.random.set_rng_state(generator_state)
     return samples
