@@ -40,7 +40,7 @@ _TRAINING = "tobigs_transformer.training"
 COMMANDS: tuple[Entry, ...] = (
     Entry("train clm", "causal language modelling (GPT): next-token prediction on text",
           f"{_TRAINING}.run_clm:COMMAND"),
-    Entry("train mlm", "encoder pretraining: --objective mlm+nsp (BERT) | mlm (RoBERTa) | mlm+sop (ALBERT)",
+    Entry("train mlm", "encoder pretraining: --objective mlm+nsp (BERT) | mlm (RoBERTa) | mlm+sop (ALBERT) | electra",
           f"{_TRAINING}.run_mlm:COMMAND"),
     Entry("train denoising", "BART denoising pretraining: --noising paper | bart-large | pegasus",
           f"{_TRAINING}.run_denoising:COMMAND"),
@@ -69,6 +69,8 @@ COMMANDS: tuple[Entry, ...] = (
           "tobigs_transformer.data.cli_train_tokenizer:COMMAND"),
     Entry("demo", "the main job: corpora, tokenizers, every family trained and evaluated, Hub export",
           f"{_TRAINING}.demo:COMMAND"),
+    Entry("electra-vs-mlm", "ELECTRA vs MLM-only pre-training at equal compute, fine-tuned on Rotten Tomatoes",
+          "tobigs_transformer.experiments.electra_vs_mlm:COMMAND"),
     Entry("rnn-vs-transformer", "the lecture's experiment: RNN/LSTM encoder-decoders vs the Transformer",
           "tobigs_transformer.experiments.rnn_vs_transformer:COMMAND"),
 )

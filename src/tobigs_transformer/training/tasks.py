@@ -44,9 +44,14 @@ class Task:
     logits_to_predictions: Callable[[Any, Any], Any] | None = None
     #: Evaluation may generate (``Seq2SeqTrainer``, ``--predict_with_generate``).
     generates: bool = False
+    #: A trainer of the task's own (e.g. ELECTRA's, which saves the discriminator as the model to keep); None: the
+    #: one that ``generates`` and ``language_model`` choose.
+    trainer: type | None = None
 
     @property
     def trainer_class(self) -> type:
+        if self.trainer is not None:
+            return self.trainer
         if self.generates:
             return LanguageModelSeq2SeqTrainer if self.language_model else TobigsSeq2SeqTrainer
         return LanguageModelTrainer if self.language_model else TobigsTrainer
