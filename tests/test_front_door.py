@@ -77,7 +77,7 @@ def test_unknown_option_is_one_line_naming_it_with_status_2(words, capsys, monke
 
 BAD_VALUES = {  # a value of the wrong type or out of range: the line names the option and the value
     "train clm": (["--block_size", "many"], ["--block_size", "'many'"]),
-    "train mlm": (["--objective", "electra"], ["--objective", "'electra'", "mlm+nsp"]),
+    "train mlm": (["--objective", "xlnet"], ["--objective", "'xlnet'", "mlm+nsp", "electra"]),
     "train denoising": (["--noising", "custom"], ["--noising", "'custom'", "bart-large", "pegasus"]),
     "train translation": (["--task", "qa"], ["--task", "'qa'", "summarization"]),
     "train classification": (["--max_seq_length", "1.5"], ["--max_seq_length", "'1.5'"]),
@@ -95,6 +95,7 @@ BAD_VALUES = {  # a value of the wrong type or out of range: the line names the 
     "tokenizer": (["--kind", "sentencepiece", "--train_file", path("en_train.txt")], ["--kind", "'sentencepiece'"]),
     "demo": (["--stages", "gpt3"], ["--stages", "'gpt3'"]),
     "rnn-vs-transformer": (["--task", "sort"], ["--task", "'sort'"]),
+    "electra-vs-mlm": (["--d_model", "wide"], ["--d_model", "'wide'"]),
 }
 
 
