@@ -271,17 +271,18 @@ def test_accelerate_launch_falls_back_to_ddp_on_cpu(tmp_path):
         "import json, os, sys\n"
         "from accelerate import Accelerator\n"
         "a = Accelerator(cpu=True)\n"
-        "print('PROBE', json.dumps({'type': str(a.state.distributed_type), 'processes': a.num_processes,\n"
+        "report = json.dumps({'type': str(a.state.distributed_type), 'processes': a.num_processes,\n"
         "    'fsdp_plugin': getattr(a.state, 'fsdp_plugin', None) is not None,\n"
-        "    'use_fsdp_env': os.environ.get('ACCELERATE_USE_FSDP')}))\n")
+        "    'use_fsdp_env': os.environ.get('ACCELERATE_USE_FSDP')})\n"
+        # one file per rank: two ranks printing at once can interleave on the shared stdout
+        f"open(os.path.join({str(tmp_path)!r}, f'probe_{{a.process_index}}.json'), 'w').write(report)\n")
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     cmd = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", FSDP,
            "--num_processes", "2", "--mixed_precision", "no", "--main_process_port",
            free_port(), str(probe)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    reports = [json.loads(line.split("PROBE ", 1)[1]) for line in proc.stdout.splitlines() if "PROBE " in line]
-    assert len(reports) == 2
+    reports = [json.loads((tmp_path / f"probe_{rank}.json").read_text()) for rank in range(2)]
     for report in reports:
         # the launcher asked for FSDP, the state ignored it: DDP over gloo
         assert report == {"type": "DistributedType.MULTI_CPU", "processes": 2, "fsdp_plugin": False,
