@@ -264,7 +264,7 @@ class CausalLanguageModelling(Recipe):
                                                   args.sample_max_new_tokens, args.sample_top_k,
                                                   self.training_args.seed, control_code=code)]
         for s in samples:
-            print(f"[sample] {s['text']!r}")
+            logger.info(f"sample: {s['text']!r}")
         return {"samples": samples}
 
 

@@ -30,7 +30,7 @@ from transformers import DataCollatorForSeq2Seq
 from ..modeling_tobigs import TobigsForConditionalGeneration
 from ..tooling.cli import run_cli
 from .arguments import DataArguments, TobigsSeq2SeqTrainingArguments
-from .common import map_examples, split_source
+from .common import logger, map_examples, split_source
 from .metrics import GenerationMetrics, decode_ids
 from .recipe import Recipe
 from .tasks import Task
@@ -174,7 +174,7 @@ class Seq2Seq(Recipe):
             return {}
         outputs = translate(trainer.model, tokenizer, sentences, self.data_args.source_prefix)
         for s, o in zip(sentences, outputs):
-            print(f"[sample] {s}  →  {o}")
+            logger.info(f"sample: {s}  →  {o}")
         return {"samples": [{"source": s, "output": o} for s, o in zip(sentences, outputs)]}
 
 
