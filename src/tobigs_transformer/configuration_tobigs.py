@@ -29,8 +29,9 @@ POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned", "rotary")
 # (the layout of fairseq and Marian checkpoints).
 SINUSOIDAL_LAYOUTS = ("interleaved", "concatenated")
 # How an encoder-only sequence classifier reads the first token: through BERT's pooler (dense + tanh inside the model),
-# then dropout and a linear layer; or through RoBERTa's head (dropout, dense + tanh, dropout, projection), no pooler.
-CLASSIFIER_HEADS = ("pooler", "dense-tanh")
+# then dropout and a linear layer; or through RoBERTa's head (dropout, dense + tanh, dropout, projection), no pooler;
+# or ELECTRA's, the same with GELU in place of tanh.
+CLASSIFIER_HEADS = ("pooler", "dense-tanh", "dense-gelu")
 # ALBERT's cross-layer parameter sharing (Lan et al. 2020, §3.1 and Table 4): every parameter, only the attention
 # sublayers', only the FFN sublayers', or none.
 LAYER_SHARING = ("none", "all", "attention", "ffn")
@@ -80,7 +81,8 @@ class TobigsConfig(PreTrainedConfig):
             over the first token); ELECTRA's encoder has none. Heads that read the pooler always build it.
         classifier_head: how an encoder-only `TobigsForSequenceClassification` reads the first token: `"pooler"`
             (BERT: the pooler's dense + tanh, dropout, a linear layer) or `"dense-tanh"` (RoBERTa: dropout, dense +
-            tanh, dropout, projection, and no pooler in the model).
+            tanh, dropout, projection, and no pooler in the model) or `"dense-gelu"` (ELECTRA: as RoBERTa's with
+            GELU in place of tanh).
         max_position_embeddings: the longest sequence the position table covers; longer inputs raise an error.
         position_embedding_type: `"sinusoidal"` (fixed, paper §3.5), `"learned"` (GPT, BERT, BART) or `"rotary"`
             (RoFormer: query and key rotated by their positions inside attention, nothing added at the input;
