@@ -24,7 +24,7 @@ from .presets import PRESETS
 logger = logging.get_logger(__name__)
 
 ARCHITECTURES = ("encoder-decoder", "decoder-only", "encoder-only")
-POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned", "rotary")
+POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned", "rotary", "relative")
 # "interleaved": PE(pos, 2i) = sin, PE(pos, 2i+1) = cos (paper §3.5); "concatenated": all sines, then all cosines
 # (the layout of fairseq and Marian checkpoints).
 SINUSOIDAL_LAYOUTS = ("interleaved", "concatenated")
@@ -86,7 +86,14 @@ class TobigsConfig(PreTrainedConfig):
         max_position_embeddings: the longest sequence the position table covers; longer inputs raise an error.
         position_embedding_type: `"sinusoidal"` (fixed, paper §3.5), `"learned"` (GPT, BERT, BART) or `"rotary"`
             (RoFormer: query and key rotated by their positions inside attention, nothing added at the input;
-            decoder-only and encoder-only).
+            decoder-only and encoder-only) or `"relative"` (Transformer-XL, decoder-only: the distance i - j enters
+            every attention score through sinusoids R_{i-j} and the learned biases u, v; nothing is added at the
+            input and `max_position_embeddings` is no limit, `position_ids` are not used).
+        mem_len: Transformer-XL's segment-level recurrence (needs `position_embedding_type="relative"`): each layer
+            also attends over its cached input of the last `mem_len` tokens of the previous segments, returned as
+            `mems` by the forward and fed back with `mems=` (see `memory.py`). 0: no memory.
+        clamp_len: relative distances beyond it use the encoding of `clamp_len` (None: no clamping).
+        untie_r: Transformer-XL's global biases u and v per layer (True) or one pair shared by every layer (False).
         position_offset: learned-position index offset (BART checkpoints reserve 2 rows; 0 otherwise).
         sinusoidal_layout: `"interleaved"` (paper) or `"concatenated"` (fairseq/Marian).
         position_padding_idx: RoBERTa's (fairseq's) positions, encoder-only: the row of the learned position table
@@ -162,6 +169,9 @@ class TobigsConfig(PreTrainedConfig):
     position_offset: int = 0
     sinusoidal_layout: str = "interleaved"
     position_padding_idx: int | None = None
+    mem_len: int = 0
+    clamp_len: int | None = None
+    untie_r: bool = True
     scale_embedding: bool = True
     layernorm_embedding: bool = False
     normalize_before: bool = False
@@ -241,6 +251,7 @@ class TobigsConfig(PreTrainedConfig):
             )
         self.validate_position_padding()
         self.validate_rotary()
+        self.validate_relative()
         self.validate_albert()
         for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id"):
             _check_token_id(name, getattr(self, name), self.vocab_size)
@@ -259,6 +270,19 @@ class TobigsConfig(PreTrainedConfig):
         if (self.d_model // heads) % 2:
             raise ValueError(f"position_embedding_type='rotary' rotates pairs of dimensions: the head dimension "
                              f"d_model / {stack}_attention_heads = {self.d_model // heads} must be even")
+
+    def validate_relative(self):
+        if self.mem_len < 0:
+            raise ValueError(f"mem_len must be >= 0, got {self.mem_len}")
+        if self.clamp_len is not None and self.clamp_len < 1:
+            raise ValueError(f"clamp_len must be >= 1 or None (no clamping), got {self.clamp_len}")
+        if self.mem_len and self.position_embedding_type != "relative":
+            raise ValueError(f"mem_len={self.mem_len} (Transformer-XL's memory) needs position_embedding_type="
+                             f"'relative': absolute positions of two segments would collide (Dai et al. 2019 §3.3), "
+                             f"got {self.position_embedding_type!r}")
+        if self.position_embedding_type == "relative" and self.architecture != "decoder-only":
+            raise ValueError(f"position_embedding_type='relative' is built for architecture='decoder-only' "
+                             f"(Transformer-XL), got {self.architecture!r}")
 
     def validate_position_padding(self):
         if self.position_padding_idx is None:

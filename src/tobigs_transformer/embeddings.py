@@ -105,8 +105,10 @@ class TransformerEmbeddings(nn.Module):
         self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
         # Paper §3.4 scales token embeddings by sqrt(d_model); GPT/BERT/BART do not (scale_embedding=False).
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
-        if config.position_embedding_type == "rotary":
-            self.position_embeddings = None  # the positions rotate query and key inside attention instead
+        if config.position_embedding_type in ("rotary", "relative"):
+            # Rotary: the positions rotate query and key inside attention; relative (Transformer-XL): the distances
+            # enter every attention score. Nothing is added here.
+            self.position_embeddings = None
         elif config.position_embedding_type == "sinusoidal":
             self.position_embeddings = SinusoidalPositionalEncoding(
                 config.max_position_embeddings, width, config.sinusoidal_layout
@@ -121,7 +123,8 @@ class TransformerEmbeddings(nn.Module):
         self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps) if config.layernorm_embedding else None
         self.dropout = nn.Dropout(config.dropout)
         self.projection = nn.Linear(width, config.d_model) if config.embedding_size is not None else None
-        self.max_positions = config.max_position_embeddings
+        # Relative positions have no table and no limit: a Transformer-XL evaluates past its training length.
+        self.max_positions = None if config.position_embedding_type == "relative" else config.max_position_embeddings
         # RoBERTa: padding tokens read the padding row of the position table (see `positions_skipping_padding`).
         self.pad_position = (
             None if config.position_padding_idx is None else config.position_padding_idx - config.position_offset
@@ -154,7 +157,9 @@ class TransformerEmbeddings(nn.Module):
         counted_plainly = not positions_given and self.pad_position is None and (
             attention_mask is None or attention_mask.dim() != 2
         )
-        if not is_torchdynamo_compiling() and counted_plainly and past_length + seq_length > self.max_positions:
+        limited = self.max_positions is not None
+        too_long = limited and counted_plainly and past_length + seq_length > self.max_positions
+        if not is_torchdynamo_compiling() and too_long:
             raise ValueError(
                 f"sequence length {past_length + seq_length} (cached {past_length} + new {seq_length}) exceeds "
                 f"max_position_embeddings={self.max_positions}; shorten or truncate the input explicitly"
@@ -166,12 +171,13 @@ class TransformerEmbeddings(nn.Module):
             check_values(
                 ids_in_range(input_ids if inputs_embeds is None else None, self.word_embeddings.num_embeddings,
                              "input_ids", "vocab_size"),
-                *positions_in_table(position_ids if positions_given else None, self.max_positions, "position_ids"),
+                *positions_in_table(position_ids if positions_given and limited else None, self.max_positions,
+                                    "position_ids"),
                 ids_in_range(token_type_ids, self.type_vocab_size, "token_type_ids", "type_vocab_size"),
                 binary_mask(attention_mask, attention_mask_name),
                 # After the mask's values: a bad mask would count bad positions.
                 *positions_in_table(
-                    None if positions_given or counted_plainly else position_ids, self.max_positions,
+                    None if positions_given or counted_plainly or not limited else position_ids, self.max_positions,
                     f"the positions counted over {attention_mask_name if self.pad_position is None else 'input_ids'}"
                     f" (cached {past_length} + new {seq_length} tokens)",
                 ),

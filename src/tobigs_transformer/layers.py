@@ -21,6 +21,7 @@ from transformers.utils import TransformersKwargs
 from .attention import MultiHeadAttention
 from .configuration_tobigs import TobigsConfig
 from .feed_forward import PositionwiseFeedForward
+from .relative_attention import RelativeMultiHeadAttention, RelativePositions
 
 
 def add_and_norm(
@@ -136,7 +137,10 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         super().__init__()
         self.normalize_before = config.normalize_before
         heads = config.decoder_attention_heads
-        self.self_attn = MultiHeadAttention(config, heads, is_causal=True, layer_idx=layer_idx)
+        if config.position_embedding_type == "relative":  # Transformer-XL: the four-term scores, over memory too
+            self.self_attn = RelativeMultiHeadAttention(config, heads, layer_idx=layer_idx)
+        else:
+            self.self_attn = MultiHeadAttention(config, heads, is_causal=True, layer_idx=layer_idx)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         if config.is_encoder_decoder:
             self.cross_attn = MultiHeadAttention(config, heads, is_cross_attention=True, layer_idx=layer_idx)
@@ -160,11 +164,18 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | RelativePositions | None = None,
         cache: Cache | None = None,
         use_cache: bool | None = None,
+        memory: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
+        """memory: Transformer-XL's (B, M, d_model) input of this layer over the previous segment(s), attended to
+        with the current segment; position_embeddings: rotary (cos, sin) or the stack's `RelativePositions`."""
+        if memory is not None:
+            # The memory is this layer's input: pre-LN normalizes it like the current input before the projections.
+            memory = self.self_attn_layer_norm(memory) if self.normalize_before else memory
+            kwargs["memory"] = memory
         hidden_states = add_and_norm(
             hidden_states,
             lambda x: self.self_attn(

@@ -23,9 +23,7 @@ from torch import nn
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import (
     BaseModelOutput,
-    BaseModelOutputWithPast,
     BaseModelOutputWithPoolingAndCrossAttentions,
-    CausalLMOutputWithPast,
     MaskedLMOutput,
     ModelOutput,
     MultipleChoiceModelOutput,
@@ -44,6 +42,7 @@ from .configuration_tobigs import TobigsConfig
 from .generation_tobigs import TobigsGenerationMixin
 from .heads import TobigsClassificationHead, TobigsDiscriminatorHead, TobigsMaskedLMHead, TobigsPooler
 from .losses import check_targets, next_token_targets, token_cross_entropy
+from .memory import BaseModelOutputWithPastAndMemory, CausalLMOutputWithMemory, Memory
 from .pretrained import TobigsPreTrainedModel
 from .stacks import TobigsDecoder, TobigsEncoder, accepts_past_key_values
 
@@ -143,8 +142,13 @@ class TobigsModel(TobigsPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        mems: Memory | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> Seq2SeqModelOutput | BaseModelOutputWithPast | BaseModelOutputWithPoolingAndCrossAttentions:
+    ) -> Seq2SeqModelOutput | BaseModelOutputWithPastAndMemory | BaseModelOutputWithPoolingAndCrossAttentions:
+        r"""
+        mems: Transformer-XL's memory (decoder-only, `config.mem_len > 0`): the `mems` a previous forward returned,
+            one (batch, length, d_model) tensor per layer; None starts without memory.
+        """
         if self.config.architecture != ENCODER_DECODER:
             given = [n for n, v in [("decoder_input_ids", decoder_input_ids), ("encoder_outputs", encoder_outputs),
                                     ("decoder_inputs_embeds", decoder_inputs_embeds)] if v is not None]
@@ -152,12 +156,15 @@ class TobigsModel(TobigsPreTrainedModel):
                 raise ValueError(
                     f"{', '.join(given)} only apply to encoder-decoder models, not {self.config.architecture!r}"
                 )
+        if mems is not None and self.config.architecture != DECODER_ONLY:
+            raise ValueError(f"mems (Transformer-XL's memory) apply to decoder-only models, not "
+                             f"{self.config.architecture!r}")
         if self.config.architecture == ENCODER_ONLY:
             return self._encoder_only_forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                                               cache, **kwargs)
         if self.config.architecture == DECODER_ONLY:
             return self._decoder_only_forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                                              cache, use_cache, **kwargs)
+                                              cache, use_cache, mems, **kwargs)
         return self._encoder_decoder_forward(
             input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, decoder_input_ids,
             decoder_attention_mask, decoder_position_ids, decoder_inputs_embeds, encoder_outputs, cache, use_cache,
@@ -179,17 +186,19 @@ class TobigsModel(TobigsPreTrainedModel):
         )
 
     def _decoder_only_forward(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, cache,
-                              use_cache, **kwargs) -> BaseModelOutputWithPast:
-        """GPT: the decoder alone, masked self-attention with a key/value cache and no cross-attention."""
+                              use_cache, mems, **kwargs) -> BaseModelOutputWithPastAndMemory:
+        """GPT: the decoder alone, masked self-attention with a key/value cache and no cross-attention (and, for
+        Transformer-XL, the memory of the previous segments)."""
         if token_type_ids is not None:
             raise ValueError("token_type_ids apply to encoder-only (BERT-style) models only")
         outputs = self.decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               cache=cache, inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
-        return BaseModelOutputWithPast(
+                               cache=cache, inputs_embeds=inputs_embeds, use_cache=use_cache, mems=mems, **kwargs)
+        return BaseModelOutputWithPastAndMemory(
             last_hidden_state=outputs.last_hidden_state,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+            mems=outputs.mems,
         )
 
     def _encoder_decoder_forward(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
@@ -295,6 +304,9 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, TobigsGenerationMixi
         return_logits: with `labels`, whether to build the (batch, length, vocab) logits; by default only in eval
             mode: in training mode with `config.loss_chunk_size > 0` the loss is computed chunk by chunk with the
             output projection fused in and `logits` is None (see `TobigsPreTrainedModel.uses_chunked_loss`).
+        mems: Transformer-XL (`config.mem_len > 0`): the `mems` of the forward over the previous segment of the same
+            streams (row b continues row b); the output's `mems` is the memory for the next one. None: no memory.
+            In `generate(..., mems=mems)` it is the context before the prompt (kept fixed; the cache holds the rest).
         """
         if labels is not None:
             use_cache = False
@@ -369,8 +381,9 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         return_logits: bool | None = None,
+        mems: Memory | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> CausalLMOutputWithPast:
+    ) -> CausalLMOutputWithMemory:
         r"""
         labels: (batch, length) targets in input order, usually the input ids themselves (-100 = no target); the
             model shifts them, so position t is scored against `labels[t + 1]` and the last position gets no target.
@@ -385,6 +398,9 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         return_logits: with labels, whether to build the (batch, length, vocab) logits; by default only in eval
             mode: in training mode with `config.loss_chunk_size > 0` the loss is computed chunk by chunk with the
             output projection fused in and `logits` is None (see `TobigsPreTrainedModel.uses_chunked_loss`).
+        mems: Transformer-XL (`config.mem_len > 0`): the `mems` of the forward over the previous segment of the same
+            streams (row b continues row b); the output's `mems` is the memory for the next one. None: no memory.
+            In `generate(..., mems=mems)` it is the context before the prompt (kept fixed; the cache holds the rest).
         """
         shift_labels = kwargs.pop("shift_labels", None)
         inputs = input_ids if input_ids is not None else inputs_embeds
@@ -399,6 +415,7 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            mems=mems,
             **kwargs,
         )
         has_targets = labels is not None or shift_labels is not None
@@ -412,10 +429,20 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             if has_targets:
                 loss = self.loss_function(logits, labels, self.config.vocab_size, shift_labels=shift_labels,
                                           **kwargs)
-        return CausalLMOutputWithPast(
+        return CausalLMOutputWithMemory(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
+            attentions=outputs.attentions, mems=outputs.mems,
         )
+
+    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, *args, mems: Memory | None = None,
+                                      **kwargs) -> dict:
+        """transformers' preparation, plus Transformer-XL's memory: given once per prompt, repeated for the beams
+        and returned sequences of that prompt (they share its context); it stays fixed while the cache grows."""
+        model_inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
+        if mems is not None:
+            copies = input_ids.shape[0] // mems[0].shape[0]
+            model_inputs["mems"] = tuple(m.repeat_interleave(copies, dim=0) for m in mems) if copies > 1 else mems
+        return model_inputs
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -305,3 +305,38 @@ PRESETS["electra-small"] = dict(
 PRESETS["electra-base"] = dict(
     PRESETS["bert-base"], add_pooling_layer=False, generator_size=1 / 3, rtd_loss_weight=50.0
 )
+
+# Transformer-XL (Dai et al. 2019), the WikiText-103 "base" model of the paper's code (run_wt103_base.sh): 16 post-LN
+# layers of width 410 with 10 heads of 41 and d_ff 2100, ReLU, dropout 0.1, embeddings x sqrt(d_model), segments of
+# 150 tokens with a memory of 150 (`mem_len`), relative positions (§3.3) instead of absolute ones (nothing added at the
+# input, so `max_position_embeddings` is no limit), per-layer u and v (`untie_r`, as the published checkpoints), no
+# clamping, and the word-level WikiText-103 vocabulary of 267735 tokens (<eos> = 0). Left out: the paper's adaptive
+# input and adaptive softmax (Baevski & Auli 2019) - here the usual tied embedding and full softmax, so the parameter
+# count is larger than the paper's 151M; scale `vocab_size` down for your own tokenizer.
+PRESETS["transformer-xl"] = dict(
+    architecture="decoder-only",
+    vocab_size=267735,
+    d_model=410,
+    decoder_layers=16,
+    decoder_attention_heads=10,
+    decoder_ffn_dim=2100,
+    activation_function="relu",
+    dropout=0.1,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    position_embedding_type="relative",
+    max_position_embeddings=150,  # the training segment length (tgt_len); not a limit for relative positions
+    mem_len=150,
+    clamp_len=None,
+    untie_r=True,
+    scale_embedding=True,
+    layernorm_embedding=False,
+    normalize_before=False,
+    layer_norm_eps=1e-5,
+    init_method="normal",
+    init_std=0.02,
+    tie_word_embeddings=True,
+    pad_token_id=None,
+    bos_token_id=0,
+    eos_token_id=0,
+)

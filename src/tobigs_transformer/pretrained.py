@@ -11,6 +11,7 @@ from transformers import initialization as init
 from .configuration_tobigs import TobigsConfig, check_local_path
 from .losses import LOSSES, TOKEN_LOSSES, chunked_token_cross_entropy
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
+from .relative_attention import GlobalBiases
 
 
 class TobigsPreTrainedModel(PreTrainedModel):
@@ -64,6 +65,10 @@ class TobigsPreTrainedModel(PreTrainedModel):
             # (GPT2PreTrainedModel._init_weights does the same to every c_proj).
             std = config.init_std / math.sqrt(2 * module.residual_stack_layers)
             init.normal_(module.weight, mean=0.0, std=std)
+        if isinstance(module, GlobalBiases):
+            # Transformer-XL's u and v, initialised like every other weight (the paper's code: N(0, init_std)).
+            init.normal_(module.content_bias, mean=0.0, std=config.init_std)
+            init.normal_(module.position_bias, mean=0.0, std=config.init_std)
         if isinstance(module, SinusoidalPositionalEncoding):
             # Not saved in checkpoints: rebuild it, or it is garbage after from_pretrained.
             init.copy_(module.pe, sinusoidal_table(module.pe.shape[0], module.pe.shape[1], module.layout))

@@ -22,7 +22,7 @@ from transformers.masking_utils import (
     find_packed_sequence_indices,
     packed_sequence_mask_function,
 )
-from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, is_torchdynamo_compiling
 from transformers.utils.deprecation import deprecate_kwarg
@@ -32,7 +32,9 @@ from .attention import MultiHeadAttention
 from .configuration_tobigs import TobigsConfig
 from .embeddings import TransformerEmbeddings
 from .layers import TobigsDecoderLayer, TobigsEncoderLayer, layer_plan
+from .memory import DecoderOutputWithMemory, Memory, check_memory, update_memory
 from .positional_encoding import compute_position_ids
+from .relative_attention import GlobalBiases, relative_positions
 from .rotary import RotaryEmbedding
 from .pretrained import TobigsPreTrainedModel
 
@@ -210,6 +212,12 @@ class TobigsDecoder(TobigsStack):
         self.embeddings = TransformerEmbeddings(config)
         self.rotary = self.rotary_embedding(config.decoder_attention_heads)
         self.layers = nn.ModuleList([TobigsDecoderLayer(config, i) for i in range(config.decoder_layers)])
+        # Transformer-XL with untie_r=False: one pair of global biases u, v for every layer.
+        relative = config.position_embedding_type == "relative"
+        self.global_bias = (
+            GlobalBiases(config.decoder_attention_heads, config.d_model // config.decoder_attention_heads)
+            if relative and not config.untie_r else None
+        )
         self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
         self.gradient_checkpointing = False
         self.post_init()
@@ -226,8 +234,11 @@ class TobigsDecoder(TobigsStack):
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        mems: Memory | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> BaseModelOutputWithPastAndCrossAttentions:
+    ) -> DecoderOutputWithMemory:
+        """mems: Transformer-XL's memory of the previous segment(s), as the previous forward returned it (`memory.py`);
+        the output's `mems` is the memory for the next segment (config.mem_len > 0)."""
         prefix = "decoder_" if self.config.is_encoder_decoder else ""  # the names the user passed them under
         ids_name, embeds_name = f"{prefix}input_ids", f"{prefix}inputs_embeds"
         batch_size, seq_length = check_inputs(input_ids, inputs_embeds, ids_name, embeds_name)
@@ -242,6 +253,7 @@ class TobigsDecoder(TobigsStack):
                 else DynamicCache(config=self.config)
             )
         past_length = cache.get_seq_length() if cache is not None else 0
+        memory_length = check_memory(self.config, mems, batch_size)
         check_mask(attention_mask, (batch_size, past_length + seq_length), f"{prefix}attention_mask",
                    "cached + new tokens")
         if encoder_hidden_states is not None:
@@ -258,13 +270,22 @@ class TobigsDecoder(TobigsStack):
             attention_mask_name=f"{prefix}attention_mask", positions_given=positions_given,
         )
         self_attention_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
-        packed = packed_sequences_mask(
-            position_ids if positions_given else None, attention_mask, batch_size, self_attention_cache, past_length
-        )
-        causal_mask = create_causal_mask(
-            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask, cache=self_attention_cache,
-            and_mask_function=packed,
-        )
+        if self.config.position_embedding_type == "relative":
+            # The relative attention masks by distance (i - j < 0 is the future) over memory + cache + segment; it
+            # takes the 2-D padding mask as it is.
+            causal_mask = attention_mask
+            positions = relative_positions(self.config, memory_length + int(past_length), seq_length,
+                                           hidden_states.dtype, hidden_states.device, self.global_bias)
+        else:
+            packed = packed_sequences_mask(
+                position_ids if positions_given else None, attention_mask, batch_size, self_attention_cache,
+                past_length
+            )
+            causal_mask = create_causal_mask(
+                config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask,
+                cache=self_attention_cache, and_mask_function=packed,
+            )
+            positions = self.rotary_angles(position_ids, hidden_states)
         if encoder_hidden_states is not None:
             encoder_attention_mask = create_bidirectional_mask(
                 config=self.config,
@@ -272,19 +293,25 @@ class TobigsDecoder(TobigsStack):
                 attention_mask=encoder_attention_mask,
                 encoder_hidden_states=encoder_hidden_states,
             )
-        rotary = self.rotary_angles(position_ids, hidden_states)
-        for layer in self.layers:
+        new_mems = []
+        for index, layer in enumerate(self.layers):
+            memory = mems[index] if memory_length else None
+            if self.config.mem_len:
+                new_mems.append(update_memory(memory, hidden_states, self.config.mem_len))
             hidden_states = layer(
                 hidden_states,
                 causal_mask,
                 encoder_hidden_states,  # positional, as gradient checkpointing requires
                 encoder_attention_mask=encoder_attention_mask,
                 position_ids=position_ids,
-                position_embeddings=rotary,
+                position_embeddings=positions,
                 cache=cache,
                 use_cache=use_cache,
+                memory=memory,
                 **kwargs,
             )
         if self.final_layer_norm is not None:
             hidden_states = self.final_layer_norm(hidden_states)
-        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states, cache=cache if use_cache else None)
+        return DecoderOutputWithMemory(
+            last_hidden_state=hidden_states, cache=cache if use_cache else None, mems=tuple(new_mems) or None
+        )

@@ -39,6 +39,8 @@ EXPORTED_MODULES = (
     "positional_encoding.py",
     "embeddings.py",
     "attention.py",
+    "relative_attention.py",
+    "memory.py",
     "feed_forward.py",
     "layers.py",
     "stacks.py",

@@ -1,0 +1,68 @@
+"""Transformer-XL's segment-level recurrence (Dai et al. 2019, §3.2): each layer also attends over its own input of the
+previous segment(s), cached with the gradient stopped ("SG(h_{tau-1})"), so the context reaches back N x mem_len
+tokens without backpropagating through time.
+
+The memory of a forward is returned as `mems` (one (B, M, d_model) tensor per layer, M <= mem_len) and fed back by
+the caller as `mems=` on the next segment; `None` starts afresh. In `generate()` the key/value cache holds the prompt
+and the generated tokens, and `mems` (if given) the segments before the prompt: both are attended to.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPast,
+    BaseModelOutputWithPastAndCrossAttentions,
+    CausalLMOutputWithPast,
+)
+
+from .configuration_tobigs import TobigsConfig
+
+Memory = tuple[torch.Tensor, ...]
+
+
+def check_memory(config: TobigsConfig, mems: Memory | None, batch_size: int) -> int:
+    """The memory fed back must be what a forward of this model returned: one tensor per layer, (B, M, d_model) with
+    the batch of the inputs. Returns M (0 without memory)."""
+    if mems is None:
+        return 0
+    if config.mem_len == 0:
+        raise ValueError("mems were given but this model keeps no memory (mem_len=0); set mem_len > 0 in the config")
+    if len(mems) != config.decoder_layers:
+        raise ValueError(f"mems must hold one tensor per layer ({config.decoder_layers}), got {len(mems)}")
+    shape = tuple(mems[0].shape)
+    if len(shape) != 3 or shape[0] != batch_size or shape[2] != config.d_model:
+        raise ValueError(f"mems[0] has shape {shape}; it must be (batch={batch_size}, memory length, "
+                         f"d_model={config.d_model}), as returned by the previous forward on this batch of streams")
+    if any(tuple(layer.shape) != shape for layer in mems):
+        raise ValueError(f"every layer's memory must have the shape of mems[0] {shape}")
+    return shape[1]
+
+
+def update_memory(memory: torch.Tensor | None, layer_input: torch.Tensor, mem_len: int) -> torch.Tensor:
+    """The next memory of one layer: the last `mem_len` of [memory; this segment's input to the layer], detached so
+    that no gradient flows into the previous segment (the paper's stop-gradient)."""
+    states = layer_input if memory is None else torch.cat([memory, layer_input], dim=1)  # (B, M + T, d_model)
+    return states[:, -mem_len:].detach()
+
+
+@dataclass
+class DecoderOutputWithMemory(BaseModelOutputWithPastAndCrossAttentions):
+    r"""mems: the memory for the next segment, one (batch, <= mem_len, d_model) tensor per layer (None: mem_len=0)."""
+
+    mems: Memory | None = None
+
+
+@dataclass
+class BaseModelOutputWithPastAndMemory(BaseModelOutputWithPast):
+    r"""mems: the memory for the next segment, one (batch, <= mem_len, d_model) tensor per layer (None: mem_len=0)."""
+
+    mems: Memory | None = None
+
+
+@dataclass
+class CausalLMOutputWithMemory(CausalLMOutputWithPast):
+    r"""mems: the memory for the next segment, one (batch, <= mem_len, d_model) tensor per layer (None: mem_len=0);
+    pass it back as `mems=` with the segment that follows."""
+
+    mems: Memory | None = None

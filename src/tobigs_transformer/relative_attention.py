@@ -1,0 +1,172 @@
+"""Transformer-XL's relative positional attention (Dai et al. 2019, §3.3).
+
+No position is added to the input. Instead every attention score between query i and key j carries the distance
+i - j, through four terms (the paper's Eq. in §3.3, with E the content and R the sinusoid of a distance):
+
+    A_ij = q_i^T k_j                  (a) content
+         + q_i^T W_{k,R} R_{i-j}      (b) content-dependent position bias
+         + u^T k_j                    (c) global content bias
+         + v^T W_{k,R} R_{i-j}        (d) global position bias
+
+(a) + (c) = (q_i + u)^T k_j and (b) + (d) = (q_i + v)^T W_{k,R} R_{i-j}, which is how they are computed. R are the
+fixed sinusoids of §3.5 evaluated at distances (not positions), W_{k,R} a learned projection per layer, u and v learned
+vectors per head, shared across layers or per layer (`config.untie_r`, both exist in published checkpoints).
+
+The position scores are computed once per distance, (q + v) against the D + 1 projected encodings, and then looked up
+for every (i, j) pair (`gather`): the same O(T_q x T_k) tensor the paper's "relative shift" produces, without ever
+building an O(T_q x T_k x d) tensor of per-pair encodings. Distances beyond `clamp_len` share the encoding of
+`clamp_len`; negative distances are the future, masked (that is the causal mask).
+
+Keys and values are computed over [memory; cached tokens; current segment] (`memory.py`): memory holds the previous
+segments' hidden states, so the keys of a query reach back past its own segment (segment-level recurrence, §3.2).
+"""
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from transformers.cache_utils import Cache
+from transformers.utils import logging
+
+from .attention import MultiHeadAttention
+from .configuration_tobigs import TobigsConfig
+
+logger = logging.get_logger(__name__)
+
+
+class RelativePositions(NamedTuple):
+    """What a stack computes once per forward for the relative attention of its layers."""
+
+    encodings: torch.Tensor  # (D + 1, d_model): R_0 .. R_D, the sinusoids of distances 0..D
+    query_start: int  # index of the first query among the keys [memory; cached; current]
+    shared_bias: "GlobalBiases | None"  # u, v shared by every layer (untie_r=False), else None
+
+
+def relative_sinusoids(num_distances: int, dim: int, device: torch.device) -> torch.Tensor:
+    """R_0 .. R_{num_distances - 1}: (num_distances, dim), all sines then all cosines (the layout of the paper's code):
+    R_d = [sin(d / 10000^(2i/dim)); cos(d / 10000^(2i/dim))]."""
+    frequencies = 1.0 / (10000 ** (torch.arange(0.0, dim, 2.0, device=device) / dim))  # (dim / 2,)
+    angles = torch.arange(num_distances, device=device, dtype=torch.float32)[:, None] * frequencies  # (D + 1, dim / 2)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def relative_positions(config: TobigsConfig, query_start: int, q_length: int, dtype: torch.dtype,
+                       device: torch.device, shared_bias: "GlobalBiases | None") -> RelativePositions:
+    """The encodings of every distance some query of this forward has to some key: 0 .. query_start + q_length - 1,
+    clamped at `config.clamp_len`."""
+    max_distance = query_start + q_length - 1
+    if config.clamp_len is not None:
+        max_distance = min(max_distance, config.clamp_len)
+    encodings = relative_sinusoids(max_distance + 1, config.d_model, device).to(dtype)
+    return RelativePositions(encodings, query_start, shared_bias)
+
+
+class GlobalBiases(nn.Module):
+    """u and v of §3.3: one learned vector per head that every query adds before scoring content (u) and distance (v)
+    ("the attentive bias towards different words should remain the same regardless of the query position")."""
+
+    def __init__(self, num_heads: int, head_dim: int):
+        super().__init__()
+        self.content_bias = nn.Parameter(torch.zeros(num_heads, head_dim))  # u
+        self.position_bias = nn.Parameter(torch.zeros(num_heads, head_dim))  # v
+
+
+def key_mask(attention_mask: torch.Tensor | None, batch_size: int, q_length: int, memory_length: int,
+             k_length: int, device: torch.device) -> torch.Tensor | None:
+    """The keys each query may see apart from causality, as bool (B, 1, T_q, M + T_k): memory always; cached and new
+    tokens where the 2-D padding mask (B, cached + new) says so, or as a custom 4-D mask says. Slots past the mask's
+    length (an unfilled static cache) are left to the causal rule, which masks them."""
+    if attention_mask is None:
+        return None
+    if attention_mask.dim() == 4:  # custom (B, 1, T_q, T_k): bool, or additive with 0 where attention is allowed
+        allowed = attention_mask.bool() if attention_mask.dtype == torch.bool else attention_mask == 0
+    else:
+        allowed = attention_mask.bool()[:, None, None, :].expand(batch_size, 1, q_length, -1)
+    memory = allowed.new_ones(batch_size, 1, q_length, memory_length)
+    unfilled = allowed.new_ones(batch_size, 1, q_length, k_length - allowed.shape[-1])
+    return torch.cat([memory, allowed.expand(batch_size, 1, q_length, -1), unfilled], dim=-1).to(device)
+
+
+class RelativeMultiHeadAttention(MultiHeadAttention):
+    """Masked multi-head self-attention whose scores are the four terms of §3.3, over memory + the current segment.
+
+    The kernel is the eager path below (it returns the weights) or, for any other `attn_implementation`, PyTorch's
+    `scaled_dot_product_attention` with the position terms as an additive bias: flash and flex kernels take no bias,
+    so they fall back to sdpa (logged once)."""
+
+    def __init__(self, config: TobigsConfig, num_heads: int, *, layer_idx: int | None = None):
+        super().__init__(config, num_heads, is_causal=True, layer_idx=layer_idx)
+        self.position_proj = nn.Linear(self.d_model, self.d_model, bias=False)  # W_{k,R}
+        self.global_bias = GlobalBiases(num_heads, self.head_dim) if config.untie_r else None
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        key_value_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        position_ids: torch.Tensor | None = None,
+        position_embeddings: RelativePositions | None = None,
+        memory: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden_states: (B, T_q, d_model); memory: (B, M, d_model) this layer's input over the previous segment(s)
+        (already layer-normed where the layer norms its input); attention_mask: the 2-D padding mask of cached + new
+        tokens (or a custom 4-D one); position_embeddings: the stack's `RelativePositions`. position_ids are not
+        used: the distances come from the order of the tokens."""
+        batch_size, q_length = hidden_states.shape[:2]
+        query, key, value = self._split_heads(self.qkv_proj(hidden_states), 3)  # 3 x (B, H, T_q, Dh)
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)  # (B, H, cached + T_q, Dh)
+        k_length = key.shape[-2]
+        memory_length = 0 if memory is None else memory.shape[1]
+        if memory_length:
+            # Memory gets keys and values from this layer's W^K, W^V (the lower two thirds of the fused projection);
+            # no gradient reaches it (it was detached when it was stored).
+            weight = self.qkv_proj.weight[self.d_model:]
+            bias = None if self.qkv_proj.bias is None else self.qkv_proj.bias[self.d_model:]
+            memory_key, memory_value = self._split_heads(nn.functional.linear(memory, weight, bias), 2)
+            key = torch.cat([memory_key, key], dim=-2)  # (B, H, M + T_k, Dh)
+            value = torch.cat([memory_value, value], dim=-2)
+
+        encodings, query_start, shared_bias = position_embeddings
+        biases = self.global_bias if self.global_bias is not None else shared_bias
+        u = biases.content_bias[:, None]  # (H, 1, Dh), broadcast over batch and queries
+        v = biases.position_bias[:, None]
+        projected = self.position_proj(encodings)  # (D + 1, d_model): W_{k,R} R_d for every distance d
+        projected = projected.view(-1, self.num_heads, self.head_dim).transpose(0, 1)  # (H, D + 1, Dh)
+        # (b) + (d) for every query and every distance, then each (i, j) pair reads the column of its distance.
+        by_distance = torch.matmul(query + v, projected.transpose(-2, -1))  # (B, H, T_q, D + 1)
+        total = memory_length + k_length
+        distance = (query_start + torch.arange(q_length, device=query.device))[:, None] - torch.arange(
+            total, device=query.device
+        )  # (T_q, M + T_k): i - j over [memory; cached; current]
+        position_scores = by_distance.gather(
+            -1, distance.clamp(0, by_distance.shape[-1] - 1).expand(batch_size, self.num_heads, q_length, total)
+        )  # (B, H, T_q, M + T_k)
+        allowed = (distance >= 0)[None, None]  # the causal mask: keys at or before the query
+        padding = key_mask(attention_mask, batch_size, q_length, memory_length, k_length, query.device)
+        if padding is not None:
+            allowed = allowed & padding  # (B, 1, T_q, M + T_k)
+
+        dropout = self.dropout if self.training else 0.0
+        masked = torch.finfo(query.dtype).min
+        if self.config._attn_implementation == "eager":
+            scores = (torch.matmul(query + u, key.transpose(-2, -1)) + position_scores) * self.scaling  # (a)+(c)+(b)+(d)
+            scores = scores.masked_fill(~allowed, masked)
+            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+            weights = nn.functional.dropout(weights, p=dropout, training=self.training)
+            output = torch.matmul(weights, value)  # (B, H, T_q, Dh)
+        else:
+            if self.config._attn_implementation != "sdpa":
+                logger.warning_once(
+                    f"attn_implementation={self.config._attn_implementation!r} cannot add Transformer-XL's position "
+                    "terms to the scores; relative attention uses sdpa (with the terms as a bias) instead"
+                )
+            bias = torch.where(allowed, position_scores * self.scaling, masked)  # (b)+(d), scaled like (a)+(c)
+            output = nn.functional.scaled_dot_product_attention(
+                query + u, key, value, attn_mask=bias, dropout_p=dropout, scale=self.scaling
+            )  # (B, H, T_q, Dh)
+            weights = None
+        output = output.transpose(1, 2).reshape(batch_size, q_length, self.d_model)  # (B, T_q, d_model)
+        return self.out_proj(output), weights
