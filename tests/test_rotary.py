@@ -147,3 +147,24 @@ def test_rotary_config_errors_name_the_value(overrides, message):
     preset = overrides.pop("preset")
     with pytest.raises(ValueError, match=message):
         tiny_config(preset, position_embedding_type="rotary", **overrides)
+
+
+def test_compiled_decode_step_with_the_static_cache_keeps_the_greedy_tokens():
+    """torch.compile (issue 11, item 4): the one-token decode step of a rotary model traces as one graph (fullgraph,
+    aot_eager: dynamo + AOT autograd as inductor, without its C++ code generation) and decodes the same tokens."""
+    from torch._dynamo.utils import counters
+    from transformers import CompileConfig
+
+    model = _rotary_model("gpt2", "sdpa", tt.TobigsForCausalLM)
+    model.generation_config.suppress_tokens = [model.config.eos_token_id]
+    prompt = torch.randint(3, 90, (2, 5))
+    static = dict(max_new_tokens=6, min_new_tokens=6, cache_implementation="static")
+    torch._dynamo.reset()
+    try:
+        eager = model.generate(prompt, **static)
+        before = counters["stats"]["unique_graphs"]
+        compiled = model.generate(prompt, compile_config=CompileConfig(backend="aot_eager", fullgraph=True), **static)
+        assert counters["stats"]["unique_graphs"] > before
+    finally:
+        torch._dynamo.reset()
+    assert torch.equal(compiled, eager)
