@@ -135,6 +135,12 @@ def gpt2_lm():
     return TobigsForCausalLM(config("gpt2", tok)).eval(), tok
 
 
+def transformer_xl_lm():
+    tok = gpt_tokenizer()
+    torch.manual_seed(6)
+    return TobigsForCausalLM(config("transformer-xl", tok, mem_len=16)).eval(), tok
+
+
 def bart_seq2seq():
     tok = seq2seq_tokenizer()
     torch.manual_seed(4)
@@ -193,6 +199,7 @@ FAMILIES = {
     "bert_cls": (bert_classifier, "text-classification"),
     "bert_tok": (bert_tagger, "token-classification"),
     "gpt2": (gpt2_lm, "text-generation"),
+    "transformer_xl": (transformer_xl_lm, "text-generation"),
     "bart": (bart_seq2seq, "seq2seq"),
     "transformer": (transformer_seq2seq, "seq2seq"),
 }
