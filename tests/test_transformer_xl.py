@@ -195,6 +195,14 @@ def test_generate_with_the_cache_equals_without(settings):
     assert torch.equal(*runs)
 
 
+def test_static_cache_equals_dynamic_cache_in_generate():
+    """Unfilled static-cache slots lie in the future of every query (negative distance), so they are masked."""
+    model = xl_model()
+    prompt = ids(length=5)
+    kwargs = dict(attention_mask=torch.ones_like(prompt), max_new_tokens=6, do_sample=False)
+    assert torch.equal(model.generate(prompt, **kwargs), model.generate(prompt, cache_implementation="static", **kwargs))
+
+
 def test_generate_with_memory_equals_without_when_the_prompt_fits_one_segment():
     with_memory, without = xl_model(mem_len=16), xl_model(mem_len=0)
     without.load_state_dict(with_memory.state_dict())
