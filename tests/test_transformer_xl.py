@@ -263,3 +263,14 @@ def test_preset_has_the_papers_wt103_base_sizes():
     assert (config.decoder_layers, config.d_model, config.decoder_attention_heads, config.decoder_ffn_dim) == (
         16, 410, 10, 2100)
     assert (config.mem_len, config.position_embedding_type, config.normalize_before) == (150, "relative", False)
+
+
+def test_output_recorders_capture_every_layer_with_memory():
+    model = xl_model(attn_implementation="eager")
+    first = model(ids(length=4))
+    out = model(ids(length=3), mems=first.mems, output_hidden_states=True, output_attentions=True)
+    assert len(out.hidden_states) == model.config.decoder_layers + 1
+    # each query sees the 4 remembered tokens and the new ones up to itself: rows sum to 1 over M + T keys
+    assert all(a.shape == (2, 4, 3, 7) for a in out.attentions)
+    torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones(2, 4, 3))
+    assert torch.all(out.attentions[0][..., 0, 5:] == 0)  # the first new token does not see the later ones
