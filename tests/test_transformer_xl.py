@@ -1,4 +1,5 @@
-"""Transformer-XL (issue 11): relative positional attention (Dai et al. 2019 §3.3) and segment-level recurrence (§3.2).
+"""Transformer-XL (issue 11): relative positional attention (Dai et al. 2019 §3.3) and segment-level recurrence
+(§3.2).
 
 The relative scores are checked against a direct transcription of the paper's four terms, with the encoding R_{i-j}
 built for every (i, j) pair; the memory against one forward over the concatenated segments."""
@@ -200,7 +201,8 @@ def test_static_cache_equals_dynamic_cache_in_generate():
     model = xl_model()
     prompt = ids(length=5)
     kwargs = dict(attention_mask=torch.ones_like(prompt), max_new_tokens=6, do_sample=False)
-    assert torch.equal(model.generate(prompt, **kwargs), model.generate(prompt, cache_implementation="static", **kwargs))
+    static = model.generate(prompt, cache_implementation="static", **kwargs)
+    assert torch.equal(model.generate(prompt, **kwargs), static)
 
 
 def test_generate_with_memory_equals_without_when_the_prompt_fits_one_segment():

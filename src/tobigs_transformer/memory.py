@@ -1,5 +1,5 @@
-"""Transformer-XL's segment-level recurrence (Dai et al. 2019, §3.2): each layer also attends over its own input of the
-previous segment(s), cached with the gradient stopped ("SG(h_{tau-1})"), so the context reaches back N x mem_len
+"""Transformer-XL's segment-level recurrence (Dai et al. 2019, §3.2): each layer also attends over its own input of
+the previous segment(s), cached with the gradient stopped ("SG(h_{tau-1})"), so the context reaches back N x mem_len
 tokens without backpropagating through time.
 
 The memory of a forward is returned as `mems` (one (B, M, d_model) tensor per layer, M <= mem_len) and fed back by

@@ -308,8 +308,8 @@ PRESETS["electra-base"] = dict(
 
 # Transformer-XL (Dai et al. 2019), the WikiText-103 "base" model of the paper's code (run_wt103_base.sh): 16 post-LN
 # layers of width 410 with 10 heads of 41 and d_ff 2100, ReLU, dropout 0.1, embeddings x sqrt(d_model), segments of
-# 150 tokens with a memory of 150 (`mem_len`), relative positions (§3.3) instead of absolute ones (nothing added at the
-# input, so `max_position_embeddings` is no limit), per-layer u and v (`untie_r`, as the published checkpoints), no
+# 150 tokens with a memory of 150 (`mem_len`), relative positions (§3.3) instead of absolute ones (nothing added at
+# the input, so `max_position_embeddings` is no limit), per-layer u and v (`untie_r`, as the published checkpoints), no
 # clamping, and the word-level WikiText-103 vocabulary of 267735 tokens (<eos> = 0). Left out: the paper's adaptive
 # input and adaptive softmax (Baevski & Auli 2019) - here the usual tied embedding and full softmax, so the parameter
 # count is larger than the paper's 151M; scale `vocab_size` down for your own tokenizer.

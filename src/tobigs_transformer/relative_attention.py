@@ -9,8 +9,8 @@ i - j, through four terms (the paper's Eq. in §3.3, with E the content and R th
          + v^T W_{k,R} R_{i-j}        (d) global position bias
 
 (a) + (c) = (q_i + u)^T k_j and (b) + (d) = (q_i + v)^T W_{k,R} R_{i-j}, which is how they are computed. R are the
-fixed sinusoids of §3.5 evaluated at distances (not positions), W_{k,R} a learned projection per layer, u and v learned
-vectors per head, shared across layers or per layer (`config.untie_r`, both exist in published checkpoints).
+fixed sinusoids of §3.5 evaluated at distances (not positions), W_{k,R} a learned projection per layer, u and v
+learned vectors per head, shared across layers or per layer (`config.untie_r`, both exist in published checkpoints).
 
 The position scores are computed once per distance, (q + v) against the D + 1 projected encodings, and then looked up
 for every (i, j) pair (`gather`): the same O(T_q x T_k) tensor the paper's "relative shift" produces, without ever
@@ -152,7 +152,8 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         dropout = self.dropout if self.training else 0.0
         masked = torch.finfo(query.dtype).min
         if self.config._attn_implementation == "eager":
-            scores = (torch.matmul(query + u, key.transpose(-2, -1)) + position_scores) * self.scaling  # (a)+(c)+(b)+(d)
+            content_scores = torch.matmul(query + u, key.transpose(-2, -1))  # (a) + (c): (B, H, T_q, M + T_k)
+            scores = (content_scores + position_scores) * self.scaling
             scores = scores.masked_fill(~allowed, masked)
             weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
             weights = nn.functional.dropout(weights, p=dropout, training=self.training)
