@@ -23,7 +23,8 @@ def _save_tiny_tokenizer(folder):
 @pytest.mark.parametrize(
     "family, hf_class, ours_class",
     [("gpt2", "GPT2LMHeadModel", "TobigsForCausalLM"), ("marian", "MarianMTModel", "TobigsForConditionalGeneration"),
-     ("ctrl", "CTRLLMHeadModel", "TobigsForCausalLM"), ("roberta", "RobertaForMaskedLM", "TobigsForMaskedLM")],
+     ("ctrl", "CTRLLMHeadModel", "TobigsForCausalLM"), ("roberta", "RobertaForMaskedLM", "TobigsForMaskedLM"),
+     ("electra", "ElectraForSequenceClassification", "TobigsForSequenceClassification")],
 )
 def test_round_trip_through_folders(family, hf_class, ours_class, tmp_path, capsys):
     hf_model = tiny_hf(family, hf_class)

@@ -27,7 +27,7 @@ from tobigs_transformer.convert import (
     convert_to_hf,
     supported_classes,
 )
-from tobigs_transformer.convert.common import CAT, ROW, SAME, TRANSPOSE, convert_state_dict, rule
+from tobigs_transformer.convert.common import CAT, RENAME, ROW, SAME, TRANSPOSE, convert_state_dict, module_rules, rule
 
 ATOL = 1e-5  # acceptance: max |ours - transformers| < 1e-5 in fp32
 OUTPUT_FIELDS = ("loss", "logits", "prediction_logits", "seq_relationship_logits", "start_logits", "end_logits",
@@ -207,6 +207,19 @@ def test_engine_maps_both_ways_exactly():
     assert ours["bias"].shape == (5,)
     back = convert_state_dict(ours, {k: v.shape for k, v in hf.items()}, RULES, "to_hf", config)
     assert_same_state_dict(back, hf)
+
+
+def test_module_tables_expand_to_rules():
+    table = {"self_attn.qkv_proj": ["q", "k", "v"], "ffn_layer_norm": "ln_2"}
+    assert module_rules("h.{i}.", "layers.{i}.", table, TRANSPOSE) == (
+        rule(["h.{i}.q.{p}", "h.{i}.k.{p}", "h.{i}.v.{p}"], "layers.{i}.self_attn.qkv_proj.{p}", CAT),
+        rule("h.{i}.ln_2.{p}", "layers.{i}.ffn_layer_norm.{p}", TRANSPOSE),
+    )
+    assert module_rules("", "emb.", {"word": "wte"}) == (rule("wte.{p}", "emb.word.{p}", RENAME),)
+    # TRANSPOSE on a {p} rule also carries a Conv1D's 1-D bias, unchanged.
+    bias = torch.randn(6)
+    assert torch.equal(TRANSPOSE.to_ours([bias], None, ["b"]), bias)
+    assert torch.equal(TRANSPOSE.to_hf(bias, None, 1)[0], bias)
 
 
 def test_engine_names_unused_missing_and_mismatched_keys():

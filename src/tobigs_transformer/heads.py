@@ -1,5 +1,5 @@
-"""Output heads that sit on top of the stacks: the BERT pooler and MLM head, the BART (and RoBERTa) classification
-head, and ELECTRA's replaced-token detection head.
+"""Output heads that sit on top of the stacks: the BERT pooler and MLM head, the BART (and RoBERTa, ELECTRA)
+classification head, and ELECTRA's replaced-token detection head.
 
 The language-model heads of GPT and of the encoder-decoder are a single linear layer (the paper's "pre-softmax
 linear transformation", §3.4) and live in the task models themselves.
@@ -41,16 +41,20 @@ class TobigsMaskedLMHead(nn.Module):
 
 
 class TobigsClassificationHead(nn.Module):
-    """BART's sentence classification head over the final end-of-sequence state: dropout, dense + tanh, projection."""
+    """BART's sentence classification head over the final end-of-sequence state (RoBERTa's over `<s>`): dropout,
+    dense + tanh, dropout, projection. ELECTRA's (`classifier_head="dense-gelu"`) is the same with GELU in place of
+    tanh, as transformers' `ElectraClassificationHead` ("although BERT uses tanh here, it seems Electra authors used
+    gelu here"): exact (erf) GELU whatever `activation_function` says."""
 
     def __init__(self, config: TobigsConfig, num_labels: int, dropout: float):
         super().__init__()
         self.dense = nn.Linear(config.d_model, config.d_model)
+        self.activation = get_activation("gelu") if config.classifier_head == "dense-gelu" else nn.Tanh()
         self.dropout = nn.Dropout(dropout)
         self.out_proj = nn.Linear(config.d_model, num_labels)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = torch.tanh(self.dense(self.dropout(hidden_states)))
+        hidden_states = self.activation(self.dense(self.dropout(hidden_states)))  # (B, d_model)
         return self.out_proj(self.dropout(hidden_states))
 
 

@@ -29,14 +29,21 @@ refused on export, with that reason.
 from transformers import AlbertConfig
 
 from ..configuration_tobigs import TobigsConfig
-from .bert import _pooler_kwargs
-from .common import CAT, SAME, ClassPair, Family, activation_of, common_config_fields, require, rule
+from .bert import EMBEDDING_RULES, _pooler_kwargs, encoder_incompatibilities, encoder_kwargs
+from .bert import config_from_hf as bert_config_from_hf
+from .common import SAME, Family, class_pairs, module_rules, require, rule
 
-EMBEDDING_RULES = (
-    rule("embeddings.word_embeddings.weight", "encoder.embeddings.word_embeddings.weight"),
-    rule("embeddings.position_embeddings.weight", "encoder.embeddings.position_embeddings.weight"),
-    rule("embeddings.token_type_embeddings.weight", "encoder.embeddings.token_type_embeddings.weight"),
-    rule("embeddings.LayerNorm.{p}", "encoder.embeddings.layer_norm.{p}"),
+# One ALBERT layer, our module <- ALBERT's (separate W^Q, W^K, W^V: concatenated).
+LAYER_MODULES = {
+    "self_attn.qkv_proj": [f"attention.{name}" for name in ("query", "key", "value")],
+    "self_attn.out_proj": "attention.dense",
+    "self_attn_layer_norm": "attention.LayerNorm",
+    "feed_forward.fc1": "ffn",
+    "feed_forward.fc2": "ffn_output",
+    "ffn_layer_norm": "full_layer_layer_norm",
+}
+# BERT's embeddings (E wide), the E -> H projection, and a pooler without BERT's `.dense`.
+EMBEDDING_AND_POOLER_RULES = EMBEDDING_RULES + (
     rule("encoder.embedding_hidden_mapping_in.{p}", "encoder.embeddings.projection.{p}"),
     rule("pooler.{p}", "pooler.dense.{p}"),
 )
@@ -52,130 +59,57 @@ def groups_of(config: TobigsConfig) -> tuple[int, int]:
 def base_rules(config: TobigsConfig) -> tuple:
     """The key map of an ALBERT with the config's groups: group g's j-th layer is our layer g * inner + j."""
     groups, inner = groups_of(config)
-    rules = list(EMBEDDING_RULES)
+    rules = EMBEDDING_AND_POOLER_RULES
     for g in range(groups):
         for j in range(inner):
-            hf, ours = f"encoder.albert_layer_groups.{g}.albert_layers.{j}.", f"encoder.layers.{g * inner + j}."
-            rules += [
-                rule([f"{hf}attention.{n}.{{p}}" for n in ("query", "key", "value")],
-                     f"{ours}self_attn.qkv_proj.{{p}}", CAT),
-                rule(f"{hf}attention.dense.{{p}}", f"{ours}self_attn.out_proj.{{p}}"),
-                rule(f"{hf}attention.LayerNorm.{{p}}", f"{ours}self_attn_layer_norm.{{p}}"),
-                rule(f"{hf}ffn.{{p}}", f"{ours}feed_forward.fc1.{{p}}"),
-                rule(f"{hf}ffn_output.{{p}}", f"{ours}feed_forward.fc2.{{p}}"),
-                rule(f"{hf}full_layer_layer_norm.{{p}}", f"{ours}ffn_layer_norm.{{p}}"),
-            ]
-    return tuple(rules)
+            rules += module_rules(f"encoder.albert_layer_groups.{g}.albert_layers.{j}.",
+                                  f"encoder.layers.{g * inner + j}.", LAYER_MODULES)
+    return rules
 
 
-MLM_HEAD = (
-    rule("predictions.dense.{p}", "lm_head.dense.{p}"),
-    rule("predictions.LayerNorm.{p}", "lm_head.layer_norm.{p}"),
+MLM_HEAD = module_rules("predictions.", "lm_head.", {"dense": "dense", "layer_norm": "LayerNorm"}) + (
     rule("predictions.decoder.weight", "lm_head.decoder.weight"),
     rule(["predictions.decoder.bias", "predictions.bias"], "lm_head.decoder.bias", SAME),
 )
 SOP_HEAD = (rule("sop_classifier.classifier.{p}", "next_sentence_head.{p}"),)
 
-PAIRS = (
-    ClassPair("AlbertModel", "TobigsModel", ours_kwargs=_pooler_kwargs, hf_kwargs=_pooler_kwargs),
-    ClassPair("AlbertForPreTraining", "TobigsForPreTraining", "albert.", "model.", MLM_HEAD + SOP_HEAD),
-    ClassPair("AlbertForMaskedLM", "TobigsForMaskedLM", "albert.", "model.", MLM_HEAD),
-    ClassPair("AlbertForSequenceClassification", "TobigsForSequenceClassification", "albert.", "model.",
-              (rule("classifier.{p}", "classifier.{p}"),)),
-)
+PAIRS = class_pairs("Albert", "albert.", {
+    "ForPreTraining": ("TobigsForPreTraining", MLM_HEAD + SOP_HEAD),
+    "ForMaskedLM": ("TobigsForMaskedLM", MLM_HEAD),
+    "ForSequenceClassification": ("TobigsForSequenceClassification", (rule("classifier.{p}", "classifier.{p}"),)),
+}, bare_kwargs=_pooler_kwargs)
 
 
 def config_from_hf(hf: AlbertConfig) -> dict:
-    reasons = []
-    position_type = getattr(hf, "position_embedding_type", "absolute")
-    if position_type != "absolute":
-        reasons.append(f"position_embedding_type={position_type!r} (only 'absolute' learned positions)")
     if hf.num_hidden_groups > hf.num_hidden_layers:
-        reasons.append(f"num_hidden_groups={hf.num_hidden_groups} > num_hidden_layers={hf.num_hidden_layers} (groups "
-                       "that no layer runs)")
-    require(reasons, "this ALBERT config")
+        require([f"num_hidden_groups={hf.num_hidden_groups} > num_hidden_layers={hf.num_hidden_layers} (groups "
+                 "that no layer runs)"], "this ALBERT config")
     return dict(
-        architecture="encoder-only",
-        vocab_size=hf.vocab_size,
-        d_model=hf.hidden_size,
+        bert_config_from_hf(hf, "ALBERT"),
         embedding_size=hf.embedding_size,
-        encoder_layers=hf.num_hidden_layers,
         layer_sharing="all",
         layer_groups=hf.num_hidden_groups,
         inner_group_num=hf.inner_group_num,
-        encoder_attention_heads=hf.num_attention_heads,
-        encoder_ffn_dim=hf.intermediate_size,
-        activation_function=activation_of(hf.hidden_act, "ALBERT"),
-        dropout=hf.hidden_dropout_prob,
-        attention_dropout=hf.attention_probs_dropout_prob,
-        activation_dropout=0.0,
         classifier_dropout=hf.classifier_dropout_prob,
-        max_position_embeddings=hf.max_position_embeddings,
-        position_embedding_type="learned",
-        position_offset=0,
-        scale_embedding=False,
-        layernorm_embedding=True,
-        normalize_before=False,
-        type_vocab_size=hf.type_vocab_size,
-        layer_norm_eps=hf.layer_norm_eps,
-        attention_bias=True,
-        lm_head_bias=False,
-        init_std=hf.initializer_range,
-        init_method="normal",
-        label_smoothing=0.0,
-        tie_word_embeddings=hf.tie_word_embeddings,
-        use_cache=False,
-        pad_token_id=hf.pad_token_id,
-        bos_token_id=hf.bos_token_id,
-        eos_token_id=hf.eos_token_id,
-        decoder_start_token_id=None,
-        **common_config_fields(hf),
     )
 
 
 def incompatibilities(config: TobigsConfig) -> list[str]:
-    expected = dict(architecture="encoder-only", position_embedding_type="learned", position_offset=0,
-                    position_padding_idx=None, scale_embedding=False, layernorm_embedding=True,
-                    normalize_before=False, attention_bias=True, activation_dropout=0.0, label_smoothing=0.0,
-                    classifier_head="pooler")
-    reasons = [f"{name}={getattr(config, name)!r} (ALBERT needs {value!r})" for name, value in expected.items()
-               if getattr(config, name) != value]
+    reasons = encoder_incompatibilities(config, "ALBERT", position_offset=0, position_padding_idx=None,
+                                        classifier_head="pooler")
     if config.embedding_size is None:
         reasons.append("embedding_size=None (ALBERT always projects its embeddings: set embedding_size)")
     if config.layer_sharing not in ("all", "none"):
         reasons.append(f"layer_sharing={config.layer_sharing!r} (transformers' ALBERT shares whole layers or none; "
                        "the paper's partial-sharing ablations have no transformers class)")
-    if config.type_vocab_size < 1:
-        reasons.append("type_vocab_size=0 (ALBERT always has segment embeddings)")
     return reasons
 
 
 def config_to_hf(config: TobigsConfig) -> AlbertConfig:
     require(incompatibilities(config), "this TobigsConfig as ALBERT")
     groups, inner = groups_of(config)
-    return AlbertConfig(
-        vocab_size=config.vocab_size,
-        embedding_size=config.embedding_size,
-        hidden_size=config.d_model,
-        num_hidden_layers=config.encoder_layers,
-        num_hidden_groups=groups,
-        inner_group_num=inner,
-        num_attention_heads=config.encoder_attention_heads,
-        intermediate_size=config.encoder_ffn_dim,
-        hidden_act=config.activation_function,
-        hidden_dropout_prob=config.dropout,
-        attention_probs_dropout_prob=config.attention_dropout,
-        classifier_dropout_prob=config.head_dropout,
-        max_position_embeddings=config.max_position_embeddings,
-        type_vocab_size=config.type_vocab_size,
-        layer_norm_eps=config.layer_norm_eps,
-        initializer_range=config.init_std,
-        tie_word_embeddings=config.tie_word_embeddings,
-        pad_token_id=config.pad_token_id,
-        bos_token_id=config.bos_token_id,
-        eos_token_id=config.eos_token_id,
-        **common_config_fields(config),
-    )
+    return AlbertConfig(**encoder_kwargs(config), embedding_size=config.embedding_size, num_hidden_groups=groups,
+                        inner_group_num=inner, classifier_dropout_prob=config.head_dropout)
 
 
 FAMILY = Family("albert", ("albert",), base_rules, PAIRS, config_from_hf, config_to_hf, incompatibilities)

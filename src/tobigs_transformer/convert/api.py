@@ -168,14 +168,3 @@ def _transfer(source, target, family: Family, pair: ClassPair, direction: str, c
                                  what)
     load_exactly(target, tensors, what)
 
-
-__all__ = [
-    "ConversionError",
-    "FAMILIES",
-    "convert_config_from_hf",
-    "convert_config_to_hf",
-    "convert_from_hf",
-    "convert_to_hf",
-    "infer_family",
-    "supported_classes",
-]

@@ -35,7 +35,19 @@ from transformers import BartConfig
 from transformers.utils import logging
 
 from ..configuration_tobigs import TobigsConfig
-from .common import CAT, ROW, SAME, ClassPair, Family, activation_of, common_config_fields, require, rule
+from .common import (
+    ROW,
+    SAME,
+    SINUSOID,
+    Family,
+    activation_of,
+    class_pairs,
+    common_config_fields,
+    mismatches,
+    module_rules,
+    require,
+    rule,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -43,28 +55,28 @@ logger = logging.get_logger(__name__)
 BART_LAYER_NORM_EPS = 1e-5
 
 
+# One layer of a BART-like stack (BART, Marian, Pegasus), our module <- theirs; the decoder adds cross-attention,
+# whose query and key|value projections we keep as two (the keys and values are computed once per source).
+LAYER_MODULES = {
+    "self_attn.qkv_proj": [f"self_attn.{n}_proj" for n in "qkv"],
+    "self_attn.out_proj": "self_attn.out_proj",
+    "self_attn_layer_norm": "self_attn_layer_norm",
+    "feed_forward.fc1": "fc1",
+    "feed_forward.fc2": "fc2",
+    "ffn_layer_norm": "final_layer_norm",
+}
+CROSS_ATTENTION_MODULES = {
+    "cross_attn.q_proj": "encoder_attn.q_proj",
+    "cross_attn.kv_proj": [f"encoder_attn.{n}_proj" for n in "kv"],
+    "cross_attn.out_proj": "encoder_attn.out_proj",
+    "cross_attn_layer_norm": "encoder_attn_layer_norm",
+}
+
+
 def seq2seq_layer_rules() -> tuple:
-    """The layers of BART-like encoder-decoders (BART, Marian): identical key layouts."""
-    rules = []
-    for stack in ("encoder", "decoder"):
-        rules += [
-            rule([f"{stack}.layers.{{i}}.self_attn.{n}_proj.{{p}}" for n in "qkv"],
-                 f"{stack}.layers.{{i}}.self_attn.qkv_proj.{{p}}", CAT),
-            rule(f"{stack}.layers.{{i}}.self_attn.out_proj.{{p}}", f"{stack}.layers.{{i}}.self_attn.out_proj.{{p}}"),
-            rule(f"{stack}.layers.{{i}}.self_attn_layer_norm.{{p}}",
-                 f"{stack}.layers.{{i}}.self_attn_layer_norm.{{p}}"),
-            rule(f"{stack}.layers.{{i}}.fc1.{{p}}", f"{stack}.layers.{{i}}.feed_forward.fc1.{{p}}"),
-            rule(f"{stack}.layers.{{i}}.fc2.{{p}}", f"{stack}.layers.{{i}}.feed_forward.fc2.{{p}}"),
-            rule(f"{stack}.layers.{{i}}.final_layer_norm.{{p}}", f"{stack}.layers.{{i}}.ffn_layer_norm.{{p}}"),
-        ]
-    rules += [
-        rule("decoder.layers.{i}.encoder_attn.q_proj.{p}", "decoder.layers.{i}.cross_attn.q_proj.{p}"),
-        rule([f"decoder.layers.{{i}}.encoder_attn.{n}_proj.{{p}}" for n in "kv"],
-             "decoder.layers.{i}.cross_attn.kv_proj.{p}", CAT),
-        rule("decoder.layers.{i}.encoder_attn.out_proj.{p}", "decoder.layers.{i}.cross_attn.out_proj.{p}"),
-        rule("decoder.layers.{i}.encoder_attn_layer_norm.{p}", "decoder.layers.{i}.cross_attn_layer_norm.{p}"),
-    ]
-    return tuple(rules)
+    """The layers of BART-like encoder-decoders (BART, Marian, Pegasus): identical key layouts."""
+    return (module_rules("encoder.layers.{i}.", "encoder.layers.{i}.", LAYER_MODULES)
+            + module_rules("decoder.layers.{i}.", "decoder.layers.{i}.", {**LAYER_MODULES, **CROSS_ATTENTION_MODULES}))
 
 
 SHARED_EMBEDDING_RULES = (
@@ -84,13 +96,18 @@ LM_HEAD = (
     rule("final_logits_bias", "lm_head.bias", ROW),
 )
 
-PAIRS = (
-    ClassPair("BartModel", "TobigsModel"),
-    ClassPair("BartForConditionalGeneration", "TobigsForConditionalGeneration", "model.", "model.", LM_HEAD),
-    ClassPair("BartForSequenceClassification", "TobigsForSequenceClassification", "model.", "model.",
-              (rule("classification_head.dense.{p}", "classifier.dense.{p}"),
-               rule("classification_head.out_proj.{p}", "classifier.out_proj.{p}"))),
+# Marian's and Pegasus' sinusoid tables: checked, not stored (both sides rebuild them from the config).
+SINUSOID_RULES = (
+    rule("encoder.embed_positions.weight", None, SINUSOID),
+    rule("decoder.embed_positions.weight", None, SINUSOID),
 )
+
+PAIRS = class_pairs("Bart", "model.", {
+    "ForConditionalGeneration": ("TobigsForConditionalGeneration", LM_HEAD),
+    "ForSequenceClassification": ("TobigsForSequenceClassification",
+                                  module_rules("classification_head.", "classifier.",
+                                               {"dense": "dense", "out_proj": "out_proj"})),
+})
 
 
 def check_tied(hf, family: str) -> list[str]:
@@ -174,8 +191,7 @@ def seq2seq_incompatibilities(config: TobigsConfig, family: str, **expected) -> 
     expected = {**dict(architecture="encoder-decoder", normalize_before=False, attention_bias=True, lm_head_bias=True,
                        layer_norm_eps=BART_LAYER_NORM_EPS, type_vocab_size=0, tie_word_embeddings=True,
                        label_smoothing=0.0), **expected}
-    return [f"{name}={getattr(config, name)!r} ({family} needs {value!r})" for name, value in expected.items()
-            if getattr(config, name) != value]
+    return mismatches(config, expected, family)
 
 
 def config_from_hf(hf: BartConfig) -> dict:

@@ -29,25 +29,39 @@ Not expressible (raise): `position_embedding_type` other than "absolute", `is_de
 from transformers import BertConfig
 
 from ..configuration_tobigs import TobigsConfig
-from .common import CAT, SAME, ClassPair, Family, activation_of, common_config_fields, require, rule
-
-BASE_RULES = (
-    rule("embeddings.word_embeddings.weight", "encoder.embeddings.word_embeddings.weight"),
-    rule("embeddings.position_embeddings.weight", "encoder.embeddings.position_embeddings.weight"),
-    rule("embeddings.token_type_embeddings.weight", "encoder.embeddings.token_type_embeddings.weight"),
-    rule("embeddings.LayerNorm.{p}", "encoder.embeddings.layer_norm.{p}"),
-    rule(
-        [f"encoder.layer.{{i}}.attention.self.{name}.{{p}}" for name in ("query", "key", "value")],
-        "encoder.layers.{i}.self_attn.qkv_proj.{p}",
-        CAT,
-    ),
-    rule("encoder.layer.{i}.attention.output.dense.{p}", "encoder.layers.{i}.self_attn.out_proj.{p}"),
-    rule("encoder.layer.{i}.attention.output.LayerNorm.{p}", "encoder.layers.{i}.self_attn_layer_norm.{p}"),
-    rule("encoder.layer.{i}.intermediate.dense.{p}", "encoder.layers.{i}.feed_forward.fc1.{p}"),
-    rule("encoder.layer.{i}.output.dense.{p}", "encoder.layers.{i}.feed_forward.fc2.{p}"),
-    rule("encoder.layer.{i}.output.LayerNorm.{p}", "encoder.layers.{i}.ffn_layer_norm.{p}"),
-    rule("pooler.dense.{p}", "pooler.dense.{p}"),
+from .common import (
+    SAME,
+    Family,
+    activation_of,
+    class_pairs,
+    mismatches,
+    module_rules,
+    require,
+    rule,
+    single_stack_fields,
+    token_fields,
 )
+
+# Our embedding modules <- BERT's (RoBERTa, ALBERT and ELECTRA name them alike).
+EMBEDDING_MODULES = {
+    "word_embeddings": "word_embeddings",
+    "position_embeddings": "position_embeddings",
+    "token_type_embeddings": "token_type_embeddings",
+    "layer_norm": "LayerNorm",
+}
+# One BERT layer, our module <- BERT's (separate W^Q, W^K, W^V: concatenated).
+LAYER_MODULES = {
+    "self_attn.qkv_proj": [f"attention.self.{name}" for name in ("query", "key", "value")],
+    "self_attn.out_proj": "attention.output.dense",
+    "self_attn_layer_norm": "attention.output.LayerNorm",
+    "feed_forward.fc1": "intermediate.dense",
+    "feed_forward.fc2": "output.dense",
+    "ffn_layer_norm": "output.LayerNorm",
+}
+EMBEDDING_RULES = module_rules("embeddings.", "encoder.embeddings.", EMBEDDING_MODULES)
+# The encoder without a pooler (ELECTRA's whole body).
+ENCODER_RULES = EMBEDDING_RULES + module_rules("encoder.layer.{i}.", "encoder.layers.{i}.", LAYER_MODULES)
+BASE_RULES = ENCODER_RULES + (rule("pooler.dense.{p}", "pooler.dense.{p}"),)
 
 MLM_HEAD = (
     rule("cls.predictions.transform.dense.{p}", "lm_head.dense.{p}"),
@@ -56,38 +70,36 @@ MLM_HEAD = (
     rule(["cls.predictions.decoder.bias", "cls.predictions.bias"], "lm_head.decoder.bias", SAME),
 )
 NSP_HEAD = (rule("cls.seq_relationship.{p}", "next_sentence_head.{p}"),)
+LINEAR_CLASSIFIER = (rule("classifier.{p}", "classifier.{p}"),)
 
 
 def _pooler_kwargs(model) -> dict:
     return {"add_pooling_layer": getattr(model, "pooler", None) is not None}
 
 
-PAIRS = (
-    ClassPair("BertModel", "TobigsModel", ours_kwargs=_pooler_kwargs, hf_kwargs=_pooler_kwargs),
-    ClassPair("BertForPreTraining", "TobigsForPreTraining", "bert.", "model.", MLM_HEAD + NSP_HEAD),
-    ClassPair("BertForMaskedLM", "TobigsForMaskedLM", "bert.", "model.", MLM_HEAD),
-    ClassPair("BertForNextSentencePrediction", "TobigsForNextSentencePrediction", "bert.", "model.", NSP_HEAD),
-    ClassPair("BertForSequenceClassification", "TobigsForSequenceClassification", "bert.", "model.",
-              (rule("classifier.{p}", "classifier.{p}"),)),
-    ClassPair("BertForTokenClassification", "TobigsForTokenClassification", "bert.", "model.",
-              (rule("classifier.{p}", "classifier.{p}"),)),
-    ClassPair("BertForQuestionAnswering", "TobigsForQuestionAnswering", "bert.", "model.",
-              (rule("qa_outputs.{p}", "qa_outputs.{p}"),)),
-    ClassPair("BertForMultipleChoice", "TobigsForMultipleChoice", "bert.", "model.",
-              (rule("classifier.{p}", "classifier.{p}"),)),
-)
+PAIRS = class_pairs("Bert", "bert.", {
+    "ForPreTraining": ("TobigsForPreTraining", MLM_HEAD + NSP_HEAD),
+    "ForMaskedLM": ("TobigsForMaskedLM", MLM_HEAD),
+    "ForNextSentencePrediction": ("TobigsForNextSentencePrediction", NSP_HEAD),
+    "ForSequenceClassification": ("TobigsForSequenceClassification", LINEAR_CLASSIFIER),
+    "ForTokenClassification": ("TobigsForTokenClassification", LINEAR_CLASSIFIER),
+    "ForQuestionAnswering": ("TobigsForQuestionAnswering", (rule("qa_outputs.{p}", "qa_outputs.{p}"),)),
+    "ForMultipleChoice": ("TobigsForMultipleChoice", LINEAR_CLASSIFIER),
+}, bare_kwargs=_pooler_kwargs)
 
 
-def config_from_hf(hf: BertConfig) -> dict:
+def config_from_hf(hf: BertConfig, family: str = "BERT") -> dict:
+    """The TobigsConfig of a BERT-style config (BERT, RoBERTa, ALBERT, ELECTRA name their fields alike); the
+    variants add or override what differs."""
     reasons = []
     position_type = getattr(hf, "position_embedding_type", "absolute")
     if position_type != "absolute":
         reasons.append(f"position_embedding_type={position_type!r} (only 'absolute' learned positions)")
     if getattr(hf, "is_decoder", False):
-        reasons.append("is_decoder=True (a causal BERT is not an encoder-only model)")
+        reasons.append(f"is_decoder=True (a causal {family} is not an encoder-only model)")
     if getattr(hf, "add_cross_attention", False):
         reasons.append("add_cross_attention=True (an encoder-only model has no cross-attention)")
-    require(reasons, "this BERT config")
+    require(reasons, f"this {family} config")
     return dict(
         architecture="encoder-only",
         vocab_size=hf.vocab_size,
@@ -95,11 +107,11 @@ def config_from_hf(hf: BertConfig) -> dict:
         encoder_layers=hf.num_hidden_layers,
         encoder_attention_heads=hf.num_attention_heads,
         encoder_ffn_dim=hf.intermediate_size,
-        activation_function=activation_of(hf.hidden_act, "BERT"),
+        activation_function=activation_of(hf.hidden_act, family),
         dropout=hf.hidden_dropout_prob,
         attention_dropout=hf.attention_probs_dropout_prob,
         activation_dropout=0.0,
-        classifier_dropout=hf.classifier_dropout,
+        classifier_dropout=getattr(hf, "classifier_dropout", None),
         max_position_embeddings=hf.max_position_embeddings,
         position_embedding_type="learned",
         position_offset=0,
@@ -108,38 +120,41 @@ def config_from_hf(hf: BertConfig) -> dict:
         normalize_before=False,
         type_vocab_size=hf.type_vocab_size,
         layer_norm_eps=hf.layer_norm_eps,
-        attention_bias=True,
-        lm_head_bias=False,
-        init_std=hf.initializer_range,
-        init_method="normal",
-        label_smoothing=0.0,
-        tie_word_embeddings=hf.tie_word_embeddings,
         use_cache=False,
-        pad_token_id=hf.pad_token_id,
-        bos_token_id=hf.bos_token_id,
-        eos_token_id=hf.eos_token_id,
-        decoder_start_token_id=None,
-        **common_config_fields(hf),
+        **single_stack_fields(hf),
     )
 
 
-def incompatibilities(config: TobigsConfig) -> list[str]:
-    expected = dict(architecture="encoder-only", position_embedding_type="learned", position_offset=0,
-                    scale_embedding=False, layernorm_embedding=True, normalize_before=False, attention_bias=True,
-                    activation_dropout=0.0, label_smoothing=0.0, position_padding_idx=None, classifier_head="pooler")
-    reasons = [f"{name}={getattr(config, name)!r} (BERT needs {value!r})" for name, value in expected.items()
-               if getattr(config, name) != value]
-    if config.embedding_size is not None or config.layer_sharing != "none":
-        reasons.append(f"embedding_size={config.embedding_size!r}, layer_sharing={config.layer_sharing!r} (BERT has "
-                       "d_model-wide embeddings and unshared layers: that is ALBERT)")
+# The layout every BERT-style export needs.
+ENCODER_LAYOUT = dict(architecture="encoder-only", position_embedding_type="learned", scale_embedding=False,
+                      layernorm_embedding=True, normalize_before=False, attention_bias=True, activation_dropout=0.0,
+                      label_smoothing=0.0)
+
+
+def encoder_incompatibilities(config: TobigsConfig, family: str, **expected) -> list[str]:
+    """Why `config` is not a BERT-style `family` model: BERT's layout with the `expected` values, and segment
+    embeddings."""
+    reasons = mismatches(config, {**ENCODER_LAYOUT, **expected}, family)
     if config.type_vocab_size < 1:
-        reasons.append("type_vocab_size=0 (BERT always has segment embeddings)")
+        reasons.append(f"type_vocab_size=0 ({family} always has segment (token type) embeddings)")
     return reasons
 
 
-def config_to_hf(config: TobigsConfig) -> BertConfig:
-    require(incompatibilities(config), "this TobigsConfig as BERT")
-    return BertConfig(
+def unshared_full_width(config: TobigsConfig, family: str) -> list[str]:
+    if config.embedding_size is not None or config.layer_sharing != "none":
+        return [f"embedding_size={config.embedding_size!r}, layer_sharing={config.layer_sharing!r} ({family} has "
+                "d_model-wide embeddings and unshared layers: that is ALBERT)"]
+    return []
+
+
+def incompatibilities(config: TobigsConfig) -> list[str]:
+    return encoder_incompatibilities(config, "BERT", position_offset=0, position_padding_idx=None,
+                                     classifier_head="pooler") + unshared_full_width(config, "BERT")
+
+
+def encoder_kwargs(config: TobigsConfig) -> dict:
+    """The transformers config arguments that BERT, RoBERTa, ALBERT and ELECTRA name alike, from a TobigsConfig."""
+    return dict(
         vocab_size=config.vocab_size,
         hidden_size=config.d_model,
         num_hidden_layers=config.encoder_layers,
@@ -148,17 +163,18 @@ def config_to_hf(config: TobigsConfig) -> BertConfig:
         hidden_act=config.activation_function,
         hidden_dropout_prob=config.dropout,
         attention_probs_dropout_prob=config.attention_dropout,
-        classifier_dropout=config.classifier_dropout,
         max_position_embeddings=config.max_position_embeddings,
         type_vocab_size=config.type_vocab_size,
         layer_norm_eps=config.layer_norm_eps,
         initializer_range=config.init_std,
         tie_word_embeddings=config.tie_word_embeddings,
-        pad_token_id=config.pad_token_id,
-        bos_token_id=config.bos_token_id,
-        eos_token_id=config.eos_token_id,
-        **common_config_fields(config),
+        **token_fields(config),
     )
+
+
+def config_to_hf(config: TobigsConfig) -> BertConfig:
+    require(incompatibilities(config), "this TobigsConfig as BERT")
+    return BertConfig(**encoder_kwargs(config), classifier_dropout=config.classifier_dropout)
 
 
 FAMILY = Family("bert", ("bert",), BASE_RULES, PAIRS, config_from_hf, config_to_hf, incompatibilities)

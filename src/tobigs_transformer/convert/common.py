@@ -114,6 +114,24 @@ def rule(hf: str | Sequence[str], ours: str | None, op: Op = RENAME) -> Rule:
     return Rule((hf,) if isinstance(hf, str) else tuple(hf), ours, op)
 
 
+def module_rules(
+    hf_prefix: str, ours_prefix: str, modules: dict[str, str | Sequence[str]], op: Op = RENAME
+) -> tuple[Rule, ...]:
+    """A key table as data: one rule per module and all its parameters, `modules` mapping our module name (under
+    `ours_prefix`) to transformers' (under `hf_prefix`). Several transformers modules for one of ours are stacked
+    (`CAT`: separate W^Q, W^K, W^V into our fused `qkv_proj`); `op` applies to the others (`TRANSPOSE` for Conv1D).
+
+        module_rules("h.{i}.", "decoder.layers.{i}.", {"ffn_layer_norm": "ln_2"})
+        == (rule("h.{i}.ln_2.{p}", "decoder.layers.{i}.ffn_layer_norm.{p}"),)
+    """
+    rules = []
+    for ours, hf in modules.items():
+        names = (hf,) if isinstance(hf, str) else tuple(hf)
+        rules.append(rule([f"{hf_prefix}{name}.{{p}}" for name in names], f"{ours_prefix}{ours}.{{p}}",
+                          CAT if len(names) > 1 else op))
+    return tuple(rules)
+
+
 def _compile(pattern: str) -> re.Pattern:
     regex = re.escape(pattern)
     for name, body in PLACEHOLDERS.items():
@@ -316,6 +334,37 @@ class Family:
         `base_rules` as a function of the TobigsConfig."""
         base = self.base_rules(config) if callable(self.base_rules) else self.base_rules
         return [r.with_prefixes(pair.hf_prefix, pair.ours_prefix) for r in base] + list(pair.head_rules)
+
+
+def class_pairs(hf_name: str, body: str, heads: dict[str, tuple[str, Sequence[Rule]]],
+                bare_kwargs: Callable | None = None) -> tuple[ClassPair, ...]:
+    """A family's classes: `{hf_name}Model` <-> `TobigsModel` (`bare_kwargs`: BERT's optional pooler), and for each
+    `suffix: (our class, head rules)` in `heads` the class `{hf_name}{suffix}`, whose body sits under `body` in
+    transformers and under `model.` in ours."""
+    bare = ClassPair(f"{hf_name}Model", "TobigsModel", ours_kwargs=bare_kwargs, hf_kwargs=bare_kwargs)
+    return (bare,) + tuple(ClassPair(hf_name + suffix, ours, body, "model.", tuple(head))
+                           for suffix, (ours, head) in heads.items())
+
+
+def mismatches(config: TobigsConfig, expected: dict, family: str) -> list[str]:
+    """`name=value (FAMILY needs expected)` for every config value that `family` cannot express."""
+    return [f"{name}={getattr(config, name)!r} ({family} needs {value!r})" for name, value in expected.items()
+            if getattr(config, name) != value]
+
+
+def token_fields(config) -> dict:
+    """The special-token ids and task-head fields (labels, problem type) that both configs name alike, as they are."""
+    return dict(pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
+                **common_config_fields(config))
+
+
+def single_stack_fields(hf) -> dict:
+    """What a GPT- or BERT-style checkpoint's config (`initializer_range`, no decoder start) gives alike: biased
+    projections and no LM-head bias, no training recipe (plain normal init, no label smoothing), the embedding tie
+    and the special tokens as it says."""
+    return dict(attention_bias=True, lm_head_bias=False, init_std=hf.initializer_range, init_method="normal",
+                label_smoothing=0.0, tie_word_embeddings=hf.tie_word_embeddings, decoder_start_token_id=None,
+                **token_fields(hf))
 
 
 def common_config_fields(hf_config) -> dict:

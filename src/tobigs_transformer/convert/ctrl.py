@@ -23,109 +23,53 @@ released checkpoint the two tables differ in the last bits at large positions on
 """
 
 from transformers import CTRLConfig
-from transformers.utils import logging
 
 from ..configuration_tobigs import TobigsConfig
-from .common import CAT, ClassPair, Family, common_config_fields, require, rule
-
-logger = logging.get_logger(__name__)
+from .common import Family, mismatches, module_rules, require, rule
+from .gpt2 import DECODER_LAYOUT, decoder_fields, decoder_kwargs, decoder_pairs
 
 CTRL_LAYER_NORM_EPS = 1e-6  # hard-coded in CTRL's EncoderLayer
 
+# One CTRL layer, our module <- CTRL's (separate W^Q, W^K, W^V: concatenated).
+LAYER_MODULES = {
+    "self_attn.qkv_proj": [f"multi_head_attention.W{n}" for n in "qkv"],
+    "self_attn.out_proj": "multi_head_attention.dense",
+    "feed_forward.fc1": "ffn.0",
+    "feed_forward.fc2": "ffn.2",
+    "self_attn_layer_norm": "layernorm1",
+    "ffn_layer_norm": "layernorm2",
+}
 BASE_RULES = (
-    rule("w.weight", "decoder.embeddings.word_embeddings.weight"),
-    rule([f"h.{{i}}.multi_head_attention.W{n}.{{p}}" for n in "qkv"], "decoder.layers.{i}.self_attn.qkv_proj.{p}",
-         CAT),
-    rule("h.{i}.multi_head_attention.dense.{p}", "decoder.layers.{i}.self_attn.out_proj.{p}"),
-    rule("h.{i}.ffn.0.{p}", "decoder.layers.{i}.feed_forward.fc1.{p}"),
-    rule("h.{i}.ffn.2.{p}", "decoder.layers.{i}.feed_forward.fc2.{p}"),
-    rule("h.{i}.layernorm1.{p}", "decoder.layers.{i}.self_attn_layer_norm.{p}"),
-    rule("h.{i}.layernorm2.{p}", "decoder.layers.{i}.ffn_layer_norm.{p}"),
-    rule("layernorm.{p}", "decoder.final_layer_norm.{p}"),
+    (rule("w.weight", "decoder.embeddings.word_embeddings.weight"),)
+    + module_rules("h.{i}.", "decoder.layers.{i}.", LAYER_MODULES)
+    + (rule("layernorm.{p}", "decoder.final_layer_norm.{p}"),)
 )
 
-PAIRS = (
-    ClassPair("CTRLModel", "TobigsModel"),
-    ClassPair("CTRLLMHeadModel", "TobigsForCausalLM", "transformer.", "model.",
-              (rule("lm_head.{p}", "lm_head.{p}"),)),
-    ClassPair("CTRLForSequenceClassification", "TobigsForSequenceClassification", "transformer.", "model.",
-              (rule("classifier.weight", "classifier.weight"),)),
-)
+PAIRS = decoder_pairs("CTRL", lm_head=(rule("lm_head.{p}", "lm_head.{p}"),),
+                      score=(rule("classifier.weight", "classifier.weight"),))
+
+# What CTRL changes in GPT-2's layout: the original paper's inputs, ReLU, an LM head bias, one epsilon.
+CTRL_LAYOUT = dict(position_embedding_type="sinusoidal", sinusoidal_layout="concatenated", scale_embedding=True,
+                   normalize_before=True, lm_head_bias=True, activation_function="relu", attention_dropout=0.0,
+                   layer_norm_eps=CTRL_LAYER_NORM_EPS)
 
 
 def config_from_hf(hf: CTRLConfig) -> dict:
     if hf.layer_norm_epsilon != CTRL_LAYER_NORM_EPS:
         require([f"layer_norm_epsilon={hf.layer_norm_epsilon} (CTRL's layers always use 1e-6, only its final "
                  "LayerNorm reads this value; tobigs_transformer has one epsilon for all)"], "this CTRL config")
-    if hf.embd_pdrop != hf.resid_pdrop:
-        logger.warning(f"CTRL embd_pdrop={hf.embd_pdrop} differs from resid_pdrop={hf.resid_pdrop}; "
-                       "tobigs_transformer has one dropout for both and keeps resid_pdrop (this changes training "
-                       "only, not the outputs)")
-    return dict(
-        architecture="decoder-only",
-        vocab_size=hf.vocab_size,
-        d_model=hf.n_embd,
-        decoder_layers=hf.n_layer,
-        decoder_attention_heads=hf.n_head,
-        decoder_ffn_dim=hf.dff,
-        activation_function="relu",
-        dropout=hf.resid_pdrop,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        max_position_embeddings=hf.n_positions,
-        position_embedding_type="sinusoidal",
-        sinusoidal_layout="concatenated",
-        position_offset=0,
-        scale_embedding=True,
-        layernorm_embedding=False,
-        normalize_before=True,
-        type_vocab_size=0,
-        layer_norm_eps=CTRL_LAYER_NORM_EPS,
-        attention_bias=True,
-        lm_head_bias=True,
-        init_std=hf.initializer_range,
-        init_method="normal",
-        label_smoothing=0.0,
-        tie_word_embeddings=hf.tie_word_embeddings,
-        use_cache=hf.use_cache,
-        pad_token_id=hf.pad_token_id,
-        bos_token_id=hf.bos_token_id,
-        eos_token_id=hf.eos_token_id,
-        decoder_start_token_id=None,
-        **common_config_fields(hf),
-    )
+    return dict(decoder_fields(hf, "CTRL"), **CTRL_LAYOUT, decoder_ffn_dim=hf.dff, use_cache=hf.use_cache)
 
 
 def incompatibilities(config: TobigsConfig) -> list[str]:
-    expected = dict(architecture="decoder-only", position_embedding_type="sinusoidal",
-                    sinusoidal_layout="concatenated", scale_embedding=True, layernorm_embedding=False,
-                    normalize_before=True, attention_bias=True, lm_head_bias=True, activation_function="relu",
-                    activation_dropout=0.0, attention_dropout=0.0, label_smoothing=0.0,
-                    layer_norm_eps=CTRL_LAYER_NORM_EPS)
-    return [f"{name}={getattr(config, name)!r} (CTRL needs {value!r})" for name, value in expected.items()
-            if getattr(config, name) != value]
+    # position_offset only shifts learned tables; CTRL's sinusoids ignore it.
+    expected = {name: value for name, value in DECODER_LAYOUT.items() if name != "position_offset"}
+    return mismatches(config, {**expected, **CTRL_LAYOUT}, "CTRL")
 
 
 def config_to_hf(config: TobigsConfig) -> CTRLConfig:
     require(incompatibilities(config), "this TobigsConfig as CTRL")
-    return CTRLConfig(
-        vocab_size=config.vocab_size,
-        n_embd=config.d_model,
-        n_layer=config.decoder_layers,
-        n_head=config.decoder_attention_heads,
-        dff=config.decoder_ffn_dim,
-        resid_pdrop=config.dropout,
-        embd_pdrop=config.dropout,
-        n_positions=config.max_position_embeddings,
-        layer_norm_epsilon=config.layer_norm_eps,
-        initializer_range=config.init_std,
-        tie_word_embeddings=config.tie_word_embeddings,
-        use_cache=config.use_cache,
-        pad_token_id=config.pad_token_id,
-        bos_token_id=config.bos_token_id,
-        eos_token_id=config.eos_token_id,
-        **common_config_fields(config),
-    )
+    return CTRLConfig(**decoder_kwargs(config), dff=config.decoder_ffn_dim, use_cache=config.use_cache)
 
 
 FAMILY = Family("ctrl", ("ctrl",), BASE_RULES, PAIRS, config_from_hf, config_to_hf, incompatibilities)

@@ -28,33 +28,105 @@ from transformers import GPT2Config
 from transformers.utils import logging
 
 from ..configuration_tobigs import TobigsConfig
-from .common import TRANSPOSE, ClassPair, Family, activation_of, common_config_fields, require, rule
+from .common import (
+    TRANSPOSE,
+    ClassPair,
+    Family,
+    Rule,
+    activation_of,
+    class_pairs,
+    mismatches,
+    module_rules,
+    require,
+    rule,
+    single_stack_fields,
+    token_fields,
+)
 
 logger = logging.get_logger(__name__)
 
+# One GPT layer, our module <- transformers' (GPT-1 has the same layer under the same names).
+CONV1D_MODULES = {  # stored (in, out): transposed
+    "self_attn.qkv_proj": "attn.c_attn",
+    "self_attn.out_proj": "attn.c_proj",
+    "feed_forward.fc1": "mlp.c_fc",
+    "feed_forward.fc2": "mlp.c_proj",
+}
+LAYER_NORMS = {"self_attn_layer_norm": "ln_1", "ffn_layer_norm": "ln_2"}
+LAYER_RULES = (module_rules("h.{i}.", "decoder.layers.{i}.", CONV1D_MODULES, TRANSPOSE)
+               + module_rules("h.{i}.", "decoder.layers.{i}.", LAYER_NORMS))
+
 BASE_RULES = (
-    rule("wte.weight", "decoder.embeddings.word_embeddings.weight"),
-    rule("wpe.weight", "decoder.embeddings.position_embeddings.weight"),
-    rule("h.{i}.ln_1.{p}", "decoder.layers.{i}.self_attn_layer_norm.{p}"),
-    rule("h.{i}.attn.c_attn.weight", "decoder.layers.{i}.self_attn.qkv_proj.weight", TRANSPOSE),
-    rule("h.{i}.attn.c_attn.bias", "decoder.layers.{i}.self_attn.qkv_proj.bias"),
-    rule("h.{i}.attn.c_proj.weight", "decoder.layers.{i}.self_attn.out_proj.weight", TRANSPOSE),
-    rule("h.{i}.attn.c_proj.bias", "decoder.layers.{i}.self_attn.out_proj.bias"),
-    rule("h.{i}.ln_2.{p}", "decoder.layers.{i}.ffn_layer_norm.{p}"),
-    rule("h.{i}.mlp.c_fc.weight", "decoder.layers.{i}.feed_forward.fc1.weight", TRANSPOSE),
-    rule("h.{i}.mlp.c_fc.bias", "decoder.layers.{i}.feed_forward.fc1.bias"),
-    rule("h.{i}.mlp.c_proj.weight", "decoder.layers.{i}.feed_forward.fc2.weight", TRANSPOSE),
-    rule("h.{i}.mlp.c_proj.bias", "decoder.layers.{i}.feed_forward.fc2.bias"),
-    rule("ln_f.{p}", "decoder.final_layer_norm.{p}"),
+    module_rules("", "decoder.embeddings.", {"word_embeddings": "wte", "position_embeddings": "wpe"})
+    + LAYER_RULES
+    + (rule("ln_f.{p}", "decoder.final_layer_norm.{p}"),)
 )
 
-PAIRS = (
-    ClassPair("GPT2Model", "TobigsModel"),
-    ClassPair("GPT2LMHeadModel", "TobigsForCausalLM", "transformer.", "model.",
-              (rule("lm_head.weight", "lm_head.weight"),)),
-    ClassPair("GPT2ForSequenceClassification", "TobigsForSequenceClassification", "transformer.", "model.",
-              (rule("score.weight", "classifier.weight"),)),
-)
+
+def decoder_pairs(
+    hf_name: str,
+    lm_head: tuple[Rule, ...] = (rule("lm_head.weight", "lm_head.weight"),),
+    score: tuple[Rule, ...] = (rule("score.weight", "classifier.weight"),),
+) -> tuple[ClassPair, ...]:
+    """The classes of a GPT-style family (GPT-1, GPT-2, CTRL): bare model, LM head, sequence classifier, the body
+    under `transformer.`."""
+    return class_pairs(hf_name, "transformer.", {
+        "LMHeadModel": ("TobigsForCausalLM", lm_head),
+        "ForSequenceClassification": ("TobigsForSequenceClassification", score),
+    })
+
+
+PAIRS = decoder_pairs("GPT2")
+
+
+def decoder_fields(hf, family: str) -> dict:
+    """The TobigsConfig fields that GPT-1, GPT-2 and CTRL configs give alike (`n_embd`, `n_layer`, ...: a learned-
+    position decoder without embedding LayerNorm); each family adds or overrides what differs."""
+    if hf.embd_pdrop != hf.resid_pdrop:
+        logger.warning(
+            f"{family} embd_pdrop={hf.embd_pdrop} differs from resid_pdrop={hf.resid_pdrop}; tobigs_transformer has "
+            "one dropout for both and keeps resid_pdrop (this changes training only, not the outputs)"
+        )
+    return dict(
+        architecture="decoder-only",
+        vocab_size=hf.vocab_size,
+        d_model=hf.n_embd,
+        decoder_layers=hf.n_layer,
+        decoder_attention_heads=hf.n_head,
+        dropout=hf.resid_pdrop,
+        activation_dropout=0.0,
+        max_position_embeddings=hf.n_positions,
+        position_embedding_type="learned",
+        position_offset=0,
+        scale_embedding=False,
+        layernorm_embedding=False,
+        type_vocab_size=0,
+        layer_norm_eps=hf.layer_norm_epsilon,
+        **single_stack_fields(hf),
+    )
+
+
+def decoder_kwargs(config: TobigsConfig) -> dict:
+    """The transformers config arguments that GPT-1, GPT-2 and CTRL name alike, from a TobigsConfig."""
+    return dict(
+        vocab_size=config.vocab_size,
+        n_embd=config.d_model,
+        n_layer=config.decoder_layers,
+        n_head=config.decoder_attention_heads,
+        resid_pdrop=config.dropout,
+        embd_pdrop=config.dropout,
+        n_positions=config.max_position_embeddings,
+        layer_norm_epsilon=config.layer_norm_eps,
+        initializer_range=config.init_std,
+        tie_word_embeddings=config.tie_word_embeddings,
+        **token_fields(config),
+    )
+
+
+# The layout every GPT-style export needs (CTRL overrides the positions and the embedding scale).
+DECODER_LAYOUT = dict(architecture="decoder-only", position_embedding_type="learned", position_offset=0,
+                      scale_embedding=False, layernorm_embedding=False, attention_bias=True, lm_head_bias=False,
+                      activation_dropout=0.0, label_smoothing=0.0)
 
 
 def config_from_hf(hf: GPT2Config) -> dict:
@@ -68,75 +140,29 @@ def config_from_hf(hf: GPT2Config) -> dict:
     if hf.add_cross_attention:
         reasons.append("add_cross_attention=True (a decoder-only model has no cross-attention)")
     require(reasons, "this GPT-2 config")
-    if hf.embd_pdrop != hf.resid_pdrop:
-        logger.warning(
-            f"GPT-2 embd_pdrop={hf.embd_pdrop} differs from resid_pdrop={hf.resid_pdrop}; tobigs_transformer has one "
-            "dropout for both and keeps resid_pdrop (this changes training only, not the outputs)"
-        )
     return dict(
-        architecture="decoder-only",
-        vocab_size=hf.vocab_size,
-        d_model=hf.n_embd,
-        decoder_layers=hf.n_layer,
-        decoder_attention_heads=hf.n_head,
+        decoder_fields(hf, "GPT-2"),
         decoder_ffn_dim=hf.n_inner if hf.n_inner is not None else 4 * hf.n_embd,
         activation_function=activation_of(hf.activation_function, "GPT-2"),
-        dropout=hf.resid_pdrop,
         attention_dropout=hf.attn_pdrop,
-        activation_dropout=0.0,
-        max_position_embeddings=hf.n_positions,
-        position_embedding_type="learned",
-        position_offset=0,
-        scale_embedding=False,
-        layernorm_embedding=False,
         normalize_before=True,
-        type_vocab_size=0,
-        layer_norm_eps=hf.layer_norm_epsilon,
-        attention_bias=True,
-        lm_head_bias=False,
-        init_std=hf.initializer_range,
-        init_method="normal",
         scale_residual_init=True,  # GPT2PreTrainedModel._init_weights always scales c_proj by 1/sqrt(2 n_layer)
-        label_smoothing=0.0,
-        tie_word_embeddings=hf.tie_word_embeddings,
         use_cache=hf.use_cache,
-        pad_token_id=hf.pad_token_id,
-        bos_token_id=hf.bos_token_id,
-        eos_token_id=hf.eos_token_id,
-        decoder_start_token_id=None,
-        **common_config_fields(hf),
     )
 
 
 def incompatibilities(config: TobigsConfig) -> list[str]:
-    expected = dict(architecture="decoder-only", position_embedding_type="learned", position_offset=0,
-                    scale_embedding=False, layernorm_embedding=False, normalize_before=True, attention_bias=True,
-                    lm_head_bias=False, activation_dropout=0.0, label_smoothing=0.0)
-    return [f"{name}={getattr(config, name)!r} (GPT-2 needs {value!r})" for name, value in expected.items()
-            if getattr(config, name) != value]
+    return mismatches(config, dict(DECODER_LAYOUT, normalize_before=True), "GPT-2")
 
 
 def config_to_hf(config: TobigsConfig) -> GPT2Config:
     require(incompatibilities(config), "this TobigsConfig as GPT-2")
     return GPT2Config(
-        vocab_size=config.vocab_size,
-        n_embd=config.d_model,
-        n_layer=config.decoder_layers,
-        n_head=config.decoder_attention_heads,
+        **decoder_kwargs(config),
         n_inner=config.decoder_ffn_dim,
         activation_function=config.activation_function,
-        resid_pdrop=config.dropout,
-        embd_pdrop=config.dropout,
         attn_pdrop=config.attention_dropout,
-        n_positions=config.max_position_embeddings,
-        layer_norm_epsilon=config.layer_norm_eps,
-        initializer_range=config.init_std,
-        tie_word_embeddings=config.tie_word_embeddings,
         use_cache=config.use_cache,
-        pad_token_id=config.pad_token_id,
-        bos_token_id=config.bos_token_id,
-        eos_token_id=config.eos_token_id,
-        **common_config_fields(config),
     )
 
 

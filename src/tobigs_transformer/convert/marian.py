@@ -29,6 +29,7 @@ from ..configuration_tobigs import TobigsConfig
 from .bart import (
     LM_HEAD,
     SHARED_EMBEDDING_RULES,
+    SINUSOID_RULES,
     check_tied,
     seq2seq_config_from_hf,
     seq2seq_config_to_hf,
@@ -36,17 +37,11 @@ from .bart import (
     seq2seq_layer_rules,
     warn_layerdrop,
 )
-from .common import SINUSOID, ClassPair, Family, require, rule
+from .common import Family, class_pairs, require
 
-BASE_RULES = SHARED_EMBEDDING_RULES + (
-    rule("encoder.embed_positions.weight", None, SINUSOID),
-    rule("decoder.embed_positions.weight", None, SINUSOID),
-) + seq2seq_layer_rules()
+BASE_RULES = SHARED_EMBEDDING_RULES + SINUSOID_RULES + seq2seq_layer_rules()
 
-PAIRS = (
-    ClassPair("MarianModel", "TobigsModel"),
-    ClassPair("MarianMTModel", "TobigsForConditionalGeneration", "model.", "model.", LM_HEAD),
-)
+PAIRS = class_pairs("Marian", "model.", {"MTModel": ("TobigsForConditionalGeneration", LM_HEAD)})
 
 
 def config_from_hf(hf: MarianConfig) -> dict:

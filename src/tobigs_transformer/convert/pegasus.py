@@ -23,6 +23,7 @@ from ..configuration_tobigs import TobigsConfig
 from .bart import (
     LM_HEAD,
     SHARED_EMBEDDING_RULES,
+    SINUSOID_RULES,
     check_tied,
     seq2seq_config_from_hf,
     seq2seq_config_to_hf,
@@ -30,19 +31,14 @@ from .bart import (
     seq2seq_layer_rules,
     warn_layerdrop,
 )
-from .common import SINUSOID, ClassPair, Family, require, rule
+from .common import Family, class_pairs, require, rule
 
-BASE_RULES = SHARED_EMBEDDING_RULES + (
-    rule("encoder.embed_positions.weight", None, SINUSOID),
-    rule("decoder.embed_positions.weight", None, SINUSOID),
+BASE_RULES = SHARED_EMBEDDING_RULES + SINUSOID_RULES + (
     rule("encoder.layer_norm.{p}", "encoder.final_layer_norm.{p}"),
     rule("decoder.layer_norm.{p}", "decoder.final_layer_norm.{p}"),
 ) + seq2seq_layer_rules()
 
-PAIRS = (
-    ClassPair("PegasusModel", "TobigsModel"),
-    ClassPair("PegasusForConditionalGeneration", "TobigsForConditionalGeneration", "model.", "model.", LM_HEAD),
-)
+PAIRS = class_pairs("Pegasus", "model.", {"ForConditionalGeneration": ("TobigsForConditionalGeneration", LM_HEAD)})
 
 LAYOUT = dict(position_embedding_type="sinusoidal", sinusoidal_layout="concatenated", position_offset=0,
               layernorm_embedding=False, normalize_before=True)
