@@ -699,8 +699,8 @@ class TobigsForReplacedTokenDetection(TobigsPreTrainedModel):
 
 class TobigsForSequenceClassification(TobigsPreTrainedModel):
     """One label (or regression value) per sequence, read from the state that summarises it:
-    encoder-only: the pooled [CLS] state (BERT) or, with `classifier_head="dense-tanh"`, the first token's state
-    through RoBERTa's head; decoder-only: the last non-padding token (GPT);
+    encoder-only: the pooled [CLS] state (BERT) or, with `classifier_head="dense-tanh"` / `"dense-gelu"`, the first
+    token's state through RoBERTa's / ELECTRA's head; decoder-only: the last non-padding token (GPT);
     encoder-decoder: the decoder state at the final end-of-sequence token (BART).
 
     Encoder-decoder models return a `Seq2SeqSequenceClassifierOutput` (as BART) with the decoder's and the encoder's
@@ -719,7 +719,7 @@ class TobigsForSequenceClassification(TobigsPreTrainedModel):
         elif config.architecture == DECODER_ONLY:
             self.dropout = nn.Identity()
             self.classifier = nn.Linear(config.d_model, config.num_labels, bias=False)
-        else:  # BART over the EOS state, RoBERTa (classifier_head="dense-tanh") over the first token
+        else:  # BART over the EOS state; RoBERTa ("dense-tanh") and ELECTRA ("dense-gelu") over the first token
             self.dropout = nn.Identity()
             self.classifier = TobigsClassificationHead(config, config.num_labels, config.head_dropout)
         self.post_init()

@@ -290,7 +290,8 @@ PRESETS["pegasus-large"] = dict(
 # ELECTRA (Clark et al. 2020, Table 6 / Appendix A): BERT's encoder trained as a discriminator of replaced tokens
 # (`TobigsForReplacedTokenDetection`) against a small MLM generator. ELECTRA-Small: H = 256, 12 layers, 4 heads,
 # d_ff 1024, with embeddings of width E = 128 projected to H (ALBERT's factorization, `embedding_size=128`);
-# ELECTRA-Base: BERT-base's sizes, E = H (no projection). BERT's WordPiece vocabulary and ids; no pooler is used.
+# ELECTRA-Base: BERT-base's sizes, E = H (no projection). BERT's WordPiece vocabulary and ids; no pooler: sequence
+# classification reads [CLS] through ELECTRA's own head (`classifier_head="dense-gelu"`).
 PRESETS["electra-small"] = dict(
     PRESETS["bert-base"],
     d_model=256,
@@ -299,11 +300,13 @@ PRESETS["electra-small"] = dict(
     encoder_attention_heads=4,
     encoder_ffn_dim=1024,
     add_pooling_layer=False,
+    classifier_head="dense-gelu",  # ElectraClassificationHead: dropout, dense, GELU, dropout, projection on [CLS]
     generator_size=1 / 4,  # Appendix A, Table 6: generator size 1/4 (Small), 1/3 (Base)
     rtd_loss_weight=50.0,  # §3.1: lambda = 50
 )
 PRESETS["electra-base"] = dict(
-    PRESETS["bert-base"], add_pooling_layer=False, generator_size=1 / 3, rtd_loss_weight=50.0
+    PRESETS["bert-base"], add_pooling_layer=False, classifier_head="dense-gelu", generator_size=1 / 3,
+    rtd_loss_weight=50.0
 )
 
 # Transformer-XL (Dai et al. 2019), the WikiText-103 "base" model of the paper's code (run_wt103_base.sh): 16 post-LN
