@@ -17,11 +17,12 @@ Every row records the 1-minute load average when it started (the machine may be 
 CUDA: bf16 autocast for training, bf16 weights for generation, sdpa, the paper/checkpoint sizes. CPU: fp32, the
 sizes of RESULTS.md section 1. Prints the goals of issue 14 and every measurement, writes JSON (`--out`, rewritten
 after each measurement so a run cut short keeps what it measured), and with `--update-results` regenerates this
-device's block of benchmarks/RESULTS.md.
+device's block of benchmarks/RESULTS.md (or the block `--results-block` names, e.g. one run's subsection).
 
     python benchmarks/bench_twins.py                  # full run on the device found (cuda if present)
     python benchmarks/bench_twins.py --smoke          # every path on tiny models (tests/test_bench_twins.py)
     python benchmarks/bench_twins.py --no-compile --families gpt2,bart --budget-s 120 --out /tmp/twins.json
+    python benchmarks/bench_twins.py --families variants --no-compile --out benchmarks/results_twins_cpu_variants.json
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import gc
 import json
 import os
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -58,6 +60,9 @@ GEN_MODES = ("dynamic", "static", "static_compiled")
 TRAIN_MODES = ("eager", "compiled", "eager_plain_loss", "compiled_plain_loss")
 SMOKE_COMPILED = ("gpt2",)
 # Per profile: (train warm-up, train repeats, generation warm-up, generation repeats, logit tolerance)
+# (our output, the twin's output) compared for exactness; ALBERT names its sentence-order logits `sop_logits`
+LOGIT_OUTPUTS = (("logits", "logits"), ("prediction_logits", "prediction_logits"),
+                 ("seq_relationship_logits", "seq_relationship_logits"), ("seq_relationship_logits", "sop_logits"))
 TIMING = {"cpu": (2, 10, 1, 5, 1e-4), "gpu": (3, 10, 1, 3, 5e-4), "smoke": (1, 2, 0, 1, 1e-4)}
 
 
@@ -95,7 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", choices=("cpu", "gpu"), default=None,
                    help="sizes: cpu (RESULTS.md section 1) or gpu (paper sizes); default follows the device")
     p.add_argument("--smoke", action="store_true", help="tiny models, every path, a few seconds")
-    p.add_argument("--families", default=None, help="comma-separated rows of twins_families.TWINS (default: all)")
+    p.add_argument("--families", default=None,
+                   help="comma-separated rows of twins_families.TWINS or groups of twins_families.GROUPS "
+                        "(variants: issue 10's ALBERT, RoBERTa, CTRL, Pegasus, ELECTRA); default: every row with "
+                        "sizes for the profile")
     p.add_argument("--compile", dest="compile", action="store_true", default=True,
                    help="include the torch.compile rows (default)")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="eager rows only")
@@ -103,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="torch.compile backend (default inductor; --smoke: aot_eager, which traces forward and "
                         "backward like inductor but skips its C++/Triton code generation, to stay within seconds)")
     p.add_argument("--no-generate", dest="generate", action="store_false", default=True, help="training rows only")
+    p.add_argument("--no-plain-loss", dest="plain_loss", action="store_false", default=True,
+                   help="skip the *_plain_loss training rows (ours with config.loss_chunk_size=0)")
     p.add_argument("--peak-tflops", type=float, default=None,
                    help=f"peak dense TFLOP/s for MFU (default on CUDA: {DEFAULT_PEAK_TFLOPS:g}, H100/H200 bf16)")
     p.add_argument("--threads", type=int, default=2, help="torch threads on CPU")
@@ -116,6 +126,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results_twins_<device>.json)")
     p.add_argument("--update-results", nargs="?", const=os.path.join(HERE, "RESULTS.md"), default=None,
                    metavar="RESULTS_MD", help="regenerate this device's block of RESULTS.md")
+    p.add_argument("--results-block", default=None, metavar="NAME",
+                   help="with --update-results: the marked block to write (<!-- bench_twins:NAME:start -->, "
+                        "added before the GPU block if absent); default: the device type (cpu or cuda)")
+    p.add_argument("--results-title", default=None, metavar="TEXT",
+                   help="with --update-results: the block's ### heading (default: the device and its name)")
     p.add_argument("--from-json", default=None, metavar="JSON",
                    help="measure nothing: print the tables of a saved run (e.g. a GPU visit's) and, with "
                         "--update-results, write its block of RESULTS.md")
@@ -125,6 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--update-results records a full run; --smoke numbers are not results")
     if args.smoke and args.profile:
         p.error(f"--smoke uses the smoke sizes; drop --profile {args.profile}")
+    if args.results_block is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.results_block):
+        p.error(f"--results-block takes lower-case letters, digits and '-', got {args.results_block!r}")
     if args.compile_backend is None:
         args.compile_backend = "aot_eager" if args.smoke else "inductor"
     if args.budget_s is not None and args.budget_s <= 0:
@@ -149,7 +166,7 @@ def pick_device(name: str) -> torch.device:
 def selected_twins(names: str | None, profile: str) -> list[fams.Twin]:
     if names is None:
         return [t for t in fams.TWINS if t.shape(profile) is not None]
-    chosen = [fams.twin_named(n.strip()) for n in names.split(",") if n.strip()]
+    chosen = fams.twins_named(names)
     missing = [t.name for t in chosen if t.shape(profile) is None]
     if missing:
         raise ValueError(f"families {missing} have no sizes for the {profile!r} profile")
@@ -167,14 +184,14 @@ def check_logits(ours, hf, batch: dict, atol: float, name: str) -> float:
             a, b = ours(**batch), hf(**batch)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
-    keys = [k for k in ("logits", "prediction_logits", "seq_relationship_logits")
-            if getattr(a, k, None) is not None and getattr(b, k, None) is not None]
-    if not keys:
+    pairs = [(k, h) for k, h in LOGIT_OUTPUTS if getattr(a, k, None) is not None and getattr(b, h, None) is not None]
+    if not pairs:
         raise LogitMismatch(f"{name}: no logits output shared by {type(ours).__name__} and {type(hf).__name__}")
-    diff = max((getattr(a, k).float() - getattr(b, k).float()).abs().max().item() for k in keys)
+    diff = max((getattr(a, k).float() - getattr(b, h).float()).abs().max().item() for k, h in pairs)
     if not diff <= atol:
+        keys = ", ".join(k if k == h else f"{k} / {h}" for k, h in pairs)
         raise LogitMismatch(f"{name}: converted model's logits differ from {type(hf).__name__}'s by {diff:.3e} "
-                            f"(max |Δ| over {', '.join(keys)}), above the tolerance {atol:.0e}")
+                            f"(max |Δ| over {keys}), above the tolerance {atol:.0e}")
     return diff
 
 
@@ -338,8 +355,9 @@ def plan(families: list[Family], args: argparse.Namespace) -> list[tuple[Family,
         workload = f"greedy b{max(f.shape.gen_batches)}"
         jobs += [(f, workload, m) for m in GEN_MODES if m != "static_compiled" or compiles(f)]
     # what the chunked LM loss costs or saves, eager and compiled (--smoke: one family, eager only)
-    chunked = [f for f in families if f.ours.config.loss_chunk_size and f.twin.compiles
-               and (not args.smoke or f.twin.name in SMOKE_COMPILED)]
+    # (ELECTRA's discriminator has no LM head: one logit per token, nothing to chunk)
+    chunked = [f for f in families if f.ours.config.loss_chunk_size and f.twin.compiles and f.twin.kind != "rtd"
+               and args.plain_loss and (not args.smoke or f.twin.name in SMOKE_COMPILED)]
     jobs += [(f, "train", "eager_plain_loss") for f in chunked]
     jobs += [(f, "train", "compiled_plain_loss") for f in chunked if compiles(f) and not args.smoke]
     jobs += [(f, f"beam4 b{f.shape.beam_batch}", "dynamic") for f in gen]
@@ -366,18 +384,25 @@ def build_report(args, device, profile, runner, families, rows, argv, out_path) 
                         shape=asdict(f.shape), shape_text=f.shape.describe(), notes=f.twin.notes,
                         max_abs_logit_diff=f.max_abs_logit_diff, logit_atol=runner.atol,
                         logits_match=f.max_abs_logit_diff <= runner.atol) for f in families]
+    # only the notes that explain rows this run can have
     notes = ["transformers compiles only the greedy/sampling decode step with a static cache "
-             "(GenerationMixin._sample); beam search is never compiled, so beam-4 is eager.",
-             "first-call times include torch.compile; inductor's on-disk cache can shorten them on later runs."]
-    if device.type == "cpu":
+             "(GenerationMixin._sample); beam search is never compiled, so beam-4 is eager."] if args.generate else []
+    if args.compile:
+        notes.append("first-call times include torch.compile; inductor's on-disk cache can shorten them on later "
+                     "runs.")
+    if device.type == "cpu" and args.compile and args.generate:
         notes.append("static_compiled on CPU: transformers' own decode-step compile (CompileConfig(mode='default')), "
                      "which it skips on CPU by default; ours through the public switch (an explicit compile_config, "
                      "TobigsGenerationMixin), the twin through CompileConfig._compile_all_devices=True.")
-    notes.append("*_plain_loss rows: our model with config.loss_chunk_size=0 (full logits, plain cross-entropy) "
-                 "against the same twin; the other training rows use our default chunked LM loss.")
+    if args.plain_loss:
+        notes.append("*_plain_loss rows: our model with config.loss_chunk_size=0 (full logits, plain cross-entropy) "
+                     "against the same twin; the other training rows use our default chunked LM loss.")
+    else:
+        notes.append("training rows use our default chunked LM loss (--no-plain-loss: no *_plain_loss rows).")
     load = _START_LOAD
     return dict(
-        schema=SCHEMA, date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        schema=SCHEMA, block=args.results_block, title=args.results_title,
+        date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         command="python " + " ".join(shlex.quote(a) for a in argv), json_path=_display_path(out_path),
         profile=profile,
         smoke=args.smoke, device=device_info(device, args.threads, runner.peak), torch=torch.__version__,
@@ -449,7 +474,7 @@ def _run_jobs(runner: Runner, families: list[Family], args, budget: measure.Budg
     return rows
 
 
-def from_json(path: str, results_md: str | None) -> int:
+def from_json(path: str, results_md: str | None, block: str | None = None, title: str | None = None) -> int:
     """Tables (and the RESULTS.md block) of a saved run; the goals are re-evaluated from its rows."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--from-json {path!r} does not exist")
@@ -459,8 +484,12 @@ def from_json(path: str, results_md: str | None) -> int:
         raise ValueError(f"{path} has schema {report.get('schema')!r}, expected {SCHEMA!r}")
     if results_md and report.get("smoke"):
         raise ValueError(f"{path} is a --smoke run; its numbers are not results")
+    for key, value in (("block", block), ("title", title)):
+        if value is not None:
+            report[key] = value
     report["goals"] = report_mod.evaluate_goals(report["rows"], report["families"], report["device"]["type"])
     print("\n".join(report_mod.goals_table(report["goals"])))
+    print("\n" + "\n".join(report_mod.time_table(report["rows"], report["families"])))
     print("\n" + "\n".join(report_mod.rows_table(report["rows"])))
     costs = report_mod.compile_cost_table(report["rows"])
     if costs:
@@ -476,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv[1:])
     if args.from_json:
         try:
-            return from_json(args.from_json, args.update_results)
+            return from_json(args.from_json, args.update_results, args.results_block, args.results_title)
         except (OSError, ValueError) as e:
             print(f"bench_twins: {e}", file=sys.stderr)
             return 2
@@ -517,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(args, device, profile, runner, families, rows, argv, out_path)
     write_json(out_path, report)
     print("\n" + "\n".join(report_mod.goals_table(report["goals"])))
+    print("\n" + "\n".join(report_mod.time_table(rows, report["families"])))
     print("\n" + "\n".join(report_mod.rows_table(rows)))
     costs = report_mod.compile_cost_table(rows)
     if costs:

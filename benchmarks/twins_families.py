@@ -3,6 +3,7 @@
 A new family (or variant) is one more row in `TWINS`: the transformers class, how to configure it from a `Shape`,
 what a training batch looks like, and the sizes per profile ("cpu": today's CPU section of RESULTS.md, "gpu": the
 paper/checkpoint sizes of issue 14, "smoke": seconds). A row without a shape for a profile is skipped there.
+`GROUPS` names sets of rows for `--families` ("variants": issue 10's ALBERT, RoBERTa, CTRL, Pegasus, ELECTRA).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import torch
 import transformers
 
 PROFILES = ("cpu", "gpu", "smoke")
-KINDS = ("causal", "mlm-nsp", "seq2seq")
+# causal LM; BERT's MLM + next sentence prediction; ALBERT's MLM + sentence-order prediction; MLM alone (RoBERTa);
+# ELECTRA's replaced-token detection (one 0/1 label per token); encoder-decoder LM
+KINDS = ("causal", "mlm-nsp", "mlm-sop", "mlm", "rtd", "seq2seq")
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,12 @@ class Shape:
     beam_batch: int = 8
     beam_prompt: int = 16
     beam_new: int = 64
+    embedding_size: int = 0  # ALBERT / ELECTRA factorized embeddings: width E of the token table (0: d_model)
 
     def describe(self) -> str:
         tokens = f"{self.batch}×{self.length}" + (f"+{self.target_length}" if self.target_length else "")
-        return (f"d_model {self.d_model}, {self.layers} layers/stack, {self.heads} heads, ffn {self.ffn}, "
+        width = f", embeddings {self.embedding_size}" if self.embedding_size else ""
+        return (f"d_model {self.d_model}{width}, {self.layers} layers/stack, {self.heads} heads, ffn {self.ffn}, "
                 f"vocab {self.vocab}; train {tokens}")
 
 
@@ -72,6 +77,31 @@ def _bert_config(s: Shape) -> transformers.PreTrainedConfig:
                                    max_position_embeddings=s.positions)
 
 
+def _albert_config(s: Shape) -> transformers.PreTrainedConfig:
+    # ALBERT's defaults: one group of shared layers (all-shared), factorized embeddings at width E
+    return transformers.AlbertConfig(vocab_size=s.vocab, embedding_size=s.embedding_size or s.d_model,
+                                     hidden_size=s.d_model, num_hidden_layers=s.layers, num_attention_heads=s.heads,
+                                     intermediate_size=s.ffn, max_position_embeddings=s.positions)
+
+
+def _roberta_config(s: Shape) -> transformers.PreTrainedConfig:
+    # positions start past the padding index 1, so the table holds two more rows than the longest input
+    return transformers.RobertaConfig(vocab_size=s.vocab, hidden_size=s.d_model, num_hidden_layers=s.layers,
+                                      num_attention_heads=s.heads, intermediate_size=s.ffn,
+                                      max_position_embeddings=s.positions + 2, type_vocab_size=1)
+
+
+def _ctrl_config(s: Shape) -> transformers.PreTrainedConfig:
+    return transformers.CTRLConfig(vocab_size=s.vocab, n_embd=s.d_model, n_layer=s.layers, n_head=s.heads, dff=s.ffn,
+                                   n_positions=s.positions)
+
+
+def _electra_config(s: Shape) -> transformers.PreTrainedConfig:
+    return transformers.ElectraConfig(vocab_size=s.vocab, embedding_size=s.embedding_size or s.d_model,
+                                      hidden_size=s.d_model, num_hidden_layers=s.layers, num_attention_heads=s.heads,
+                                      intermediate_size=s.ffn, max_position_embeddings=s.positions)
+
+
 def _seq2seq_sizes(s: Shape) -> dict:
     return dict(vocab_size=s.vocab, d_model=s.d_model, encoder_layers=s.layers, decoder_layers=s.layers,
                 encoder_attention_heads=s.heads, decoder_attention_heads=s.heads, encoder_ffn_dim=s.ffn,
@@ -89,6 +119,11 @@ def _marian_config(s: Shape) -> transformers.PreTrainedConfig:
                                      decoder_start_token_id=s.vocab - 1, eos_token_id=0)
 
 
+def _pegasus_config(s: Shape) -> transformers.PreTrainedConfig:
+    # transformers' Pegasus defaults: pre-LN, fixed sinusoids, scaled embeddings, pad 0 = decoder start, eos 1
+    return transformers.PegasusConfig(**_seq2seq_sizes(s))
+
+
 # Today's RESULTS.md section 1 (d_model 256, 4 layers, vocab 8192, 8×128), fp32 on 2 cores.
 CPU = Shape(d_model=256, layers=4, heads=4, ffn=1024, vocab=8192, batch=8, length=128, positions=512)
 CPU_S2S = replace(CPU, target_length=128)
@@ -98,6 +133,10 @@ CPU_S2S_32K = replace(CPU_32K, target_length=256)
 SMOKE = Shape(d_model=32, layers=2, heads=2, ffn=64, vocab=128, batch=2, length=16, positions=64, gen_prompt=4,
               gen_new=4, gen_batches=(1, 3), beam_batch=2, beam_prompt=4, beam_new=4)
 SMOKE_S2S = replace(SMOKE, target_length=16)
+# Issue 10's variants at the CPU sizes; ALBERT and ELECTRA with E = 128 (albert-base's and electra-small's
+# embedding width: electra-small is this d_model 256 / ffn 1024 encoder with 12 layers)
+CPU_FACTORIZED = replace(CPU, embedding_size=128)
+SMOKE_FACTORIZED = replace(SMOKE, embedding_size=16)
 
 # Issue 14's GPU sizes (the anchors of ../shared/bench/README.md): GPT-2 124M 16×1024, BERT-base 32×512,
 # BART-base 16×(512+512), the paper's base Transformer 64×(128+128).
@@ -124,14 +163,40 @@ TWINS: tuple[Twin, ...] = (
          notes="memory goal size"),
     Twin("bart-32k", "BartForConditionalGeneration", "seq2seq", _bart_config, {"cpu": CPU_S2S_32K},
          generates=False, compiles=False, notes="memory goal size"),
+    # Issue 10's variants (`--families variants`)
+    Twin("albert", "AlbertForPreTraining", "mlm-sop", _albert_config,
+         {"cpu": CPU_FACTORIZED, "smoke": SMOKE_FACTORIZED}, generates=False,
+         notes="all layers shared, MLM + sentence-order prediction"),
+    Twin("roberta", "RobertaForMaskedLM", "mlm", _roberta_config, {"cpu": CPU, "smoke": SMOKE}, generates=False),
+    Twin("ctrl", "CTRLLMHeadModel", "causal", _ctrl_config, {"cpu": CPU, "smoke": SMOKE}),
+    Twin("pegasus", "PegasusForConditionalGeneration", "seq2seq", _pegasus_config,
+         {"cpu": CPU_S2S, "smoke": SMOKE_S2S}),
+    Twin("electra", "ElectraForPreTraining", "rtd", _electra_config,
+         {"cpu": CPU_FACTORIZED, "smoke": SMOKE_FACTORIZED}, generates=False,
+         notes="the discriminator (replaced-token detection)"),
 )
+# Named groups of rows for `--families`
+GROUPS = {"variants": ("albert", "roberta", "ctrl", "pegasus", "electra")}
+
+
+def twins_named(names: str) -> list[Twin]:
+    """The rows of a comma-separated list of row names and `GROUPS` names, in the order given, each once."""
+    chosen: list[Twin] = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        for twin in (twin_named(n) for n in GROUPS.get(name, (name,))):
+            if twin not in chosen:
+                chosen.append(twin)
+    if not chosen:
+        raise ValueError(f"no family named in {names!r}")
+    return chosen
 
 
 def twin_named(name: str) -> Twin:
     for twin in TWINS:
         if twin.name == name:
             return twin
-    raise ValueError(f"unknown family {name!r}; the table has {', '.join(t.name for t in TWINS)}")
+    raise ValueError(f"unknown family {name!r}; the table has {', '.join(t.name for t in TWINS)} "
+                     f"and the groups {', '.join(GROUPS)}")
 
 
 def build_hf(twin: Twin, shape: Shape, seed: int = 0) -> transformers.PreTrainedModel:
@@ -148,13 +213,19 @@ def train_batch(twin: Twin, shape: Shape, device: torch.device, seed: int = 1) -
     ids = torch.randint(3, shape.vocab - 1, (shape.batch, shape.length), generator=g)
     if twin.kind == "causal":
         batch = {"input_ids": ids, "labels": ids}
-    elif twin.kind == "mlm-nsp":
+    elif twin.kind in ("mlm-nsp", "mlm-sop", "mlm"):
         labels = torch.full_like(ids, -100)
         labels[:, ::7] = ids[:, ::7]  # every 7th token predicted: ~15% as BERT, and the same positions every run
-        segments = torch.zeros_like(ids)
-        segments[:, shape.length // 2:] = 1  # sentence A | sentence B
-        batch = {"input_ids": ids, "token_type_ids": segments, "attention_mask": torch.ones_like(ids),
-                 "labels": labels, "next_sentence_label": torch.randint(0, 2, (shape.batch,), generator=g)}
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+        if twin.kind != "mlm":  # RoBERTa: one segment, no second objective
+            segments = torch.zeros_like(ids)
+            segments[:, shape.length // 2:] = 1  # sentence A | sentence B
+            pair_label = "next_sentence_label" if twin.kind == "mlm-nsp" else "sentence_order_label"
+            batch.update(token_type_ids=segments, **{pair_label: torch.randint(0, 2, (shape.batch,), generator=g)})
+    elif twin.kind == "rtd":
+        replaced = torch.zeros_like(ids)
+        replaced[:, 3::7] = 1  # ~15% of the tokens marked replaced, as a generator's samples would be
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": replaced}
     else:
         labels = torch.randint(3, shape.vocab - 1, (shape.batch, shape.target_length), generator=g)
         batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
@@ -177,8 +248,14 @@ def train_flops(twin: Twin, shape: Shape) -> float:
 
       decoder-only (GPT-2), length T:
           B·T · [6·(L·(4d² + 2d·f) + d·V) + 12·L·d·T]
-      encoder-only (BERT MLM+NSP), length T (prediction head on every position, as BertForPreTraining):
+      encoder-only (BERT MLM+NSP, RoBERTa MLM), length T (prediction head on every position, as
+      BertForPreTraining):
           B·T · [6·(L·(4d² + 2d·f) + d² + d·V) + 12·L·d·T]
+      factorized embeddings of width E (ALBERT MLM+SOP; the E→d projection, a d→E head, the E-wide
+      decoder; shared layers still run L times):
+          B·T · [6·(E·d + L·(4d² + 2d·f) + d·E + E·V) + 12·L·d·T]
+      ELECTRA's discriminator (a d→d dense and one logit per token; E→d projection when E ≠ d):
+          B·T · [6·(E·d + L·(4d² + 2d·f) + d² + d) + 12·L·d·T]
       encoder-decoder, source S, target T (cross-attention K/V projections run on the source tokens):
           B·S · [6·L·(4d² + 2d·f) + 12·L·d·S + 6·L·2d²]
         + B·T · [6·(L·(6d² + 2d·f) + d·V) + 12·L·d·T + 12·L·d·S]
@@ -190,8 +267,13 @@ def train_flops(twin: Twin, shape: Shape) -> float:
     b, s, t = shape.batch, shape.length, shape.target_length
     if twin.kind == "causal":
         return b * s * (6 * (n * (4 * d * d + 2 * d * f) + d * v) + 12 * n * d * s)
-    if twin.kind == "mlm-nsp":
-        return b * s * (6 * (n * (4 * d * d + 2 * d * f) + d * d + d * v) + 12 * n * d * s)
+    e = shape.embedding_size
+    projection = e * d if e and e != d else 0
+    if twin.kind in ("mlm-nsp", "mlm-sop", "mlm"):
+        head = d * e + e * v if e and e != d else d * d + d * v
+        return b * s * (6 * (projection + n * (4 * d * d + 2 * d * f) + head) + 12 * n * d * s)
+    if twin.kind == "rtd":
+        return b * s * (6 * (projection + n * (4 * d * d + 2 * d * f) + d * d + d) + 12 * n * d * s)
     encoder = b * s * (6 * n * (4 * d * d + 2 * d * f) + 12 * n * d * s + 6 * n * 2 * d * d)
     decoder = b * t * (6 * (n * (6 * d * d + 2 * d * f) + d * v) + 12 * n * d * t + 12 * n * d * s)
     return float(encoder + decoder)
@@ -204,6 +286,6 @@ def generation_inputs(twin: Twin, shape: Shape, batch: int, length: int, device:
     return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device)}
 
 
-__all__ = ["KINDS", "PROFILES", "Shape", "TWINS", "Twin", "build_hf", "generation_inputs", "train_batch",
-           "train_flops", "train_tokens", "twin_named"]
+__all__ = ["GROUPS", "KINDS", "PROFILES", "Shape", "TWINS", "Twin", "build_hf", "generation_inputs",
+           "train_batch", "train_flops", "train_tokens", "twin_named", "twins_named"]
 

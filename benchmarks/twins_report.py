@@ -169,6 +169,35 @@ def rows_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _ms_cells(row: dict | None) -> tuple[str, str]:
+    """`ours / twin` milliseconds per call and their ratio (lower is better), or dashes when not measured."""
+    if row is None or row.get("ours_median_s") is None:
+        return "–", "–"
+    ours, twin = 1000 * row["ours_median_s"], 1000 * row["twin_median_s"]
+    return f"{ours:,.0f} / {twin:,.0f}", f"{ours / twin:.2f}"
+
+
+def time_table(rows: list[dict], families: list[dict]) -> list[str]:
+    """Per family, as times: one eager training step, one batch-1 greedy `generate` call (dynamic cache) and the
+    step's peak memory, ours / twin; every ratio here is ours / twin of a cost, so lower is better."""
+    lines = ["| family | transformers class | train step ms, ours / twin | ratio | greedy b1 generate ms, ours / twin "
+             "| ratio | peak step memory MiB, ours / twin | ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    for fam in families:
+        name = fam["family"]
+        train = _ms_cells(_find(rows, name, "train", "eager"))
+        greedy_row = _find(rows, name, "greedy b1", "dynamic")
+        greedy = _ms_cells(greedy_row)
+        if greedy_row is not None:
+            greedy = (f"{greedy[0]} ({greedy_row['new_tokens']} new tokens)", greedy[1])
+        memory_row = _find(rows, name, "train memory", "eager")
+        memory = ("–", "–") if memory_row is None else (
+            f"{memory_row['ours']:,.0f} / {memory_row['twin']:,.0f}", f"{memory_row['ratio']:.2f}")
+        lines.append(f"| {name} | {fam.get('hf_class', '')} | {train[0]} | {train[1]} | {greedy[0]} | {greedy[1]} | "
+                     f"{memory[0]} | {memory[1]} |")
+    return lines
+
+
 def compile_costs(rows: list[dict]) -> list[dict]:
     """Per generation workload with a static_compiled row: what our compiled decode step costs once (first call
     minus a steady call: the compile) and saves per new token against our eager default (dynamic cache), and the
@@ -210,7 +239,8 @@ def compile_cost_table(rows: list[dict]) -> list[str]:
 def render_section(report: dict) -> list[str]:
     """The device's subsection of RESULTS.md, from the JSON report."""
     device = report["device"]
-    lines = [f"### {'CPU' if device['type'] == 'cpu' else 'GPU'}: {device['name']}", "",
+    title = report.get("title") or f"{'CPU' if device['type'] == 'cpu' else 'GPU'}: {device['name']}"
+    lines = [f"### {title}", "",
              f"- Date: {report['date']}. Machine: {device['name']}, {device['description']}. "
              f"torch {report['torch']}, transformers {report['transformers']}, {report['precision']}, "
              f"{report['attn_implementation']}.",
@@ -219,7 +249,11 @@ def render_section(report: dict) -> list[str]:
                  f"{f['family']}: {f['shape_text']}" for f in report["families"]) + ".",
              f"- Timing: {report['timing']}. Memory: {report['memory_method']}.",
              f"- Machine load when the run started: {report.get('load_average', 'n/a')}.", ""]
-    lines += goals_table(report["goals"]) + [""] + rows_table(report["rows"])
+    lines += goals_table(report["goals"]) + [""]
+    lines += ["Per call (median; ratios ours / twin of a time or of memory, lower is better):", ""]
+    lines += time_table(report["rows"], report["families"]) + [""]
+    lines += ["Every measurement (ratios ours / twin of tokens/s, higher is better, or of MiB):", ""]
+    lines += rows_table(report["rows"])
     costs = compile_cost_table(report["rows"])
     if costs:
         lines += ["", "Compiled decoding, first call against steady state (ours; the compile is paid once per "
@@ -257,15 +291,24 @@ def with_section(text: str) -> str:
 
 
 def update_results(path: str, report: dict) -> None:
-    """Replace this device's marked block in `path` (adding the section and both blocks the first time)."""
+    """Replace the report's marked block in `path` (adding the section and both device blocks the first time).
+
+    The block is the device's (`cpu`, `cuda`) unless the report names another (`block`, e.g. `cpu-variants`): a
+    named block that is not there yet is added before the GPU block, so the device blocks are never overwritten."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"results file {path!r} does not exist")
     with open(path, encoding="utf-8") as f:
         text = with_section(f.read())
-    start, end = _markers(report["device"]["type"])
+    name = report.get("block") or report["device"]["type"]
+    start, end = _markers(name)
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"{path} has the section title but no {start} … {end} block; restore the markers")
+        if name in DEVICES:
+            raise ValueError(f"{path} has the section title but no {start} … {end} block; restore the markers")
+        gpu_start = _markers("cuda")[0]
+        placeholder = f"{start}\n{end}\n\n"
+        text = (text.replace(gpu_start, placeholder + gpu_start, 1) if gpu_start in text
+                else text.rstrip("\n") + "\n\n" + placeholder)
     block = "\n".join([start, *render_section(report), end])
     text = pattern.sub(lambda _: block, text)
     with open(path, "w", encoding="utf-8") as f:
@@ -273,4 +316,4 @@ def update_results(path: str, report: dict) -> None:
 
 
 __all__ = ["GOALS", "Goal", "compile_cost_table", "compile_costs", "evaluate_goals", "goals_table", "render_section",
-           "rows_table", "update_results", "with_section"]
+           "rows_table", "time_table", "update_results", "with_section"]

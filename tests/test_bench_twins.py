@@ -1,12 +1,13 @@
 """benchmarks/bench_twins.py (issue 14): the smoke run as a test, the FLOP count, the goals, the RESULTS.md block,
-the loud failure on different logits; scripts/gpu_check.sh: its fail-fast path without CUDA and a CPU rehearsal
-of the GPU visit's translation step."""
+the loud failure on different logits; issue 10's variant rows (exact conversion, their smoke run, a named block);
+scripts/gpu_check.sh: its fail-fast path without CUDA and a CPU rehearsal of the GPU visit's translation step."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,9 @@ import bench_twins  # noqa: E402
 import twins_families as fams  # noqa: E402
 import twins_report  # noqa: E402
 
-GENERATING = ("gpt2", "bart", "marian")
+GENERATING = ("gpt2", "bart", "marian", "ctrl", "pegasus")
+VARIANTS = ("albert", "roberta", "ctrl", "pegasus", "electra")  # issue 10's rows, `--families variants`
+SMOKE_FAMILIES = ("gpt2", "bert", "bart", "marian") + VARIANTS
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
            CUDA_VISIBLE_DEVICES="")
 
@@ -51,7 +54,7 @@ def test_smoke_report_schema(smoke):
     assert report["transformers"] == transformers.__version__
     assert "bench_twins.py --smoke --out" in report["command"] and report["date"].endswith("UTC")
     assert "6·(L·(4d² + 2d·f) + d·V)" in report["flop_formula"]
-    assert [f["family"] for f in report["families"]] == ["gpt2", "bert", "bart", "marian"]
+    assert [f["family"] for f in report["families"]] == list(SMOKE_FAMILIES)
     for fam in report["families"]:
         assert fam["logits_match"] is True and fam["max_abs_logit_diff"] <= fam["logit_atol"] == 1e-4
 
@@ -62,7 +65,7 @@ def test_smoke_runs_every_path(smoke):
     rows = {(r["family"], r["workload"], r["mode"]): r for r in report["rows"]}
     failed = [r for r in report["rows"] if not r.get("ok")]
     assert not failed, failed
-    expected = [(f, "train", "eager") for f in ("gpt2", "bert", "bart", "marian")]
+    expected = [(f, "train", "eager") for f in SMOKE_FAMILIES]
     expected += [("gpt2", "train", "compiled"), ("gpt2", "train", "eager_plain_loss"),
                  ("gpt2", "train memory", "eager")]
     for f in GENERATING:
@@ -127,6 +130,24 @@ def test_flops_of_bart_count_each_linear_once_per_token_it_sees():
             matmul += 6 * module.in_features * module.out_features * (b * s if on_source else b * t)
     attention = 12 * n * d * (b * s * s + b * t * t + b * t * s)
     assert fams.train_flops(twin, shape) == pytest.approx(matmul + attention, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["albert", "roberta", "electra"])
+def test_flops_of_the_encoder_variants_count_each_linear_once_per_token_it_sees(name):
+    twin = fams.twin_named(name)
+    shape = twin.shape("cpu")
+    with torch.device("meta"):
+        model = fams.build_hf(twin, shape)
+    reuse = shape.layers if name == "albert" else 1  # ALBERT's one shared layer runs `layers` times per step
+    per_token = 0
+    for module_name, module in model.named_modules():
+        # the formula leaves out the pooler and the two-way SOP head (one position per sequence)
+        if isinstance(module, torch.nn.Linear) and not module_name.startswith(("albert.pooler", "sop_classifier")):
+            per_token += 6 * module.in_features * module.out_features * (
+                reuse if "albert_layer_groups" in module_name else 1)
+    b, t = shape.batch, shape.length
+    attention = 12 * shape.layers * shape.d_model * b * t * t
+    assert fams.train_flops(twin, shape) == pytest.approx(per_token * b * t + attention, rel=1e-9)
 
 
 def _family(name, vocab=8192, length=128, target=0):
@@ -205,6 +226,34 @@ def test_update_results_writes_only_its_block(tmp_path):
     assert "Not measured yet: no GPU was lent" not in path.read_text()
 
 
+def test_named_block_is_added_before_the_gpu_block_and_rewritten_in_place(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    shutil.copy(os.path.join(BENCH, "RESULTS.md"), path)
+    cpu_block = re.search(r"<!-- bench_twins:cpu:start -->.*?<!-- bench_twins:cpu:end -->", path.read_text(), re.S)
+    rows = [_measured("ctrl", "train", "eager", 1000.0, 800.0, ours_median_s=1.024, twin_median_s=1.28),
+            _measured("ctrl", "greedy b1", "dynamic", 64.0, 32.0, "new tokens/s", ours_median_s=1.0,
+                      twin_median_s=2.0, new_tokens=64),
+            _measured("ctrl", "train memory", "eager", 300.0, 400.0, "MiB")]
+    report = dict(_report(), block="cpu-variants", title="CPU, 2026-12-02: the variants", rows=rows,
+                  families=[dict(family="ctrl", hf_class="CTRLLMHeadModel", shape_text="tiny")])
+    twins_report.update_results(str(path), report)
+    twins_report.update_results(str(path), report)  # idempotent: the block is found and replaced
+    text = path.read_text()
+    assert text.count("<!-- bench_twins:cpu-variants:start -->") == 1
+    assert text.index("<!-- bench_twins:cpu-variants:end -->") < text.index("<!-- bench_twins:cuda:start -->")
+    assert cpu_block.group(0) in text  # the device block is untouched
+    assert "### CPU, 2026-12-02: the variants\n" in text
+    # per call: 1024 ms vs 1280 ms a step (0.80), 1000 vs 2000 ms a generate call, 300 vs 400 MiB
+    row = "| ctrl | CTRLLMHeadModel | 1,024 / 1,280 | 0.80 | 1,000 / 2,000 (64 new tokens) | 0.50 | 300 / 400 | 0.75 |"
+    assert row in text
+
+
+def test_results_block_names_are_checked():
+    with pytest.raises(SystemExit):
+        bench_twins.parse_args(["--results-block", "CPU variants"])
+    assert bench_twins.parse_args(["--results-block", "cpu-variants"]).results_block == "cpu-variants"
+
+
 def test_check_logits_fails_loudly_on_different_weights():
     twin, shape = fams.twin_named("gpt2"), fams.SMOKE
     hf = fams.build_hf(twin, shape)
@@ -246,6 +295,78 @@ def test_smoke_numbers_never_become_results(tmp_path):
     results.write_text("# r\n")
     assert bench_twins.main(["b", "--from-json", str(saved), "--update-results", str(results)]) == 2
     assert results.read_text() == "# r\n"
+
+
+# --- issue 10's variants ----------------------------------------------------------------------------------------
+
+def test_variants_group_names_the_issue_10_rows():
+    assert [t.name for t in fams.twins_named("variants")] == list(VARIANTS)
+    assert [t.name for t in fams.twins_named("ctrl, variants,gpt2")] == ["ctrl", "albert", "roberta", "pegasus",
+                                                                         "electra", "gpt2"]
+    with pytest.raises(ValueError, match=r"unknown family 'xlnet'.* and the groups variants"):
+        fams.twins_named("variants,xlnet")
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variant_rows_convert_exactly_and_give_the_same_loss(name):
+    twin = fams.twin_named(name)
+    shape = twin.shape("smoke")
+    hf = fams.build_hf(twin, shape)
+    assert type(hf).__name__ == twin.hf_class
+    ours = bench_twins.convert_from_hf(hf)
+    batch = fams.train_batch(twin, shape, torch.device("cpu"))
+    if twin.kind == "mlm-sop":
+        assert "sentence_order_label" in batch and "next_sentence_label" not in batch
+    if twin.kind == "rtd":
+        assert set(batch["labels"].unique().tolist()) == {0, 1}  # one replaced / original label per token
+    assert bench_twins.check_logits(ours, hf, batch, 1e-5, name) <= 1e-5
+    with torch.no_grad():
+        assert ours(**batch).loss.item() == pytest.approx(hf(**batch).loss.item(), rel=1e-5)
+
+
+def test_check_logits_compares_albert_sentence_order_logits():
+    twin = fams.twin_named("albert")
+    hf = fams.build_hf(twin, twin.shape("smoke"))
+    ours = bench_twins.convert_from_hf(hf)
+    batch = fams.train_batch(twin, twin.shape("smoke"), torch.device("cpu"))
+    with torch.no_grad():
+        ours.next_sentence_head.bias.add_(1.0)  # only the SOP logits change
+    with pytest.raises(bench_twins.LogitMismatch, match=r"seq_relationship_logits / sop_logits"):
+        bench_twins.check_logits(ours, hf, batch, 1e-4, "albert")
+
+
+@pytest.fixture(scope="module")
+def variants_smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("variants") / "variants.json"
+    threads = torch.get_num_threads()
+    try:
+        # one thread: tiny matmuls gain nothing from two, and two spin against other jobs on a shared machine
+        code = bench_twins.main(["bench_twins.py", "--smoke", "--families", "variants", "--threads", "1",
+                                 "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_variants_smoke_run_measures_every_row(variants_smoke):
+    report = variants_smoke
+    assert [f["family"] for f in report["families"]] == list(VARIANTS)
+    assert [f["hf_class"] for f in report["families"]] == [
+        "AlbertForPreTraining", "RobertaForMaskedLM", "CTRLLMHeadModel", "PegasusForConditionalGeneration",
+        "ElectraForPreTraining"]
+    assert all(f["logits_match"] for f in report["families"])
+    expected = [(f, "train", "eager") for f in VARIANTS]
+    for f in ("ctrl", "pegasus"):
+        expected += [(f, "greedy b1", "dynamic"), (f, "greedy b1", "static"), (f, "greedy b3", "dynamic"),
+                     (f, "greedy b3", "static"), (f, "beam4 b2", "dynamic")]
+    rows = report["rows"]
+    assert sorted((r["family"], r["workload"], r["mode"]) for r in rows) == sorted(expected)
+    assert all(r["ok"] and r["ours_median_s"] > 0 and r["twin_median_s"] > 0 for r in rows), rows
+    assert all(r["same_tokens"] is True for r in rows if r["workload"] != "train")
+    table = "\n".join(twins_report.time_table(rows, report["families"]))
+    assert "| electra | ElectraForPreTraining |" in table and "(4 new tokens)" in table
 
 
 # --- scripts/gpu_check.sh -----------------------------------------------------------------------------------------
