@@ -23,6 +23,19 @@ tokens of the tokenizer (saved with the model), and every block starts with its 
 rows, so a short row is a short block).  ``--sample_control_codes "<play>" "<bible>"`` generates from each code
 followed by each ``--sample_prompts`` (or by nothing); CTRL's penalized sampling is ``generate(...,
 repetition_penalty=1.2)``.
+
+Transformer-XL (Dai et al. 2019): a model with segment memory (``config.mem_len > 0``, e.g. ``--preset
+transformer-xl``) is trained on the paper's LM iterator (:mod:`.lm_streams`; ``--parallel_streams``, on by default
+with memory): the text is cut into ``per_device_train_batch_size`` × processes parallel streams of ``--block_size``
+segments so that row b of every batch continues row b of the batch before, and the trainer
+(:mod:`.segment_memory`) carries the memory from step to step, in order.  Evaluation uses
+``per_device_eval_batch_size`` × processes streams and reports ``eval_perplexity`` with memory and
+``eval_perplexity_no_memory`` without.
+
+    tobigs train clm --preset transformer-xl --tokenizer_name tok/gpt \
+        --config_overrides d_model=128,decoder_layers=4,decoder_attention_heads=4,decoder_ffn_dim=512,mem_len=64 \
+        --train_file shakespeare_train.jsonl --validation_file shakespeare_validation.jsonl \
+        --block_size 64 --per_device_train_batch_size 8 --do_train --do_eval --output_dir runs/xl
 """
 
 from __future__ import annotations
@@ -39,8 +52,10 @@ from ..tooling.cli import run_cli
 from .arguments import DataArguments, TobigsTrainingArguments
 from .clm_data import DataCollatorForShiftedBlocks, coded_blocks, group_shifted_blocks, tokenize_documents
 from .common import data_files, load_raw_datasets, logger, map_examples, require_columns, split_source, text_builder
+from .lm_streams import plan_streams, stream_segments
 from .metrics import argmax_logits, next_token_accuracy
 from .recipe import Recipe
+from .segment_memory import SegmentMemoryTrainer
 from .tasks import Task
 from .validation import ArgumentError
 
@@ -67,6 +82,13 @@ class CLMDataArguments(DataArguments):
         metadata={"help": "CTRL: generate after training from each of these codes followed by each --sample_prompts "
                           "(or by nothing)."},
     )
+    parallel_streams: bool | None = field(
+        default=None,
+        metadata={"help": "Transformer-XL's LM iterator: cut the text into per-device batch size x processes "
+                          "parallel streams of --block_size segments, row b of each batch continuing row b of the "
+                          "batch before, trained in order (true/false; default: true when the model has segment "
+                          "memory, mem_len > 0)."},
+    )
     sample_prompts: list[str] = field(default_factory=list, metadata={"help": "Prompts to continue after training."})
     sample_max_new_tokens: int = field(default=48, metadata={"help": "Tokens generated per sample prompt."})
     sample_top_k: int = field(default=40, metadata={"help": "Top-k of the sampling (0 = greedy)."})
@@ -75,6 +97,9 @@ class CLMDataArguments(DataArguments):
         super().__post_init__()
         if self.sample_control_codes and not self.control_code_column:
             raise ArgumentError("--sample_control_codes needs --control_code_column (the codes the model learns)")
+        if self.parallel_streams and self.control_code_column:
+            raise ArgumentError("--parallel_streams runs streams across documents, but --control_code_column keeps "
+                                "every block inside its document: choose one")
 
 
 @dataclass
@@ -86,8 +111,9 @@ class CLMTrainingArguments(TobigsTrainingArguments):
     )
 
 
+# The memory trainer is the plain language-model trainer for a model without segment memory (mem_len == 0).
 CAUSAL_LM = Task(name="clm", title="causal LM", model_class=TobigsForCausalLM, language_model=True,
-                 metrics=next_token_accuracy, logits_to_predictions=argmax_logits)
+                 metrics=next_token_accuracy, logits_to_predictions=argmax_logits, trainer=SegmentMemoryTrainer)
 
 
 def generate_samples(model, tokenizer, prompts, max_new_tokens: int = 48, top_k: int = 40,
@@ -143,9 +169,11 @@ def read_clm_text(data_args, model_args=None) -> datasets.DatasetDict:
     return raw
 
 
-def clm_blocks(data_args, tokenizer, model_args=None, raw: datasets.DatasetDict | None = None) -> dict:
+def clm_blocks(data_args, tokenizer, model_args=None, raw: datasets.DatasetDict | None = None,
+               streams: dict[str, int] | None = None) -> dict:
     """``{split: Dataset}`` of ``input_ids`` blocks and their ``shift_labels`` from the data options (see the module
-    docstring for what a document is); logs what was done."""
+    docstring for what a document is); logs what was done.  ``streams`` (``{split: number of parallel streams}``):
+    Transformer-XL's LM iterator instead of consecutive blocks (:mod:`.lm_streams`)."""
     raw = read_clm_text(data_args, model_args) if raw is None else raw
     plain_text = text_builder(data_args)
     keep_linebreaks = plain_text and data_args.keep_linebreaks
@@ -163,7 +191,8 @@ def clm_blocks(data_args, tokenizer, model_args=None, raw: datasets.DatasetDict 
                            last_index=last_index, keep_blank=keep_linebreaks)
         tokenized = map_examples(ds, tokenize, data_args, f"tokenize {split}", with_indices=True,
                                  remove_columns=ds.column_names)
-        blocks[split] = _group(tokenized, data_args, split)
+        blocks[split] = (_group(tokenized, data_args, split) if streams is None
+                         else _stream(tokenized, data_args, split, streams[split]))
     return blocks
 
 
@@ -202,6 +231,39 @@ def _group(tokenized: datasets.Dataset, data_args, split: str) -> datasets.Datas
     return blocks
 
 
+def _stream(tokenized: datasets.Dataset, data_args, split: str, num_streams: int) -> datasets.Dataset:
+    """The whole split as ``num_streams`` parallel streams of ``--block_size`` segments, segment-major."""
+    documents = tokenized["input_ids"] if "input_ids" in tokenized.column_names else []  # all blank: no column
+    n_tokens = sum(len(ids) for ids in documents)
+    try:
+        plan = plan_streams(n_tokens, num_streams, data_args.block_size)
+    except ValueError as error:
+        batch = "per_device_train_batch_size" if split == "train" else "per_device_eval_batch_size"
+        raise ArgumentError(f"{split} ({split_source(data_args, split)}): {error}; the streams are --{batch} x "
+                            f"processes = {num_streams}, the segments --block_size={data_args.block_size}") from error
+    streams = map_examples(tokenized, partial(stream_segments, segment_length=data_args.block_size,
+                                              num_streams=num_streams), data_args, f"{split} into parallel streams",
+                           batch_size=None, num_proc=None, remove_columns=tokenized.column_names)
+    logger.info(f"{split}: LM iterator (Transformer-XL): {plan.describe()}")
+    return _whole_rows(streams, data_args, split, num_streams)
+
+
+def _whole_rows(streams: datasets.Dataset, data_args, split: str, num_streams: int) -> datasets.Dataset:
+    """``--max_*_samples`` as whole rows of segments (one per stream): a cut inside a row would leave a batch that
+    continues only some streams."""
+    option = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_predict_samples"}.get(split)
+    limit = getattr(data_args, option) if option else None
+    if limit is None or limit >= len(streams):
+        return streams
+    if limit < num_streams:
+        raise ArgumentError(f"--{option}={limit} is less than one segment per stream ({num_streams} parallel "
+                            "streams): the LM iterator needs whole rows")
+    kept = limit - limit % num_streams
+    logger.info(f"{split}: --{option}={limit} keeps the first {kept // num_streams} segments of every stream "
+                f"({kept} examples)")
+    return streams.select(range(kept))
+
+
 def _log_layout(tokenizer, plain_text: bool, keep_linebreaks: bool, eos: int | None) -> None:
     """Say how the text became a token stream (what is a document, what separates documents)."""
     if plain_text:
@@ -235,6 +297,14 @@ class CausalLanguageModelling(Recipe):
                                 split_source(self.data_args, split))
         return raw
 
+    def check_config(self, config) -> None:
+        """Relative positions (Transformer-XL) have no longest length: any --block_size of at least 2 fits."""
+        if getattr(config, "position_embedding_type", None) != "relative":
+            return super().check_config(config)
+        if self.data_args.block_size < 2:
+            raise ArgumentError(f"--block_size must be at least 2, got {self.data_args.block_size}")
+        return None
+
     def data_tokens(self, tokenizer, raw):
         """CTRL: the control codes of the data become special tokens (never split, never a target)."""
         column = self.data_args.control_code_column
@@ -248,9 +318,29 @@ class CausalLanguageModelling(Recipe):
         return tokenizer
 
     def tokenize(self, raw, tokenizer, config) -> dict:
-        if not self.data_args.control_code_column:
-            return clm_blocks(self.data_args, tokenizer, raw=raw)
-        return coded_clm_blocks(self.data_args, tokenizer, raw)
+        if self.data_args.control_code_column:
+            return coded_clm_blocks(self.data_args, tokenizer, raw)
+        return clm_blocks(self.data_args, tokenizer, raw=raw, streams=self.streams(config, raw))
+
+    def streams(self, config, raw) -> dict[str, int] | None:
+        """``{split: parallel streams}`` when the LM iterator is used (``--parallel_streams``, by default when the
+        model has segment memory), else None; logs the choice."""
+        mem_len = int(getattr(config, "mem_len", 0) or 0)
+        wanted = self.data_args.parallel_streams
+        if not (mem_len > 0 if wanted is None else wanted):
+            if mem_len > 0:
+                logger.warning(f"the model has segment memory (mem_len={mem_len}) but --parallel_streams false: "
+                               "a row's memory is the previous batch's row, not its own left context")
+            return None
+        args, world = self.training_args, max(1, self.training_args.world_size)
+        streams = {split: (args.per_device_train_batch_size if split == "train" else args.per_device_eval_batch_size)
+                   * world for split in raw}
+        order = (f"batches in order, segment memory mem_len={mem_len} carried from batch to batch" if mem_len else
+                 f"no segment memory: the batch order is --train_sampling_strategy "
+                 f"{args.train_sampling_strategy!r}")
+        logger.info(f"LM iterator: {streams} parallel streams (per-device batch size x {world} processes) of "
+                    f"--block_size={self.data_args.block_size} segments; {order}")
+        return streams
 
     def collator(self, tokenizer, config, model) -> DataCollatorForShiftedBlocks:
         return DataCollatorForShiftedBlocks(tokenizer)
