@@ -77,6 +77,7 @@ def test_unknown_option_is_one_line_naming_it_with_status_2(words, capsys, monke
 
 BAD_VALUES = {  # a value of the wrong type or out of range: the line names the option and the value
     "train clm": (["--block_size", "many"], ["--block_size", "'many'"]),
+    "xl-memory": (["--steps", "many"], ["--steps", "'many'"]),
     "train mlm": (["--objective", "xlnet"], ["--objective", "'xlnet'", "mlm+nsp", "electra"]),
     "train denoising": (["--noising", "custom"], ["--noising", "'custom'", "bart-large", "pegasus"]),
     "train translation": (["--task", "qa"], ["--task", "'qa'", "summarization"]),

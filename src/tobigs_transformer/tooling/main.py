@@ -71,6 +71,8 @@ COMMANDS: tuple[Entry, ...] = (
           f"{_TRAINING}.demo:COMMAND"),
     Entry("electra-vs-mlm", "ELECTRA vs MLM-only pre-training at equal compute, fine-tuned on Rotten Tomatoes",
           "tobigs_transformer.experiments.electra_vs_mlm:COMMAND"),
+    Entry("xl-memory", "Transformer-XL's segment memory vs none vs a GPT at equal compute, Shakespeare perplexity",
+          "tobigs_transformer.experiments.xl_memory:COMMAND"),
     Entry("rnn-vs-transformer", "the lecture's experiment: RNN/LSTM encoder-decoders vs the Transformer",
           "tobigs_transformer.experiments.rnn_vs_transformer:COMMAND"),
 )
