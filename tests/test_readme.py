@@ -122,7 +122,7 @@ def test_the_readme_training_chain_runs_on_tiny_data(tmp_path, monkeypatch, caps
             assert main(_tiny(words)) == 0, " ".join(words)
             ran.append(find(words)[0].words)
     assert ran.count("train mlm") == 4 and ran.count("train denoising") == 3 and "export" in ran
-    for run in ("gpt", "bert", "roberta", "albert", "electra", "bart", "bart-large-noising", "pegasus",
+    for run in ("gpt", "xl", "bert", "roberta", "albert", "electra", "bart", "bart-large-noising", "pegasus",
                 "transformer-ko-en", "bert-rotten-tomatoes", "bert-ner"):
         assert (tmp_path / "runs" / run / "metrics.json").is_file(), run
     metrics = json.loads((tmp_path / "runs" / "bert-ner" / "metrics.json").read_text())["metrics"]
