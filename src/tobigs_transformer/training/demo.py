@@ -9,7 +9,9 @@
 3. trains small models of every family with the training CLIs:
    * the paper's Transformer translating Korean → English (label smoothing 0.1, the paper's warm-up schedule),
      BLEU/chrF on held-out books, sample translations including ``투빅아, 나는 너를 많이 사랑해.``;
-   * a GPT-style model on Shakespeare (perplexity, sample text);
+   * a GPT-style model with CTRL's control codes over three domains (Shakespeare, the Bible, movie reviews):
+     perplexity, then samples from each code and an empty prompt, judged by a domain classifier trained on held-out
+     real text (confusion matrix, fraction on the requested domain against chance, binomial p-value);
    * a BERT-style model with MLM + NSP on Shakespeare, then fine-tuned on Rotten Tomatoes (accuracy);
    * a BART-style denoising run on Shakespeare;
    each saved with ``metrics.json`` and ``loss_curve.png`` and reloaded with ``from_pretrained``;
@@ -55,7 +57,8 @@ SETTINGS = {
         max_pairs=None, tok_vocab=4000, tok_sample=20000,
         mt=dict(d_model=64, layers=2, ffn=256, heads=4, steps=80, batch=16, warmup=30, beams=1, eval_n=48,
                 train_n=4000, max_len=48),
-        gpt=dict(d_model=64, layers=2, heads=4, ffn=256, steps=60, batch=8, block=64, train_n=2000, eval_n=64),
+        gpt=dict(d_model=64, layers=2, heads=4, ffn=256, steps=60, batch=8, block=64, train_per_domain=700,
+                 held_out_per_domain=120, eval_n=64, n_per_code=5),
         bert=dict(d_model=64, layers=2, heads=4, ffn=256, steps=40, batch=8, seq=64, eval_n=64, cls_steps=60,
                   cls_n=2000, cls_eval_n=200),
         bart=dict(d_model=64, layers=2, heads=4, ffn=256, steps=30, batch=8, seq=64, eval_n=32),
@@ -65,7 +68,8 @@ SETTINGS = {
         max_pairs=None, tok_vocab=8000, tok_sample=None,
         mt=dict(d_model=192, layers=3, ffn=768, heads=4, steps=1400, batch=24, warmup=400, beams=4, eval_n=241,
                 train_n=None, max_len=64),
-        gpt=dict(d_model=128, layers=3, heads=4, ffn=512, steps=300, batch=16, block=128, train_n=None, eval_n=256),
+        gpt=dict(d_model=128, layers=3, heads=4, ffn=512, steps=300, batch=16, block=128, train_per_domain=5000,
+                 held_out_per_domain=600, eval_n=256, n_per_code=20),
         bert=dict(d_model=128, layers=2, heads=4, ffn=512, steps=200, batch=16, seq=128, eval_n=256, cls_steps=800,
                   cls_n=None, cls_eval_n=None),
         bart=dict(d_model=128, layers=2, heads=4, ffn=512, steps=150, batch=16, seq=128, eval_n=128),
@@ -166,10 +170,17 @@ def tokenizer_settings(cfg: dict, data_key: str) -> dict[str, Any]:
         "kinds": {
             "translation": "unigram", "gpt": "byte-level BPE", "bart": "byte-level BPE", "wordpiece": "wordpiece"
         },
+        "gpt_corpora": "ctrl domains: " + ", ".join(code for code in _ctrl_codes()),
         "unigram_score_decimals": UNIGRAM_SCORE_DECIMALS,
         "tokenizers": tokenizers.__version__,
         "tobigs_transformer": __version__,
     }
+
+
+def _ctrl_codes() -> tuple[str, ...]:
+    from .ctrl_domains import CODES
+
+    return CODES
 
 
 def build_data(out: str, cache_dir: str, cfg: dict) -> tuple[str, dict, dict]:
@@ -214,7 +225,12 @@ def train_tokenizers(out: str, data: str, cfg: dict, data_key: str) -> tuple[dic
     )
     en_file = os.path.join(data, "en", "shakespeare_train.jsonl")
     shakespeare = [r["text"] for r in _read_jsonl(en_file, n)]
-    train_gpt_tokenizer(shakespeare, vocab_size=v, save_dir=paths["gpt"], source=en_file)
+    # The CTRL stage's GPT writes in three domains: its tokenizer learns all three training sides.
+    from .ctrl_domains import DOMAINS, read_domain_texts
+
+    domains = read_domain_texts(data, "train", limit=n, min_chars=1)
+    train_gpt_tokenizer([text for texts in domains.values() for text in texts], vocab_size=v, save_dir=paths["gpt"],
+                        source=", ".join(os.path.join(data, f) for d in DOMAINS for f in d.train_files))
     train_bart_tokenizer(shakespeare, vocab_size=v, save_dir=paths["bart"], source=en_file)
     cls_file = os.path.join(data, "cls", "rotten_tomatoes_train.jsonl")
     reviews = [r["text"] for r in _read_jsonl(cls_file, n)]
@@ -268,21 +284,42 @@ def run_translation_stage(out, data_dir, toks, cfg, seed, quick):
 
 
 def run_gpt_stage(out, data_dir, toks, cfg, seed, quick):
-    from ..modeling_tobigs import TobigsForCausalLM
-    from . import run_clm
+    """CTRL (Keskar et al. 2019) as the causal-LM stage: one GPT trained with a control code per domain, asked for
+    samples of each code from an empty prompt (CTRL's penalized sampling), judged by a domain classifier that was
+    trained on held-out real text (training/ctrl_domains.py)."""
+    from transformers import AutoTokenizer
 
-    s, data = cfg["gpt"], os.path.join(data_dir, "en")
-    folder = os.path.join(out, "gpt-shakespeare")
+    from ..modeling_tobigs import TobigsForCausalLM
+    from . import ctrl_domains, run_clm
+
+    s = cfg["gpt"]
+    folder = os.path.join(out, "gpt-ctrl")
+    dataset = ctrl_domains.build_domain_dataset(data_dir, os.path.join(out, "ctrl-data"),
+                                                train_per_domain=s["train_per_domain"],
+                                                held_out_per_domain=s["held_out_per_domain"], seed=seed)
     argv = ["--preset", "gpt2", "--config_overrides", _overrides("decoder-only", s, 256), "--tokenizer_name",
-            toks["gpt"], "--train_file", os.path.join(data, "shakespeare_train.jsonl"), "--validation_file",
-            os.path.join(data, "shakespeare_validation.jsonl"), "--block_size", str(s["block"]), "--learning_rate",
-            "1e-3", "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine", "--sample_prompts", "ROMEO.",
-            "To be, or not to be", "KING HENRY.", "--max_eval_samples", str(s["eval_n"]),
+            toks["gpt"], "--train_file", dataset["files"]["train"], "--validation_file", dataset["files"]["validation"],
+            "--control_code_column", "domain", "--block_size", str(s["block"]), "--learning_rate", "1e-3",
+            "--warmup_steps", "0.05", "--lr_scheduler_type", "cosine", "--max_eval_samples", str(s["eval_n"]),
             *_common(folder, s, seed, quick)]
-    if s["train_n"]:
-        argv += ["--max_train_samples", str(s["train_n"])]
     metrics = run_clm.main(argv)
-    return folder, metrics, _reload(TobigsForCausalLM, folder)
+    model = TobigsForCausalLM.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    result = ctrl_domains.evaluate_control_codes(model, tokenizer, dataset, n_per_code=s["n_per_code"], seed=seed)
+    with open(os.path.join(folder, "control_codes.json"), "w", encoding="utf-8") as f:
+        json.dump({**result, "dataset": dataset}, f, indent=2, ensure_ascii=False)
+    for key in ("on_target", "chance", "p_value", "classifier_accuracy"):
+        metrics[key] = result[key]
+    # The summary shows the confusion matrix and two samples per code.
+    saved_file = os.path.join(folder, "metrics.json")
+    with open(saved_file, encoding="utf-8") as f:
+        saved = json.load(f)
+    saved["control_codes"] = {k: v for k, v in result.items() if k != "samples"}
+    saved["samples"] = [sample for code in result["codes"]
+                        for sample in [x for x in result["samples"] if x["control_code"] == code][:2]]
+    with open(saved_file, "w", encoding="utf-8") as f:
+        json.dump(saved, f, indent=2, ensure_ascii=False)
+    return folder, metrics, True  # reloaded above with from_pretrained
 
 
 def run_bert_stage(out, data_dir, toks, cfg, seed, quick):
@@ -372,14 +409,32 @@ def write_summary(out: str, summary: dict) -> None:
     samples = summary["stages"].get("transformer ko→en", {}).get("samples", [])
     if samples:
         lines += ["", "## Sample translations (ko → en)", ""] + [f"- {s['source']} → {s['output']}" for s in samples]
-    gpt = summary["stages"].get("gpt shakespeare", {}).get("samples", [])
-    if gpt:
-        lines += ["", "## GPT samples", ""] + [f"- {s['text']!r}" for s in gpt]
+    ctrl = summary["stages"].get("gpt ctrl (control codes)", {})
+    if ctrl.get("control_codes"):
+        lines += ctrl_summary_lines(ctrl["control_codes"], ctrl.get("samples", []))
     hub = summary.get("hub")
     if hub:
         lines += ["", "## Hub export + pipeline", "", f"```\n{json.dumps(hub, ensure_ascii=False, indent=2)}\n```"]
     with open(os.path.join(out, "SUMMARY.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def ctrl_summary_lines(result: dict, samples: list[dict]) -> list[str]:
+    """The CTRL stage in SUMMARY.md: the confusion matrix of requested code x classified domain, and samples."""
+    from .ctrl_domains import matrix_markdown
+
+    s = result["sampling"]
+    lines = ["", "## CTRL: text in the style of a book or a movie review, from the control code alone", "",
+             f"{s['n_per_code']} samples per code from an empty prompt (top-k {s['top_k']}, repetition penalty "
+             f"{s['repetition_penalty']}), classified by naive Bayes trained on held-out real text (its accuracy on "
+             f"real held-out text: {result['classifier_accuracy']:.3f}). On the requested domain: "
+             f"{result['on_target']:.3f} against chance {result['chance']:.3f} (one-sided binomial p = "
+             f"{result['p_value']:.3g}, n = {result['n']}).", ""]
+    lines += matrix_markdown(result["confusion"], result["codes"])
+    if samples:
+        lines += ["", "Samples (code → classified as):", ""]
+        lines += [f"- `{x['control_code']}` → `{x['classified_as']}`: {x['text']!r}" for x in samples]
+    return lines
 
 
 STAGES = ("translation", "gpt", "bert", "bart", "hub")
@@ -434,8 +489,9 @@ def _stage(summary: dict, name: str, fn, keys):
                  "reloaded": bool(reloaded)}
         with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
             saved = json.load(f)
-        if "samples" in saved:
-            entry["samples"] = saved["samples"]
+        for extra in ("samples", "control_codes"):
+            if extra in saved:
+                entry[extra] = saved[extra]
         summary["stages"][key] = entry
     return results
 
@@ -445,7 +501,8 @@ _RUNNERS = {
     "translation": ("transformer ko→en", "run_translation_stage",
                     [("eval_bleu", "eval_chrf", "test_bleu", "test_chrf", "eval_loss", "eval_perplexity",
                       "train_loss")]),
-    "gpt": ("gpt shakespeare", "run_gpt_stage", [("eval_loss", "eval_perplexity", "train_loss")]),
+    "gpt": ("gpt ctrl (control codes)", "run_gpt_stage",
+            [("eval_loss", "eval_perplexity", "train_loss", "on_target", "p_value", "classifier_accuracy")]),
     "bert": ("bert mlm+nsp", "run_bert_stage", [("eval_loss", "eval_mlm_accuracy", "eval_nsp_accuracy", "train_loss"),
                                                 ("eval_accuracy", "eval_f1", "test_accuracy", "test_f1",
                                                  "train_loss")]),
