@@ -276,3 +276,17 @@ def test_output_recorders_capture_every_layer_with_memory():
     assert all(a.shape == (2, 4, 3, 7) for a in out.attentions)
     torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones(2, 4, 3))
     assert torch.all(out.attentions[0][..., 0, 5:] == 0)  # the first new token does not see the later ones
+
+
+def test_kernels_that_take_no_bias_fall_back_to_sdpa_and_say_so():
+    from transformers.testing_utils import CaptureLogger
+
+    from tobigs_transformer import relative_attention
+
+    model, reference = xl_model(), xl_model(attn_implementation="sdpa")
+    model.config._attn_implementation = "flex_attention"  # as set after loading; flex takes no additive bias
+    relative_attention.logger.warning_once.cache_clear()
+    with CaptureLogger(relative_attention.logger) as captured:
+        logits = model(ids()).logits
+    assert "'flex_attention' cannot add Transformer-XL's position terms" in captured.out and "uses sdpa" in captured.out
+    assert torch.equal(logits, reference(ids()).logits)
