@@ -171,6 +171,15 @@ def test_bad_memory_is_named(bad, needle):
         model(ids(), mems=bad(mems))
 
 
+def test_packed_rows_are_refused():
+    model = xl_model()
+    with pytest.raises(ValueError, match="packed rows"):
+        model(ids(batch=1, length=6), position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]]))
+    positions = torch.arange(6)[None] + 3  # one sequence per row: accepted (and not used)
+    tokens = ids(batch=1, length=6)
+    assert torch.equal(model(tokens, position_ids=positions).logits, model(tokens).logits)
+
+
 @pytest.mark.parametrize("overrides, needle", [
     (dict(mem_len=4, position_embedding_type="learned"), "needs position_embedding_type='relative'"),
     (dict(mem_len=-1), "mem_len must be >= 0"),
@@ -288,5 +297,6 @@ def test_kernels_that_take_no_bias_fall_back_to_sdpa_and_say_so():
     relative_attention.logger.warning_once.cache_clear()
     with CaptureLogger(relative_attention.logger) as captured:
         logits = model(ids()).logits
-    assert "'flex_attention' cannot add Transformer-XL's position terms" in captured.out and "uses sdpa" in captured.out
+    assert "'flex_attention' cannot add Transformer-XL's position terms" in captured.out
+    assert "uses sdpa" in captured.out
     assert torch.equal(logits, reference(ids()).logits)

@@ -270,17 +270,21 @@ class TobigsDecoder(TobigsStack):
             attention_mask_name=f"{prefix}attention_mask", positions_given=positions_given,
         )
         self_attention_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
+        packed = packed_sequences_mask(
+            position_ids if positions_given else None, attention_mask, batch_size, self_attention_cache, past_length
+        )
         if self.config.position_embedding_type == "relative":
+            if packed is not None:  # the distances come from the token order: packed rows would attend across
+                raise ValueError(
+                    "packed rows (position_ids restarting inside a row) are not supported with "
+                    "position_embedding_type='relative'; pass one sequence per row with an attention_mask"
+                )
             # The relative attention masks by distance (i - j < 0 is the future) over memory + cache + segment; it
             # takes the 2-D padding mask as it is.
             causal_mask = attention_mask
             positions = relative_positions(self.config, memory_length + int(past_length), seq_length,
                                            hidden_states.dtype, hidden_states.device, self.global_bias)
         else:
-            packed = packed_sequences_mask(
-                position_ids if positions_given else None, attention_mask, batch_size, self_attention_cache,
-                past_length
-            )
             causal_mask = create_causal_mask(
                 config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask,
                 cache=self_attention_cache, and_mask_function=packed,
