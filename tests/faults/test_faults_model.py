@@ -171,6 +171,46 @@ FORWARD = [
           guarantee="Passing the cache under both its name and its deprecated name is an error, not a silent choice."),
 ]
 
+def xl(**overrides):
+    return tt.TobigsForCausalLM(tiny_config("transformer-xl", mem_len=8, **overrides)).eval()
+
+
+def memory_of_batch(batch: int):
+    return xl()(ids(batch, 4)).mems
+
+
+MEMORY = [  # Transformer-XL's relative positions and segment memory
+    Fault(id="xl-mem-len-absolute-positions",
+          action=lambda: tiny_config("transformer-xl", mem_len=8, position_embedding_type="learned"), error=ValueError,
+          needles=("mem_len=8", "position_embedding_type='relative'", "'learned'"),
+          guarantee="Memory with absolute positions (their positions would collide across segments) is refused."),
+    Fault(id="xl-relative-encoder-decoder",
+          action=lambda: tiny_config("transformer-base", position_embedding_type="relative"), error=ValueError,
+          needles=("'relative'", "decoder-only", "'encoder-decoder'"),
+          guarantee="Relative positions name the architecture they are built for."),
+    Fault(id="xl-clamp-len-zero", action=lambda: tiny_config("transformer-xl", clamp_len=0), error=ValueError,
+          needles=("clamp_len", ">= 1", "0"), guarantee="A clamp length below 1 is refused, naming the value."),
+    Fault(id="xl-mems-batch-mismatch", action=lambda: xl()(ids(3, 4), mems=memory_of_batch(2)), error=ValueError,
+          needles=("(2, 4, 32)", "batch=3"),
+          guarantee="Memory from another batch of streams is refused, naming both batch sizes."),
+    Fault(id="xl-mems-without-mem-len",
+          action=lambda: tt.TobigsForCausalLM(tiny_config("transformer-xl", mem_len=0))(ids(2, 4),
+                                                                                        mems=memory_of_batch(2)),
+          error=ValueError, needles=("keeps no memory", "mem_len=0"),
+          guarantee="Memory given to a model that keeps none is an error, not ignored."),
+    Fault(id="xl-mems-wrong-layer-count", action=lambda: xl()(ids(2, 4), mems=memory_of_batch(2)[:1]),
+          error=ValueError, needles=("one tensor per layer", "(2)", "1"),
+          guarantee="Memory with the wrong number of layers names both counts."),
+    Fault(id="xl-mems-encoder-only",
+          action=lambda: tt.TobigsModel(tiny_config("bert-base"))(ids(2, 4), mems=memory_of_batch(2)),
+          error=ValueError, needles=("mems", "decoder-only", "'encoder-only'"),
+          guarantee="Memory passed to a model without a decoder stack is refused."),
+    Fault(id="xl-packed-rows",
+          action=lambda: xl()(ids(1, 6), position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]])), error=ValueError,
+          needles=("packed rows", "relative"),
+          guarantee="Packed rows, whose sequences relative attention cannot keep apart, are refused."),
+]
+
 GENERATE = [
     Fault(id="generate-empty-prompt", action=lambda: gpt2().generate(ids(1, 0), max_new_tokens=2), error=ValueError,
           needles=("empty prompt", "(1, 0)", ">= 1", "bos_token_id=98"),
@@ -217,7 +257,7 @@ LOADING = [
 ]
 
 
-FAULTS = CONFIG + FORWARD + GENERATE + LOADING
+FAULTS = CONFIG + FORWARD + MEMORY + GENERATE + LOADING
 
 
 @pytest.mark.parametrize("fault", params(FAULTS))
