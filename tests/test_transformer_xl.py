@@ -300,3 +300,11 @@ def test_kernels_that_take_no_bias_fall_back_to_sdpa_and_say_so():
     assert "'flex_attention' cannot add Transformer-XL's position terms" in captured.out
     assert "uses sdpa" in captured.out
     assert torch.equal(logits, reference(ids()).logits)
+
+
+def test_model_card_says_relative_positions_have_no_length_limit():
+    from tobigs_transformer.hub.model_card import build_model_card
+
+    card = str(build_model_card(xl_model(mem_len=16), model_name="tiny-xl"))
+    assert "relative (Transformer-XL), no length limit, memory of 16 hidden states per layer" in card
+    assert "up to" not in card.split("| positions |")[1].splitlines()[0]

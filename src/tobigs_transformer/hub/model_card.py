@@ -163,6 +163,14 @@ def _as_list(value) -> list | None:
     return [value] if isinstance(value, str) else list(value)
 
 
+def _positions_row(config) -> str:
+    """How the model knows the order of its tokens, and how far it reaches."""
+    if config.position_embedding_type == "relative":  # Transformer-XL: no table, so no length limit
+        memory = f", memory of {config.mem_len} hidden states per layer" if config.mem_len else ""
+        return f"relative (Transformer-XL), no length limit{memory}"
+    return f"{config.position_embedding_type}, up to {config.max_position_embeddings}"
+
+
 def _default_sections(pipeline_tag: str | None, family: str, src_lang, tgt_lang) -> dict:
     direction = f" from {src_lang} to {tgt_lang}" if src_lang and tgt_lang else ""
     task = TASK_NAMES.get(pipeline_tag or "", pipeline_tag or "the task it was trained on").lower()
@@ -278,7 +286,7 @@ def build_model_card(
         ("attention heads", config.encoder_attention_heads if config.has_encoder else config.decoder_attention_heads),
         ("feed-forward width", config.encoder_ffn_dim if config.has_encoder else config.decoder_ffn_dim),
         ("vocabulary", config.vocab_size),
-        ("positions", f"{config.position_embedding_type}, up to {config.max_position_embeddings}"),
+        ("positions", _positions_row(config)),
         ("layer norm", "pre-LN" if config.normalize_before else "post-LN"),
         ("activation", config.activation_function),
     ]
