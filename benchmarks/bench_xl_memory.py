@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -26,16 +25,7 @@ import torch
 import transformers
 
 from tobigs_transformer import TobigsConfig, TobigsForCausalLM
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from tobigs_transformer.experiments.common import machine
 
 
 def timed(fn, repeats: int) -> float:
@@ -105,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     table = "\n".join(lines)
     print(table)
     result = {
-        "machine": f"{cpu_name()}, {torch.get_num_threads()} threads",
-        "torch": torch.__version__, "transformers": transformers.__version__,
+        "machine": machine(),
         "shape": {k: getattr(args, k) for k in ("d_model", "layers", "heads", "vocab", "segment", "mem_len")},
         "repeats": args.repeats, "rows": rows, "table": table,
     }

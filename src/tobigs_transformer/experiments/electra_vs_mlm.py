@@ -26,21 +26,18 @@ and the same as tables in ``results.md``, after every run (a run cut short keeps
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from ..tooling.cli import UsageError
-from ..tooling.commands import Command, execute, run_command
-from ..tooling.main import find
+from ..tooling.commands import Command, run_command
+from .common import machine, spread, tobigs, write_results
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +126,6 @@ def prepare_data(args: ElectraVsMlmArguments, work: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------ runs
-def tobigs(words: str, argv: list[str]) -> dict:
-    """``tobigs WORDS ARGV`` in this process, its metrics returned; the training commands are reached by name through
-    the front door, as the layering wants (experiments and training are peers)."""
-    entry, _ = find(words.split())
-    module, attribute = entry.target.split(":")
-    return execute(getattr(importlib.import_module(module), attribute), argv)
-
-
 def _common(seed: int, output_dir: str) -> list[str]:
     return ["--output_dir", output_dir, "--seed", str(seed), "--use_cpu", "--report_to", "none", "--disable_tqdm",
             "true", "--save_strategy", "no", "--dataloader_num_workers", "0", "--logging_steps", "50", "--plot",
@@ -187,32 +176,11 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, dict]:
     for arm, rows in runs.items():
         if not rows:
             continue
-        accuracies = [r["fine_tune"]["test_accuracy"] for r in rows]
-        out[arm] = {"seeds": len(accuracies), "mean": statistics.fmean(accuracies),
-                    "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-                    "min": min(accuracies), "max": max(accuracies)}
+        out[arm] = spread([r["fine_tune"]["test_accuracy"] for r in rows])
         seconds = [r["pretrain"].get("train_runtime", r["pretrain"]["seconds"]) for r in rows if r.get("pretrain")]
         if seconds:
             out[arm]["pretrain_seconds_mean"] = statistics.fmean(seconds)
     return out
-
-
-def machine() -> dict[str, str]:
-    """CPU model (lscpu), load (uptime), torch threads, versions."""
-    import torch
-    import transformers
-
-    def command(*argv: str) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return "unavailable"
-
-    model = next((line.split(":", 1)[1].strip() for line in command("lscpu").splitlines()
-                  if line.startswith("Model name")), platform.processor())
-    return {"cpu": model, "cpus": str(os.cpu_count()), "uptime": command("uptime"),
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": str(torch.get_num_threads()), "python": platform.python_version()}
 
 
 def run_experiment(args: ElectraVsMlmArguments) -> dict:
@@ -239,10 +207,10 @@ def run_experiment(args: ElectraVsMlmArguments) -> dict:
             runs[arm].append(row)
             logger.warning("seed %d %s: %s", seed, arm, row)
             results["summary"] = summarise(runs)
-            _write(args.output_dir, results)  # after every run: a cut-short experiment keeps what ran
+            write_results(args.output_dir, results, report_markdown)  # after every run: a cut-short experiment keeps what ran
     results["seconds"] = round(time.perf_counter() - start, 1)
     results["machine_after"] = {"uptime": machine()["uptime"]}
-    _write(args.output_dir, results)
+    write_results(args.output_dir, results, report_markdown)
     return results
 
 
@@ -273,13 +241,6 @@ def report_markdown(results: dict) -> str:
             lines.append(f"| {row['seed']} | {arm} | {shown} | {seconds} | {tuned['seconds']} | "
                          f"{tuned['test_accuracy']:.4f} |")
     return "\n".join(lines) + "\n"
-
-
-def _write(output_dir: str, results: dict) -> None:
-    with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-    with open(os.path.join(output_dir, "results.md"), "w", encoding="utf-8") as f:
-        f.write(report_markdown(results))
 
 
 def run(args: ElectraVsMlmArguments) -> int:

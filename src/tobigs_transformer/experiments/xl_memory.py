@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 
 from ..tooling.cli import UsageError
 from ..tooling.commands import Command, run_command
-from .electra_vs_mlm import machine, tobigs
+from .common import machine, spread, tobigs, write_results
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +159,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, dict]:
         values = [r[metric] for r in runs.get(arm, []) if metric in r]
         if not values:
             continue
-        out[row] = {"seeds": len(values), "mean": statistics.fmean(values),
-                    "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values),
-                    "max": max(values),
+        out[row] = {**spread(values),
                     "train_seconds_mean": statistics.fmean(r.get("train_runtime", r["seconds"]) for r in runs[arm])}
     return out
 
@@ -188,13 +186,6 @@ def report_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(output_dir: str, results: dict) -> None:
-    with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-    with open(os.path.join(output_dir, "results.md"), "w", encoding="utf-8") as f:
-        f.write(report_markdown(results))
-
-
 def run_experiment(args: XlMemoryArguments) -> dict:
     import torch
 
@@ -215,10 +206,10 @@ def run_experiment(args: XlMemoryArguments) -> dict:
                 results["runs"][arm].append(row)
                 logger.warning("seed %d %s: %s", seed, arm, row)
                 results["summary"] = summarise(results["runs"])
-                _write(args.output_dir, results)  # after every run: a cut-short experiment keeps what ran
+                write_results(args.output_dir, results, report_markdown)  # after every run: a cut-short experiment keeps what ran
         results["seconds"] = round(time.perf_counter() - start, 1)
         results["machine_after"] = {"uptime": machine()["uptime"]}
-        _write(args.output_dir, results)
+        write_results(args.output_dir, results, report_markdown)
     finally:
         torch.set_num_threads(threads)
     if args.results_file:

@@ -161,6 +161,7 @@ def tokenizer_settings(cfg: dict, data_key: str) -> dict[str, Any]:
 
     from .. import __version__
     from ..data.tokenization import UNIGRAM_SCORE_DECIMALS
+    from .ctrl_domains import CODES
 
     return {
         "artefact": "tokenizers",
@@ -170,17 +171,11 @@ def tokenizer_settings(cfg: dict, data_key: str) -> dict[str, Any]:
         "kinds": {
             "translation": "unigram", "gpt": "byte-level BPE", "bart": "byte-level BPE", "wordpiece": "wordpiece"
         },
-        "gpt_corpora": "ctrl domains: " + ", ".join(code for code in _ctrl_codes()),
+        "gpt_corpora": "ctrl domains: " + ", ".join(CODES),
         "unigram_score_decimals": UNIGRAM_SCORE_DECIMALS,
         "tokenizers": tokenizers.__version__,
         "tobigs_transformer": __version__,
     }
-
-
-def _ctrl_codes() -> tuple[str, ...]:
-    from .ctrl_domains import CODES
-
-    return CODES
 
 
 def build_data(out: str, cache_dir: str, cfg: dict) -> tuple[str, dict, dict]:
