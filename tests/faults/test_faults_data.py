@@ -362,7 +362,7 @@ FAULTS = [
           guarantee="A test file may leave labels out, in every row or in none: a row without one is named."),
     Fault(id="train-data-csv-empty-label", error=DataFileError,
           action=lambda: _classify("empty_label.csv", "text,label\ngood,1\nbad,\n"),
-          needles=("empty_label.csv:3:", "column 'label'", "an empty field"),
+          needles=("empty_label.csv:3:", "column 'label'", "an empty string"),
           guarantee="An empty CSV field in a label column names the line (pandas would read NaN, a class 'nan')."),
     Fault(id="train-data-json-array-null-label", error=DataFileError,
           action=lambda: _classify("array.json",

@@ -143,8 +143,8 @@ class _RecordChecker:
     """The values of ``columns`` in each record of one file, in file order; keeps what later records are compared
     with (where a column was first seen, the kind of its labels, whether an optional column is given)."""
 
-    def __init__(self, path: str, columns: Columns, null: str = "null"):
-        self.path, self.spec, self.null = path, columns, null  # null: how the file says "no value"
+    def __init__(self, path: str, columns: Columns):
+        self.path, self.spec = path, columns
         self.columns: Sequence[Column] | None = None
         self.first_present: dict[str, int] = {}  # column → first line holding it
         self.first_absent: dict[str, int] = {}  # required column → first line without the key
@@ -181,7 +181,7 @@ class _RecordChecker:
             if not given:
                 return
         elif value is None:
-            raise self._error(line, column, f"is {self.null}; every row needs {column.need}")
+            raise self._error(line, column, f"is null; every row needs {column.need}")
         elif value is _ABSENT:
             if column.label in self.first_present:
                 raise self._missing(column, line, self.first_present[column.label])
@@ -213,7 +213,7 @@ class _RecordChecker:
         if column.label in other:
             first = other[column.label]
             what = (f"holds a value, but line {first} has none" if given else
-                    f"is {self.null if value is None else 'missing'}, but line {first} has one")
+                    f"is {'null' if value is None else 'missing'}, but line {first} has one")
             raise self._error(line, column, f"{what}: give every row {column.need}, or none")
 
     def _check_label_kind(self, column: Column, line: int, values: list) -> None:
@@ -303,8 +303,8 @@ def _check_csv(path: str, delimiter: str, checker: _RecordChecker | None = None)
                     raise DataFileError(
                         f"{path}:{reader.line_num}: {len(row)} fields, but the header has {len(header)} ({header})"
                     )
-                if checker is not None:  # an empty field is read as null (pandas' NaN, datasets' None)
-                    checker.check(reader.line_num, {k: v if v != "" else None for k, v in zip(header, row)})
+                if checker is not None:  # every field is a string: an empty one is refused where "" would be
+                    checker.check(reader.line_num, dict(zip(header, row)))
                 rows += 1
         except csv.Error as exc:
             raise DataFileError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
@@ -316,9 +316,7 @@ def check_data_file(path: str, builder: str, columns: Columns | None = None) -> 
     builder ``builder`` (``"text"``, ``"json"`` or ``"csv"``) and holds at least one record; with ``columns``, every
     record of a JSON or CSV file must also hold them as they say (file, line and column of the first that does not).
     Plain text has no columns: ``columns`` is not used for it."""
-    checker = None
-    if columns is not None and builder != "text":
-        checker = _RecordChecker(path, columns, null="an empty field" if builder == "csv" else "null")
+    checker = _RecordChecker(path, columns) if columns is not None and builder != "text" else None
     lines = _lines(path)
     first = None
     for number, _, text in lines:  # up to the first non-blank line (also checks the UTF-8 of the skipped ones)
