@@ -9,7 +9,8 @@ number, a list of tags of another length than its words.  A column absent from *
 which names the columns the file has.
 
 One streaming pass (two for CSV: bytes, then fields), O(file size) time and O(longest line) memory; a ``.json``
-file holding one JSON document (an array of records) is parsed whole, as ``datasets`` will parse it anyway.
+file holding one JSON document (an array of records) is parsed whole, as ``datasets`` will parse it anyway (with
+``columns``, a second time record by record, to know the line each record starts on).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class _RecordChecker:
         self.path, self.spec = path, columns
         self.columns: Sequence[Column] | None = None
         self.first_present: dict[str, int] = {}  # column → first line holding it
-        self.first_absent: dict[str, int] = {}  # required column → first line without the key
+        self.first_absent: dict[str, int] = {}  # column → first line without it (required: without the key)
         self.label_kinds: dict[str, tuple[type, int]] = {}  # label/tags column → (int or str, line)
         self.failed = False
 
