@@ -6,7 +6,47 @@ from typing import Any
 import torch
 from transformers.generation import GenerationConfig, GenerationMixin
 
+from .memory import check_prompt_memory
 from .pretrained import TobigsPreTrainedModel
+
+
+def position_limit(stack: torch.nn.Module) -> int | None:
+    """How many positions a stack's embeddings cover (`TransformerEmbeddings.max_positions`, so the rule cannot
+    drift from the forward's own check): `max_position_embeddings` for learned and sinusoidal tables and for rotary
+    positions, None for relative positions (Transformer-XL: distances, no table, no limit)."""
+    return getattr(getattr(stack, "embeddings", None), "max_positions", None)
+
+
+def _prompt_tensors(inputs: torch.Tensor | None, kwargs: dict) -> list[tuple[str, Any]]:
+    return [(n, v) for n, v in (("inputs", inputs), ("input_ids", kwargs.get("input_ids")),
+                                ("inputs_embeds", kwargs.get("inputs_embeds"))) if v is not None]
+
+
+def check_source_length(model: TobigsPreTrainedModel, inputs: torch.Tensor | None, kwargs: dict) -> None:
+    """Encoder-decoder: the source must fit the encoder's positions (checked before the encoder runs)."""
+    if not model.config.is_encoder_decoder or kwargs.get("encoder_outputs") is not None:
+        return
+    limit = position_limit(model.get_encoder())
+    if limit is None:
+        return
+    for name, value in _prompt_tensors(inputs, kwargs):
+        if torch.is_tensor(value) and value.dim() >= 2 and value.shape[1] > limit:
+            raise ValueError(
+                f"generate() got a source of {value.shape[1]} tokens ({name} of shape {tuple(value.shape)}), which "
+                f"exceeds the encoder's max_position_embeddings={limit}; truncate the source to at most {limit} "
+                "tokens (e.g. the tokenizer's truncation=True, max_length=...)"
+            )
+
+
+def check_memory_batch(inputs: torch.Tensor | None, kwargs: dict) -> None:
+    """Transformer-XL: `mems` hold one stream per prompt (see `memory.check_prompt_memory`)."""
+    if kwargs.get("mems") is None:
+        return
+    batch = [v.shape[0] for _, v in _prompt_tensors(inputs, kwargs) if torch.is_tensor(v) and v.dim() >= 2]
+    mask = kwargs.get("attention_mask")
+    # no prompt: transformers starts from bos, one row unless another input (the mask) gives the batch
+    prompts = batch[0] if batch else (mask.shape[0] if torch.is_tensor(mask) and mask.dim() == 2 else 1)
+    check_prompt_memory(kwargs["mems"], prompts)
 
 
 def check_prompt(model: TobigsPreTrainedModel, inputs: torch.Tensor | None, generation_config: GenerationConfig | None,
@@ -58,7 +98,33 @@ class TobigsGenerationMixin(GenerationMixin):
     def generate(self, inputs: torch.Tensor | None = None, generation_config: GenerationConfig | None = None, *args,
                  **kwargs):
         check_prompt(self, inputs, generation_config, kwargs)
+        check_memory_batch(inputs, kwargs)
+        check_source_length(self, inputs, kwargs)
         return super().generate(inputs, generation_config, *args, **kwargs)
+
+    def _validate_generated_length(self, generation_config: GenerationConfig, input_ids_length: int,
+                                   has_default_max_length: bool) -> None:
+        """transformers' checks, then the position table: with `max_length` settled (the prompt + max_new_tokens),
+        and before the cache is built or the first token decoded, the positions the decoding will feed must fit.
+        N new tokens after a prompt of L feed positions 0 .. L+N-2 (the last new token is never fed back), so
+        L + N - 1 <= max_position_embeddings; relative positions have no limit."""
+        super()._validate_generated_length(generation_config, input_ids_length, has_default_max_length)
+        limit = position_limit(self.get_decoder())
+        if limit is None or generation_config.max_length is None:
+            return
+        # decoder-only models generate from input_ids only (transformers refuses their inputs_embeds), so the
+        # prompt is input_ids_length long; with a left-padded batch the longest row is counted, as its positions
+        prompt, new = input_ids_length, generation_config.max_length - input_ids_length
+        if prompt + new - 1 <= limit:
+            return
+        what = "decoder prompt (decoder_input_ids)" if self.config.is_encoder_decoder else "prompt"
+        fits = (f"ask for at most max_new_tokens={limit - prompt + 1}" if prompt <= limit else
+                f"shorten the {what} to at most {limit} tokens")
+        raise ValueError(
+            f"generate(): {what} length {prompt} + max_new_tokens {new} exceeds max_position_embeddings={limit}: "
+            f"decoding would feed positions up to {prompt + new - 2} (the last new token is never fed back), the "
+            f"position table holds 0 .. {limit - 1}; {fits}"
+        )
 
     def _valid_auto_compile_criteria(self, model_kwargs: dict[str, Any], generation_config: GenerationConfig) -> bool:
         # transformers' switch for "compile on CPU too" is CompileConfig's private `_compile_all_devices`; an explicit

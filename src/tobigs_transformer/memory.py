@@ -39,6 +39,22 @@ def check_memory(config: TobigsConfig, mems: Memory | None, batch_size: int) -> 
     return shape[1]
 
 
+def check_prompt_memory(mems: Memory, prompts: int) -> None:
+    """`generate(..., mems=mems)`: row b of the memory is the context before prompt b, so the memory's batch must be
+    the batch of prompts (before generate repeats both for beams and returned sequences). A memory of another batch
+    is refused rather than copied into every row; a caller who means one context for every prompt says so by
+    expanding it."""
+    if not isinstance(mems, (tuple, list)) or not mems or not torch.is_tensor(mems[0]) or mems[0].dim() != 3:
+        return  # not a memory at all: the forward's check_memory names what is wrong with it
+    streams = mems[0].shape[0]
+    if streams != prompts:
+        raise ValueError(
+            f"generate() got mems for a batch of {streams} stream(s) but {prompts} prompt(s): row b of the memory is "
+            f"the context before prompt b, so the two batch sizes must match; to give every prompt the memory of one "
+            f"stream, expand it yourself: mems = tuple(m.expand({prompts}, -1, -1) for m in mems)"
+        )
+
+
 def update_memory(memory: torch.Tensor | None, layer_input: torch.Tensor, mem_len: int) -> torch.Tensor:
     """The next memory of one layer: the last `mem_len` of [memory; this segment's input to the layer], detached so
     that no gradient flows into the previous segment (the paper's stop-gradient)."""

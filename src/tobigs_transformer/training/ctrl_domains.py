@@ -38,9 +38,11 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..tooling.data_files import DataFileError
 
 __all__ = [
     "DOMAINS",
@@ -83,12 +85,38 @@ def _rows(data_dir: str, files: Sequence[str], column: str, min_chars: int) -> l
         if not os.path.isfile(file):
             raise FileNotFoundError(f"{file}: missing from the corpora folder {data_dir!r} (build it with "
                                     "`tobigs corpora`)")
-        with open(file, encoding="utf-8") as f:
-            for line in f:
-                text = (json.loads(line).get(column) or "").strip()
-                if len(text) >= min_chars:
-                    texts.append(text)
+        # every row holds a string (file, line and column otherwise): only texts shorter than min_chars are left out
+        for number, row in _records(file):
+            text = _value(row, column, file, number).strip()
+            if len(text) >= min_chars:
+                texts.append(text)
     return texts
+
+
+def _records(path: str) -> Iterator[tuple[int, dict]]:
+    """``(line number, record)`` of a JSON-lines file (blank lines skipped; a line that is no JSON object is named)."""
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFileError(f"{path}:{number}: malformed JSON line: {exc.msg} (column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise DataFileError(f"{path}:{number}: expected one JSON object per line")
+            yield number, row
+
+
+def _value(row: dict, column: str, path: str, line: int) -> str:
+    """``row[column]``, a string; otherwise an error naming the file, the line and the column."""
+    value = row.get(column)
+    if not isinstance(value, str):
+        what = f"no column {column!r} (columns: {sorted(row)})" if column not in row else (
+            f"column {column!r} is {'null' if value is None else type(value).__name__ + ' ' + repr(value)}; "
+            "expected a string")
+        raise DataFileError(f"{path}:{line}: {what}")
+    return value
 
 
 def read_domain_texts(data_dir: str, split: str = "train", limit: int | None = None, min_chars: int = 20,
@@ -161,13 +189,12 @@ def build_domain_dataset(data_dir: str, out_dir: str, train_per_domain: int | No
 
 
 def read_rows(path: str) -> tuple[list[str], list[str]]:
-    """``(texts, codes)`` of a file written by :func:`build_domain_dataset`."""
+    """``(texts, codes)`` of a file written by :func:`build_domain_dataset` (a row without both names its file,
+    line and column)."""
     texts, codes = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            texts.append(row["text"])
-            codes.append(row["domain"])
+    for number, row in _records(path):
+        texts.append(_value(row, "text", path, number))
+        codes.append(_value(row, "domain", path, number))
     return texts, codes
 
 

@@ -8,11 +8,12 @@ at parse time.  Checks that need two of them, or the contents of the data files,
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from ..configuration_tobigs import TobigsConfig
 from ..tooling import paths
 from ..tooling.cli import UsageError
-from ..tooling.data_files import DataFileError, check_data_file
+from ..tooling.data_files import Column, Columns, DataFileError, check_data_file
 from ..tooling.paths import looks_like_local_path, not_found_message
 
 
@@ -96,7 +97,7 @@ def check_run(model_args, data_args, training_args) -> None:
     for name in DATA_FILE_OPTIONS:
         path = getattr(data_args, name, None)
         if path is not None:
-            check_data_file(path, DATA_EXTENSIONS[os.path.splitext(path)[1].lower()])
+            check_data_file(path, DATA_EXTENSIONS[os.path.splitext(path)[1].lower()], data_columns(data_args, name))
     has_hub = bool(getattr(data_args, "dataset_name", None))
     do_predict = getattr(training_args, "do_predict", False)
     if training_args.do_train and not (has_hub or data_args.train_file):
@@ -107,6 +108,50 @@ def check_run(model_args, data_args, training_args) -> None:
         raise ArgumentError("--do_predict needs --test_file PATH (or --dataset_name with a test split)")
     if not (training_args.do_train or training_args.do_eval or do_predict):
         raise ArgumentError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+
+
+def data_columns(data_args, option: str = "train_file") -> Columns | None:
+    """What every record of a command's data file (``option``: ``train_file``, ``validation_file`` or ``test_file``)
+    must hold, from the column options its data-arguments dataclass declares: one table for every task, checked by
+    :func:`check_run` before anything loads (see :class:`~tobigs_transformer.tooling.data_files.Column`).
+
+    Labels and tags may be left out of a test file (then: predictions only), in every row or in none.  Causal-LM
+    and document texts may be blank (a blank document is skipped, nothing is trained on it); the texts of a
+    classifier, a translation or a summary may not (an empty source or target would be trained on as such)."""
+    test = option == "test_file"
+    get = partial(getattr, data_args)
+    if hasattr(data_args, "tokens_column"):  # token classification
+        return [Column(get("tokens_column"), "words"),
+                Column(get("tags_column"), "tags", optional=test, same_length_as=get("tokens_column"))]
+    if hasattr(data_args, "label_column"):  # sequence classification
+        pair = [Column(get("text_pair_column"))] if get("text_pair_column", None) else []
+        return [Column(get("text_column")), *pair, Column(get("label_column"), "label", optional=test)]
+    if hasattr(data_args, "source_lang"):  # translation / summarization
+        return partial(_seq2seq_columns, data_args)
+    if hasattr(data_args, "block_size"):  # causal LM (CTRL: and the control code of every row)
+        code = [Column(get("control_code_column"))] if get("control_code_column", None) else []
+        return [Column(get("text_column"), allow_empty=True), *code]
+    if hasattr(data_args, "sentences_column"):  # documents: NSP/SOP pairs, packing, denoising
+        return partial(_document_columns, data_args)
+    return None
+
+
+def _seq2seq_columns(data_args, keys: list[str]) -> list[Column]:
+    """The columns :func:`~.run_translation._columns` will read from a file whose first record has ``keys``."""
+    if data_args.task == "translation":
+        if "translation" in keys:
+            return [Column("translation", key=data_args.source_lang), Column("translation", key=data_args.target_lang)]
+        return [Column(data_args.source_lang), Column(data_args.target_lang)]
+    text = data_args.text_column or ("document" if "document" in keys else "text")
+    summary = data_args.summary_column or ("summary" if "summary" in keys else None)
+    return [Column(text)] + ([Column(summary)] if summary else [])
+
+
+def _document_columns(data_args, keys: list[str]) -> list[Column]:
+    """A list of sentences where the file has ``--sentences_column``, else text split at its line breaks."""
+    if data_args.sentences_column in keys:
+        return [Column(data_args.sentences_column, "sentences")]
+    return [Column(data_args.text_column, allow_empty=True)]
 
 
 #: ``--resume_from_checkpoint`` values that mean "the newest complete checkpoint in --output_dir".
@@ -174,6 +219,7 @@ __all__ = [
     "check_resume_arg",
     "check_run",
     "check_tokenizer_matches",
+    "data_columns",
     "looks_like_local_path",
     "not_found_message",
     "presets_for",
