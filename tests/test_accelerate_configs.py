@@ -180,7 +180,8 @@ def test_deepspeed_config_through_accelerates_launcher(monkeypatch):
 
 
 def test_usage_lines_name_files_that_exist():
-    pattern = re.compile(r"^#\s+accelerate launch --config_file (\S+) -m tobigs_transformer\.tooling\.main (train \S+) (\S+)$")
+    pattern = re.compile(r"^#\s+accelerate launch --config_file (\S+) -m tobigs_transformer\.tooling\.main (train \S+) (\S+)"
+                         r"(?: --\S+)*$")
     commands = {entry.words for entry in COMMANDS}
     seen = 0
     for name in sorted(os.listdir(CONFIGS)):
@@ -261,6 +262,27 @@ def test_ddp_cpu_config_starts_two_workers(tmp_path):
         assert {k: v for k, v in report.items() if k != "pid"} == {
             "type": "DistributedType.MULTI_CPU", "processes": 2, "backend": "gloo", "device": "cpu",
             "sum_of_ranks_plus_one": 3.0}
+
+
+@pytest.mark.slow
+def test_ddp_cpu_config_without_use_cpu_trains_each_worker_alone(tmp_path):
+    """The trap docs/training.md warns about: the workers start, but a Trainer not asked for the CPU (`--use_cpu`)
+    on a machine without GPUs does not join them: every rank is a single-process run over all the data."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import json, os\n"
+        "from transformers import TrainingArguments\n"
+        f"args = TrainingArguments(output_dir={str(tmp_path / 'out')!r}, report_to=[])\n"
+        "report = {'parallel_mode': str(args.parallel_mode), 'world_size': args.world_size}\n"
+        f"open(os.path.join({str(tmp_path)!r}, f'rank_{{os.environ[\"RANK\"]}}.json'), 'w').write(json.dumps(report))\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", DDP_CPU,
+           "--main_process_port", free_port(), str(probe)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for rank in range(2):
+        report = json.loads((tmp_path / f"rank_{rank}.json").read_text())
+        assert report == {"parallel_mode": "ParallelMode.NOT_PARALLEL", "world_size": 1}, report
 
 
 # --- what actually runs on 2 CPU processes ------------------------------------------------------------------------
