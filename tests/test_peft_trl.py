@@ -110,7 +110,7 @@ def test_lora_config_without_target_modules_uses_our_defaults(preset):
 
 
 @pytest.mark.parametrize("method", [*LORA_LIKE_METHODS, "IA3", "LN_TUNING"])
-@pytest.mark.parametrize("preset", ["gpt2", "transformer-base"])
+@pytest.mark.parametrize("preset", list(ARCHITECTURES))
 def test_every_registered_method_runs_without_target_modules(method, preset):
     from peft import PeftType
     from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
@@ -120,7 +120,9 @@ def test_every_registered_method_runs_without_target_modules(method, preset):
     model = get_peft_model(tiny_model(preset), config)
     assert adapted(model), method
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
-    assert trainable and all(model.base_model.prefix in name for name in trainable), trainable  # adapter only
+    # the adapter only (and, for SEQ_CLS, the classifier head peft adds to modules_to_save)
+    assert trainable and all(model.base_model.prefix in name or ".classifier.modules_to_save." in name
+                             for name in trainable), trainable
     model.train()
     loss = model(**a_batch(preset)).loss
     loss.backward()
@@ -282,7 +284,16 @@ def test_sft_packing_trains_on_padding_free_rows(tmp_path):
     batch = next(iter(trainer.get_train_dataloader()))
     # trl's BFD packing is padding-free: one row, positions restarting at each sequence, no attention_mask
     assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1
-    assert int((batch["position_ids"][0] == 0).sum()) > 1
+    starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist()
+    assert len(starts) > 1
+    # what trl sends gives each packed sequence its own logits (no pad_to_multiple_of: the row has no padding)
+    model = trainer.model.eval()
+    with torch.no_grad():
+        packed = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0]
+        for start, end in zip(starts, [*starts[1:], batch["input_ids"].shape[1]]):
+            alone = model(input_ids=batch["input_ids"][:, start:end]).logits[0]
+            torch.testing.assert_close(packed[start:end], alone, rtol=0, atol=1e-5)
+    model.train()
     losses = train_losses(trainer)
     assert sum(losses[-3:]) / 3 < losses[0] - 0.5, losses
 
