@@ -92,7 +92,8 @@ def test_every_config_loads_with_accelerates_loader():
     from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
     from accelerate.utils import DistributedType
 
-    # ddp_cpu.yaml says MULTI_GPU: accelerate's torchrun launcher (see test_ddp_cpu_config_takes_the_multi_process_launcher)
+    # ddp_cpu.yaml says MULTI_GPU, accelerate's torchrun launcher
+    # (see test_ddp_cpu_config_takes_the_multi_process_launcher)
     expected = {"ddp_cpu.yaml": DistributedType.MULTI_GPU, "fsdp.yaml": DistributedType.FSDP,
                 "deepspeed_zero2.yaml": DistributedType.DEEPSPEED}
     assert sorted(f for f in os.listdir(CONFIGS) if f.endswith(".yaml")) == sorted(expected)
@@ -180,8 +181,8 @@ def test_deepspeed_config_through_accelerates_launcher(monkeypatch):
 
 
 def test_usage_lines_name_files_that_exist():
-    pattern = re.compile(r"^#\s+accelerate launch --config_file (\S+) -m tobigs_transformer\.tooling\.main (train \S+) (\S+)"
-                         r"(?: --\S+)*$")
+    pattern = re.compile(r"^#\s+accelerate launch --config_file (\S+) -m tobigs_transformer\.tooling\.main "
+                         r"(train \S+) (\S+)(?: --\S+)*$")
     commands = {entry.words for entry in COMMANDS}
     seen = 0
     for name in sorted(os.listdir(CONFIGS)):
@@ -274,7 +275,8 @@ def test_ddp_cpu_config_without_use_cpu_trains_each_worker_alone(tmp_path):
         "from transformers import TrainingArguments\n"
         f"args = TrainingArguments(output_dir={str(tmp_path / 'out')!r}, report_to=[])\n"
         "report = {'parallel_mode': str(args.parallel_mode), 'world_size': args.world_size}\n"
-        f"open(os.path.join({str(tmp_path)!r}, f'rank_{{os.environ[\"RANK\"]}}.json'), 'w').write(json.dumps(report))\n")
+        f"name = os.path.join({str(tmp_path)!r}, f'rank_{{os.environ[\"RANK\"]}}.json')\n"
+        "open(name, 'w').write(json.dumps(report))\n")
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     cmd = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", DDP_CPU,
            "--main_process_port", free_port(), str(probe)]
