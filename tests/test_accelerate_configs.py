@@ -17,6 +17,9 @@ What runs on this CPU-only machine, and what cannot (docs/gpu.md, "FSDP and Deep
 - DeepSpeed is not installed here (`accelerate launch` stops with "DeepSpeed is not installed"); its config is
   checked through accelerate's launcher environment and `DeepSpeedPlugin`, which do not need deepspeed.
 
+- ddp_cpu.yaml starts num_processes CPU workers through accelerate's torchrun launcher (MULTI_GPU): which launcher
+  each spelling reaches is checked in-process, and a launch with a probe script counts the ranks that ran.
+
 When run as a script (under torchrun) this module is the FSDP worker.
 """
 
