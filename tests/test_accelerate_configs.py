@@ -17,6 +17,9 @@ What runs on this CPU-only machine, and what cannot (docs/gpu.md, "FSDP and Deep
 - DeepSpeed is not installed here (`accelerate launch` stops with "DeepSpeed is not installed"); its config is
   checked through accelerate's launcher environment and `DeepSpeedPlugin`, which do not need deepspeed.
 
+- ddp_cpu.yaml starts num_processes CPU workers through accelerate's torchrun launcher (MULTI_GPU): which launcher
+  each spelling reaches is checked in-process, and a launch with a probe script counts the ranks that ran.
+
 When run as a script (under torchrun) this module is the FSDP worker.
 """
 
@@ -92,7 +95,9 @@ def test_every_config_loads_with_accelerates_loader():
     from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
     from accelerate.utils import DistributedType
 
-    expected = {"ddp_cpu.yaml": DistributedType.MULTI_CPU, "fsdp.yaml": DistributedType.FSDP,
+    # ddp_cpu.yaml says MULTI_GPU, accelerate's torchrun launcher
+    # (see test_ddp_cpu_config_takes_the_multi_process_launcher)
+    expected = {"ddp_cpu.yaml": DistributedType.MULTI_GPU, "fsdp.yaml": DistributedType.FSDP,
                 "deepspeed_zero2.yaml": DistributedType.DEEPSPEED}
     assert sorted(f for f in os.listdir(CONFIGS) if f.endswith(".yaml")) == sorted(expected)
     for name, kind in expected.items():
@@ -101,7 +106,7 @@ def test_every_config_loads_with_accelerates_loader():
         assert config.distributed_type == kind, name
         assert config.num_machines == 1 and config.machine_rank == 0, name
     ddp = load_config_from_file(DDP_CPU)
-    assert ddp.use_cpu is True and ddp.num_processes == 2 and ddp.mixed_precision == "no"
+    assert ddp.num_processes == 2 and ddp.mixed_precision == "no" and ddp.dynamo_config == {"dynamo_backend": "NO"}
 
 
 def test_fsdp_config_fields():
@@ -179,7 +184,8 @@ def test_deepspeed_config_through_accelerates_launcher(monkeypatch):
 
 
 def test_usage_lines_name_files_that_exist():
-    pattern = re.compile(r"^#\s+accelerate launch --config_file (\S+) -m tobigs_transformer\.tooling\.main (train \S+) (\S+)$")
+    pattern = re.compile(r"^#\s+accelerate launch --config_file (\S+) -m tobigs_transformer\.tooling\.main "
+                         r"(train \S+) (\S+)(?: --\S+)*$")
     commands = {entry.words for entry in COMMANDS}
     seen = 0
     for name in sorted(os.listdir(CONFIGS)):
@@ -192,6 +198,96 @@ def test_usage_lines_name_files_that_exist():
                     for path in (match.group(1), match.group(3)):
                         assert os.path.isfile(os.path.join(ROOT, path)), f"{name}: {path} does not exist"
     assert seen == 3
+
+
+def _launcher_taken(monkeypatch, *argv: str) -> tuple[str, object]:
+    """Which of accelerate's launchers `accelerate launch ARGV train.py` calls (recorded, not run), and its args."""
+    import accelerate.commands.launch as launch
+
+    taken = []
+    for name in ("simple_launcher", "multi_gpu_launcher", "deepspeed_launcher", "tpu_launcher"):
+        monkeypatch.setattr(launch, name, lambda args, name=name: taken.append((name, args)))
+    launch.launch_command(launch.launch_command_parser().parse_args([*argv, "train.py"]))
+    assert len(taken) == 1, taken
+    return taken[0]
+
+
+def test_ddp_cpu_config_takes_the_multi_process_launcher(monkeypatch):
+    """The accelerate 1.16 trap (issue #2741): every single-machine CPU spelling goes to the simple launcher, which
+    starts one process whatever num_processes says; the torchrun launcher is reached through MULTI_GPU."""
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    name, args = _launcher_taken(monkeypatch, "--config_file", DDP_CPU)
+    assert name == "multi_gpu_launcher" and args.num_processes == 2 and args.num_machines == 1
+    env = prepare_multi_gpu_env(args)
+    assert env["ACCELERATE_MIXED_PRECISION"] == "no" and env["ACCELERATE_DYNAMO_BACKEND"] == "NO"
+    assert args.nproc_per_node == "2"  # torchrun's --nproc_per_node, set by prepare_multi_gpu_env
+    # the command-line spelling of the same (hf-v5-notes §5)
+    name, args = _launcher_taken(monkeypatch, "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                                 "--mixed_precision", "no", "--dynamo_backend", "no")
+    assert name == "multi_gpu_launcher" and args.num_processes == 2
+    # the spellings that start ONE process
+    assert _launcher_taken(monkeypatch, "--cpu", "--num_processes", "2")[0] == "simple_launcher"
+
+
+def test_a_multi_cpu_config_file_starts_one_process(monkeypatch, tmp_path):
+    config = tmp_path / "multi_cpu.yaml"
+    with open(DDP_CPU, encoding="utf-8") as f:
+        config.write_text(f.read().replace("distributed_type: MULTI_GPU", "distributed_type: MULTI_CPU"))
+    name, args = _launcher_taken(monkeypatch, "--config_file", str(config))
+    assert name == "simple_launcher" and args.num_processes == 2  # asked for 2, gets the one-process launcher
+
+
+@pytest.mark.slow
+def test_ddp_cpu_config_starts_two_workers(tmp_path):
+    """`accelerate launch --config_file configs/accelerate/ddp_cpu.yaml` really starts 2 processes that form one
+    gloo group on the CPU: each rank writes its own file."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import json, os\n"
+        "import torch.distributed as dist\n"
+        "from accelerate import Accelerator\n"
+        "a = Accelerator(cpu=True)\n"
+        "total = __import__('torch').tensor([a.process_index + 1.0])\n"
+        "dist.all_reduce(total)  # a collective over both ranks: they are one group\n"
+        "report = {'type': str(a.state.distributed_type), 'processes': a.num_processes, 'backend': a.state.backend,\n"
+        "          'device': a.device.type, 'sum_of_ranks_plus_one': total.item(), 'pid': os.getpid()}\n"
+        f"open(os.path.join({str(tmp_path)!r}, f'rank_{{a.process_index}}.json'), 'w').write(json.dumps(report))\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", DDP_CPU,
+           "--main_process_port", free_port(), str(probe)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.glob("rank_*.json")) == ["rank_0.json", "rank_1.json"]
+    reports = [json.loads((tmp_path / f"rank_{rank}.json").read_text()) for rank in range(2)]
+    assert reports[0]["pid"] != reports[1]["pid"]
+    for report in reports:
+        assert {k: v for k, v in report.items() if k != "pid"} == {
+            "type": "DistributedType.MULTI_CPU", "processes": 2, "backend": "gloo", "device": "cpu",
+            "sum_of_ranks_plus_one": 3.0}
+
+
+@pytest.mark.slow
+def test_ddp_cpu_config_without_use_cpu_trains_each_worker_alone(tmp_path):
+    """The trap docs/training.md warns about: the workers start, but a Trainer not asked for the CPU (`--use_cpu`)
+    on a machine without GPUs does not join them: every rank is a single-process run over all the data."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import json, os\n"
+        "from transformers import TrainingArguments\n"
+        f"args = TrainingArguments(output_dir={str(tmp_path / 'out')!r}, report_to=[])\n"
+        "report = {'parallel_mode': str(args.parallel_mode), 'world_size': args.world_size}\n"
+        f"name = os.path.join({str(tmp_path)!r}, f'rank_{{os.environ[\"RANK\"]}}.json')\n"
+        "open(name, 'w').write(json.dumps(report))\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", DDP_CPU,
+           "--main_process_port", free_port(), str(probe)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for rank in range(2):
+        report = json.loads((tmp_path / f"rank_{rank}.json").read_text())
+        assert report == {"parallel_mode": "ParallelMode.NOT_PARALLEL", "world_size": 1}, report
 
 
 # --- what actually runs on 2 CPU processes ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Data-parallel training with torchrun on CPU (gloo): 2 processes × batch 2 reach the same losses as 1 process ×
-batch 4 (same global batch, same samples per step).
+batch 4 (same global batch, same samples per step); `accelerate launch --config_file configs/accelerate/ddp_cpu.yaml`
+starts the same 2 ranks and reaches the same losses as torchrun.
 
 Tolerance: 1e-4 absolute on every logged training loss and on the final eval loss.  The two runs differ only in
 the order of floating-point sums (gradients are all-reduced across ranks; the loss over the global batch is formed
@@ -12,6 +13,7 @@ biases eval_loss slightly (~1e-3) unless every batch is one example.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -20,6 +22,8 @@ from fixtures.helpers import TINY, path, tokenizers
 from free_port import free_port
 
 STEPS = 5
+DDP_CPU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "accelerate",
+                       "ddp_cpu.yaml")
 
 
 def _argv(out, batch):
@@ -32,11 +36,17 @@ def _argv(out, batch):
             "--save_strategy", "no", "--disable_tqdm", "true", "--dataloader_num_workers", "0"]
 
 
-def _run(nproc, out, batch):
+def _run(nproc, out, batch, launcher="torchrun"):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-           free_port(), "-m", "tobigs_transformer.tooling.main", "train", "clm", *_argv(out, batch)]  # as the README
+    if launcher == "torchrun":
+        start = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+                 free_port()]
+    else:  # the shipped accelerate config (docs/training.md, "Several processes and GPUs")
+        assert nproc == 2
+        start = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", DDP_CPU,
+                 "--main_process_port", free_port()]
+    cmd = [*start, "-m", "tobigs_transformer.tooling.main", "train", "clm", *_argv(out, batch)]  # as the docs
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with open(os.path.join(out, "metrics.json")) as f:
@@ -56,3 +66,8 @@ def test_two_processes_match_one_process(tmp_path):
     assert eval_two == pytest.approx(eval_one, abs=1e-4)
     # not scaled by the world size
     assert abs(two[1] / one[1] - 1) < 1e-3
+    # `accelerate launch --config_file configs/accelerate/ddp_cpu.yaml` starts the same 2 ranks (not one process)
+    launched, eval_launched, log = _run(2, str(tmp_path / "accelerate"), batch=2, launcher="accelerate")
+    for rank in range(2):
+        assert re.search(rf"process rank {rank}/2, device cpu(:\d)?, distributed: distributed", log), log[-3000:]
+    assert launched == pytest.approx(two, abs=1e-6) and eval_launched == pytest.approx(eval_two, abs=1e-6)

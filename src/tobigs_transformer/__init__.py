@@ -73,6 +73,11 @@ from .pipeline_tobigs import register_pipelines  # noqa: E402
 
 register_pipelines()
 
+# peft (optional) learns our default target modules (qkv_proj, ...): `LoraConfig()` needs no target_modules.
+from .peft_tobigs import register_peft_target_modules  # noqa: E402
+
+register_peft_target_modules()
+
 __all__ = [
     "TobigsConfig",
     "TobigsPreTrainedModel",
