@@ -95,6 +95,7 @@ def folders(tmp_path_factory) -> dict[str, str]:
     import torch
     from transformers import AutoTokenizer
 
+    examples_dir()  # skip before building anything when the scripts are not there
     toks = fx.tokenizers()
     root = tmp_path_factory.mktemp("example_folders")
     torch.manual_seed(0)
@@ -329,3 +330,43 @@ def test_import_blocker_reports_the_package(tmp_path):
     assert proc.returncode != 0
     assert "tobigs_transformer is blocked" in proc.stderr
     assert json.loads(report.read_text()) == {"blocked_imports": ["tobigs_transformer"], "tobigs_modules": []}
+
+
+@pytest.mark.parametrize(
+    "name, predictions, references, expected",
+    [
+        ("accuracy", [0, 1, 1, 0], [0, 1, 0, 0], {"accuracy": 0.75}),
+        ("sacrebleu", ["the cat sat on the mat"], [["the cat sat on the mat"]], {"score": 100.0}),
+        ("rouge", ["the cat sat"], ["the cat sat"], {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0}),
+        # One of the two gold entities found, one spurious entity: precision 1/2, recall 1/2.
+        ("seqeval", [["B-PER", "O", "B-LOC", "O"]], [["B-PER", "O", "O", "B-LOC"]],
+         {"overall_precision": 0.5, "overall_recall": 0.5, "overall_f1": 0.5, "overall_accuracy": 0.5}),
+        # Articles and punctuation are ignored; "king rests" vs "king" is F1 2/3.
+        ("squad", [{"id": "a", "prediction_text": "The king."}, {"id": "b", "prediction_text": "king rests"}],
+         [{"id": "a", "answers": {"text": ["king"], "answer_start": [4]}},
+          {"id": "b", "answers": {"text": ["the king"], "answer_start": [0]}}],
+         {"exact_match": 50.0, "f1": 100.0 * (1 + 2 / 3) / 2}),
+    ],
+)
+def test_metric_stand_ins_compute_the_real_scores(name, predictions, references, expected, monkeypatch, tmp_path):
+    """Each stand-in loads the way the scripts load it (`evaluate.load(name)` from the working directory) and gives
+    the known score; sacrebleu / rouge / seqeval must also agree with their libraries called directly."""
+    for library in {"rouge": ["rouge_score", "nltk"], "seqeval": ["seqeval"]}.get(name, []):
+        pytest.importorskip(library)
+    import evaluate
+
+    shutil.copytree(INTEROP / "metrics" / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    result = evaluate.load(name).compute(predictions=predictions, references=references)
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value), (key, result)
+    if name == "sacrebleu":
+        import sacrebleu
+
+        assert result["score"] == sacrebleu.corpus_bleu(predictions, [[r[0] for r in references]]).score
+    if name == "seqeval":
+        from seqeval.metrics import f1_score
+
+        assert result["overall_f1"] == pytest.approx(f1_score(references, predictions))
+        assert result["LOC"]["f1"] == 0.0 and result["PER"]["f1"] == 1.0
