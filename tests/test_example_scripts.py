@@ -3,9 +3,10 @@ run_ner, run_qa) fine-tune our saved folders with `--model_name_or_path <folder>
 each, in a process that cannot import tobigs_transformer.
 
 The scripts are not part of transformers' wheel or sdist. Set TOBIGS_HF_EXAMPLES_DIR to a folder laid out like
-transformers' `examples/pytorch/` (language-modeling/run_clm.py, ..., question-answering/{run_qa,trainer_qa,utils_qa}.py)
-taken at a commit whose `check_min_version(...)` the installed transformers satisfies; docs/interop.md says how to get
-them. Without it the tests skip. No version check is neutralised: the scripts run unmodified.
+transformers' `examples/pytorch/` (language-modeling/run_clm.py, ...,
+question-answering/{run_qa,trainer_qa,utils_qa}.py) taken at a commit whose `check_min_version(...)` the installed
+transformers satisfies; docs/interop.md says how to get them. Without it the tests skip. No version check is
+neutralised: the scripts run unmodified.
 
 What runs offline, and the local stand-ins this module provides:
 - every script runs through tests/interop/run_example.py, which puts a finder refusing `tobigs_transformer` at the
@@ -35,6 +36,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,7 +103,9 @@ def folders(tmp_path_factory) -> dict[str, str]:
     torch.manual_seed(0)
 
     wordpiece = AutoTokenizer.from_pretrained(toks["wordpiece"])
-    encoder = TobigsForMaskedLM(tiny_config("bert-base", vocab_size=len(wordpiece), pad_token_id=wordpiece.pad_token_id))
+    encoder = TobigsForMaskedLM(
+        tiny_config("bert-base", vocab_size=len(wordpiece), pad_token_id=wordpiece.pad_token_id)
+    )
 
     gpt = AutoTokenizer.from_pretrained(toks["gpt"])
     decoder = TobigsForCausalLM(tiny_config(
@@ -273,15 +277,17 @@ def run_script(name: str, tmp_path: Path, folder: str) -> dict:
     report = tmp_path / "imports.json"
     command = [sys.executable, str(INTEROP / "run_example.py"), str(report), str(script),
                "--model_name_or_path", folder, "--output_dir", str(out), *data_fn(data), *args, *COMMON]
+    start = time.perf_counter()
     proc = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise AssertionError(f"{name} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     imports = json.loads(report.read_text())
     assert imports == {"blocked_imports": [], "tobigs_modules": []}, f"{name} reached the installed package: {imports}"
-    return {"out": out, "env": env, "workdir": workdir}
+    return {"out": out, "env": env, "workdir": workdir, "seconds": seconds}
 
 
-def check_trained(name: str, out: Path) -> dict:
+def check_trained(name: str, out: Path, folder: str) -> dict:
     results = json.loads((out / "all_results.json").read_text())
     assert math.isfinite(results["train_loss"]) and results["train_loss"] > 0, results
     state = json.loads((out / "trainer_state.json").read_text())
@@ -290,6 +296,13 @@ def check_trained(name: str, out: Path) -> dict:
     assert len(losses) == MAX_STEPS and all(math.isfinite(x) for x in losses), losses
     metric = SCRIPTS[name][6]
     assert metric in results and math.isfinite(results[metric]), f"{metric} missing from {sorted(results)}"
+    # The optimizer moved the weights the task model shares with the folder it started from.
+    from safetensors.torch import load_file
+
+    before, after = load_file(Path(folder) / "model.safetensors"), load_file(out / "model.safetensors")
+    shared = [key for key in before if key in after and before[key].shape == after[key].shape]
+    assert shared, f"no weight of {folder} kept its name in {out}: {sorted(after)[:5]}"
+    assert any(not before[key].equal(after[key]) for key in shared), "training left every shared weight unchanged"
     return results
 
 
@@ -314,10 +327,10 @@ def check_loads_back(name: str, run: dict) -> None:
 def test_example_script_trains_our_folder(name, folders, tmp_path):
     folder = folders[SCRIPTS[name][1]]
     run = run_script(name, tmp_path, folder)
-    results = check_trained(name, run["out"])
+    results = check_trained(name, run["out"], folder)
     check_loads_back(name, run)
-    print(f"{name}: train_loss={results['train_loss']:.4f} {SCRIPTS[name][6]}={results[SCRIPTS[name][6]]} "
-          f"train_runtime={results['train_runtime']}")
+    metric = SCRIPTS[name][6]
+    print(f"| {name} | {run['seconds']:.1f} s | {results['train_loss']:.4f} | {metric} = {results[metric]:.4g} |")
 
 
 def test_import_blocker_reports_the_package(tmp_path):

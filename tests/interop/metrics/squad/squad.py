@@ -35,7 +35,9 @@ class Squad(evaluate.Metric):
         return evaluate.MetricInfo(
             description="SQuAD v1.1 exact match and F1 (local stand-in, no Hub access).",
             citation="",
-            inputs_description="predictions: [{id, prediction_text}]; references: [{id, answers: {text, answer_start}}].",
+            inputs_description=(
+                "predictions: [{id, prediction_text}]; references: [{id, answers: {text, answer_start}}]."
+            ),
             features=datasets.Features(
                 {
                     "predictions": {"id": datasets.Value("string"), "prediction_text": datasets.Value("string")},
