@@ -9,6 +9,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_tobigs import TobigsConfig, check_local_path
+from .embeddings import check_compute_dtype
 from .losses import LOSSES, TOKEN_LOSSES, chunked_token_cross_entropy
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
 from .relative_attention import GlobalBiases
@@ -71,7 +72,9 @@ class TobigsPreTrainedModel(PreTrainedModel):
             init.normal_(module.position_bias, mean=0.0, std=config.init_std)
         if isinstance(module, SinusoidalPositionalEncoding):
             # Not saved in checkpoints: rebuild it, or it is garbage after from_pretrained.
-            init.copy_(module.pe, sinusoidal_table(module.pe.shape[0], module.pe.shape[1], module.layout))
+            # Computed in float64 and rounded once to the buffer's dtype (the dtype the model was built in).
+            init.copy_(module.pe, sinusoidal_table(module.pe.shape[0], module.pe.shape[1], module.layout,
+                                                   dtype=module.pe.dtype))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -79,6 +82,15 @@ class TobigsPreTrainedModel(PreTrainedModel):
         (instead of being tried as a Hub repository id); `owner/name` ids are passed on untouched."""
         check_local_path(pretrained_model_name_or_path)
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    @classmethod
+    def get_init_context(cls, dtype: torch.dtype, is_quantized: bool, *args, **kwargs):
+        """transformers' contexts to build the model in (`from_pretrained`), after the dtype it resolved (given, or read
+        from the config with `dtype="auto"`) is one the model can compute in: float8 (given, or saved in a folder's
+        config) fails inside transformers as "couldn't find storage object Float8_e4m3fnStorage" otherwise."""
+        if not is_quantized:  # a quantizer stores weights in its own formats and sets the compute dtype itself
+            check_compute_dtype(dtype, f"dtype for {cls.__name__}.from_pretrained")
+        return super().get_init_context(dtype, is_quantized, *args, **kwargs)
 
     @property
     def loss_function(self):
