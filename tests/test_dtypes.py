@@ -165,6 +165,9 @@ def memory_check(model, config: TobigsConfig, inputs: dict, dtype: torch.dtype) 
         assert all(m.dtype == dtype for m in first.mems)
         second = model(input_ids=inputs["input_ids"], mems=first.mems)
     assert second.logits.dtype == dtype and torch.isfinite(second.logits).all()
+    generated = model.generate(input_ids=inputs["input_ids"], mems=first.mems, max_new_tokens=2, min_new_tokens=2,
+                               do_sample=False)  # the memory as the context before the prompt
+    assert generated.shape == (2, inputs["input_ids"].shape[1] + 2)
 
 
 def run_case(variant: str, dtype: torch.dtype, route: str, tmp_path_factory) -> None:
