@@ -21,6 +21,7 @@ import sys
 import pytest
 import torch
 from tiny import tiny_config
+from transformers import AutoModelForCausalLM
 
 from tobigs_transformer import (
     TobigsConfig,
@@ -242,6 +243,16 @@ def test_from_pretrained_in_a_dtype_the_model_cannot_compute_in(dtype, kind, tmp
     with pytest.raises(ValueError) as info:
         TobigsForCausalLM.from_pretrained(fp32_folder, dtype=dtype)
     assert str(info.value).startswith(f"dtype for TobigsForCausalLM.from_pretrained is {name}, {kind}: {ADVICE}")
+
+
+def test_from_config_in_a_dtype_the_model_cannot_compute_in():
+    """Was: TypeError "couldn't find storage object Float8_e4m3fnStorage"; the Auto classes go through it too."""
+    for build in (TobigsForCausalLM._from_config, AutoModelForCausalLM.from_config):
+        with pytest.raises(ValueError) as info:
+            build(variant_config("gpt2"), dtype=torch.float8_e4m3fn)
+        assert str(info.value).startswith("dtype for TobigsForCausalLM.from_config is torch.float8_e4m3fn, a floating"
+                                          f"-point storage format without arithmetic kernels: {ADVICE}")
+    assert TobigsForCausalLM._from_config(variant_config("gpt2"), dtype=torch.bfloat16).dtype == torch.bfloat16
 
 
 def test_a_folder_saved_in_float8_names_the_dtype_with_auto(tmp_path):

@@ -106,6 +106,15 @@ class TobigsPreTrainedModel(PreTrainedModel):
             check_compute_dtype(dtype, f"dtype for {cls.__name__}.from_pretrained")
         return super().get_init_context(dtype, is_quantized, *args, **kwargs)
 
+    @classmethod
+    def _from_config(cls, config: TobigsConfig, **kwargs):
+        """`from_config(config, dtype=...)` (AutoModel*.from_config too): the same dtype check as `from_pretrained`."""
+        dtype = kwargs.get("dtype", config.dtype)
+        dtype = getattr(torch, dtype, dtype) if isinstance(dtype, str) else dtype
+        if isinstance(dtype, torch.dtype):
+            check_compute_dtype(dtype, f"dtype for {cls.__name__}.from_config")
+        return super()._from_config(config, **kwargs)
+
     @property
     def loss_function(self):
         if getattr(self, "_loss_function", None) is not None:
