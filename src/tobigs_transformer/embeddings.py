@@ -95,6 +95,24 @@ def check_embeddings(inputs_embeds: torch.Tensor, weight: torch.Tensor, name: st
         )
 
 
+# The dtypes with kernels for every op of a forward and backward (add, matmul, layer norm, softmax, embedding).
+# float8/float4 are storage and quantization formats: no add or layer norm runs on them ("add_stub" not implemented
+# for 'Float8_e4m3fn'), and transformers cannot even build a model in them ("couldn't find storage object").
+COMPUTE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+
+
+def check_compute_dtype(dtype: torch.dtype, what: str) -> None:
+    """Raise one clear ValueError for a dtype the model cannot compute in, instead of a kernel error deep inside the
+    first op that meets it (or, in `from_pretrained`, a storage error before any weight is read)."""
+    if dtype not in COMPUTE_DTYPES:
+        kind = "a floating-point storage format without arithmetic kernels" if dtype.is_floating_point else (
+            "not a real floating-point dtype")
+        raise ValueError(
+            f"{what} is {dtype}, {kind}: the model computes in torch.float32, torch.bfloat16 or torch.float16 "
+            "(or torch.float64); pass one of those (to store weights in 8 bits, use a quantization_config)"
+        )
+
+
 class TransformerEmbeddings(nn.Module):
     """Token (+ segment) + position embeddings of one stack (the bottom boxes of Figure 1)."""
 
@@ -182,6 +200,8 @@ class TransformerEmbeddings(nn.Module):
                     f" (cached {past_length} + new {seq_length} tokens)",
                 ),
             )
+        if not is_torchdynamo_compiling():  # a dtype compare, no sync: free next to the checks above
+            check_compute_dtype(self.word_embeddings.weight.dtype, "the dtype of the model's parameters")
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, d_model)
         else:
@@ -190,7 +210,9 @@ class TransformerEmbeddings(nn.Module):
         if self.embed_scale != 1.0:  # a config constant, not data: no graph break under torch.compile
             inputs_embeds = inputs_embeds * self.embed_scale
         hidden_states = inputs_embeds
-        if self.position_embeddings is not None:
+        if isinstance(self.position_embeddings, SinusoidalPositionalEncoding):
+            hidden_states = hidden_states + self.position_embeddings(position_ids, hidden_states.dtype)
+        elif self.position_embeddings is not None:
             hidden_states = hidden_states + self.position_embeddings(position_ids)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:

@@ -21,9 +21,14 @@ from .configuration_tobigs import TobigsConfig
 Memory = tuple[torch.Tensor, ...]
 
 
-def check_memory(config: TobigsConfig, mems: Memory | None, batch_size: int) -> int:
+def check_memory(config: TobigsConfig, mems: Memory | None, batch_size: int, dtype: torch.dtype | None = None,
+                 device: torch.device | None = None) -> int:
     """The memory fed back must be what a forward of this model returned: one tensor per layer, (B, M, d_model) with
-    the batch of the inputs. Returns M (0 without memory)."""
+    the batch of the inputs, in the dtype of the model's parameters (`dtype`; any under autocast, whose kernels cast
+    for themselves) and on the device of the inputs (`device`). Returns M (0 without memory).
+
+    A memory of another dtype or device would otherwise fail inside the first layer as "mat1 and mat2 must have the
+    same dtype" or "Expected all tensors to be on the same device", naming neither `mems` nor the fix."""
     if mems is None:
         return 0
     if config.mem_len == 0:
@@ -36,6 +41,13 @@ def check_memory(config: TobigsConfig, mems: Memory | None, batch_size: int) -> 
                          f"d_model={config.d_model}), as returned by the previous forward on this batch of streams")
     if any(tuple(layer.shape) != shape for layer in mems):
         raise ValueError(f"every layer's memory must have the shape of mems[0] {shape}")
+    for index, layer in enumerate(mems):
+        if device is not None and layer.device != device:
+            raise ValueError(f"mems[{index}] is on {layer.device} but the inputs are on {device}; move the memory "
+                             f"with the inputs: mems = tuple(m.to({str(device)!r}) for m in mems)")
+        if dtype is not None and layer.dtype != dtype and not torch.is_autocast_enabled(layer.device.type):
+            raise ValueError(f"mems[{index}] has dtype {layer.dtype} but the model's parameters are {dtype} (a memory "
+                             f"kept from a model in another dtype?); cast it: mems = tuple(m.to({dtype}) for m in mems)")
     return shape[1]
 
 

@@ -12,8 +12,11 @@ import torch
 from torch import nn
 
 
-def sinusoidal_table(num_positions: int, dim: int, layout: str = "interleaved") -> torch.Tensor:
-    """The (num_positions, dim) sinusoid table of §3.5.
+def sinusoidal_table(num_positions: int, dim: int, layout: str = "interleaved",
+                     dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The (num_positions, dim) sinusoid table of §3.5, computed in float64 and rounded once to `dtype` (default:
+    torch's default dtype, which `from_pretrained(dtype=...)` sets while it builds the model, so the table is born in
+    the dtype of the parameters around it).
 
     `layout="interleaved"` puts sin in the even and cos in the odd columns as the paper writes it;
     `layout="concatenated"` puts all sines first and all cosines after them (fairseq and Marian checkpoints).
@@ -28,7 +31,7 @@ def sinusoidal_table(num_positions: int, dim: int, layout: str = "interleaved") 
         table[:, 1::2] = cos
     else:
         table = torch.cat([sin, cos], dim=1)
-    return table.to(torch.float32)
+    return table.to(torch.get_default_dtype() if dtype is None else dtype)
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -36,7 +39,9 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     The table is a non-persistent buffer: it is not saved in checkpoints and is rebuilt from the config by
     `TobigsPreTrainedModel._init_weights` (a buffer that is neither saved nor rebuilt comes back as garbage after
-    `from_pretrained`).
+    `from_pretrained`). It follows the parameters' dtype (built in the default dtype, cast by `.to(dtype)`); the
+    lookup is also cast to the dtype of the embeddings it is added to, so a table left in another dtype cannot turn
+    a half-precision model's hidden states back to float32.
     """
 
     def __init__(self, num_positions: int, dim: int, layout: str = "interleaved"):
@@ -44,8 +49,11 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.layout = layout
         self.register_buffer("pe", sinusoidal_table(num_positions, dim, layout), persistent=False)
 
-    def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
-        return self.pe[position_ids]  # (B, T) -> (B, T, d_model)
+    def forward(self, position_ids: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """(B, T) -> (B, T, d_model), in `dtype` (default: the table's)."""
+        rows = self.pe[position_ids]
+        # Compared first: even a no-op .to costs a few microseconds per call, the float32 path pays nothing.
+        return rows if dtype is None or rows.dtype == dtype else rows.to(dtype)
 
 
 class LearnedPositionalEmbedding(nn.Embedding):

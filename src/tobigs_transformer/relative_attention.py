@@ -45,7 +45,8 @@ class RelativePositions(NamedTuple):
 def relative_sinusoids(num_distances: int, dim: int, device: torch.device) -> torch.Tensor:
     """R_0 .. R_{num_distances - 1}: (num_distances, dim), all sines then all cosines (the layout of the paper's code):
     R_d = [sin(d / 10000^(2i/dim)); cos(d / 10000^(2i/dim))]."""
-    frequencies = 1.0 / (10000 ** (torch.arange(0.0, dim, 2.0, device=device) / dim))  # (dim / 2,)
+    # float32 whatever torch's default dtype is; `relative_positions` casts the result to the hidden states' dtype.
+    frequencies = 1.0 / (10000 ** (torch.arange(0.0, dim, 2.0, device=device, dtype=torch.float32) / dim))  # (dim/2,)
     angles = torch.arange(num_distances, device=device, dtype=torch.float32)[:, None] * frequencies  # (D + 1, dim / 2)
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 

@@ -253,7 +253,8 @@ class TobigsDecoder(TobigsStack):
                 else DynamicCache(config=self.config)
             )
         past_length = cache.get_seq_length() if cache is not None else 0
-        memory_length = check_memory(self.config, mems, batch_size)
+        memory_length = check_memory(self.config, mems, batch_size, self.get_input_embeddings().weight.dtype,
+                                     (input_ids if input_ids is not None else inputs_embeds).device)
         check_mask(attention_mask, (batch_size, past_length + seq_length), f"{prefix}attention_mask",
                    "cached + new tokens")
         if encoder_hidden_states is not None:

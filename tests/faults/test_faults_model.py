@@ -1,6 +1,11 @@
 """Fault table of the model: configurations, forward inputs, generate prompts and loading paths that must fail early
 with an error naming the bad value and the limit (never a torch traceback, a silent typo or a wrong result)."""
 
+import json
+import os
+import struct
+import tempfile
+
 import pytest
 import torch
 from tiny import tiny_config
@@ -8,6 +13,7 @@ from faults.fault_case import Fault, check, params
 
 import tobigs_transformer as tt
 from tobigs_transformer import TobigsConfig
+from tobigs_transformer.finite_weights import CorruptWeightsError
 
 
 def ids(*shape, low=3, high=98):
@@ -169,6 +175,10 @@ FORWARD = [
     Fault(id="forward-both-cache-names", action=both_cache_names, error=ValueError,
           needles=("past_key_values", "cache"),
           guarantee="Passing the cache under both its name and its deprecated name is an error, not a silent choice."),
+    Fault(id="forward-parameters-float8", action=lambda: gpt2().to(torch.float8_e4m3fn)(ids(1, 3)), error=ValueError,
+          needles=("parameters is torch.float8_e4m3fn", "without arithmetic kernels", "torch.bfloat16"),
+          guarantee="A model cast to a dtype no kernel computes in (float8, complex) says so (was 'add_stub not "
+                    "implemented for Float8_e4m3fn')."),
 ]
 
 def xl(**overrides):
@@ -209,6 +219,16 @@ MEMORY = [  # Transformer-XL's relative positions and segment memory
           action=lambda: xl()(ids(1, 6), position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]])), error=ValueError,
           needles=("packed rows", "relative"),
           guarantee="Packed rows, whose sequences relative attention cannot keep apart, are refused."),
+    Fault(id="xl-mems-other-dtype",
+          action=lambda: xl()(ids(2, 4), mems=tuple(m.to(torch.bfloat16) for m in memory_of_batch(2))),
+          error=ValueError, needles=("mems[0] has dtype torch.bfloat16", "torch.float32", "m.to(torch.float32)"),
+          guarantee="Memory of another dtype names both dtypes and the cast (was 'mat1 and mat2 must have the same "
+                    "dtype')."),
+    Fault(id="xl-mems-other-device",
+          action=lambda: xl()(ids(2, 4), mems=tuple(m.to("meta") for m in memory_of_batch(2))),
+          error=ValueError, needles=("mems[0] is on meta", "inputs are on cpu", "m.to('cpu')"),
+          guarantee="Memory on another device than the inputs names both devices (was a device mismatch inside the "
+                    "first layer)."),
 ]
 
 GENERATE = [
@@ -276,6 +296,26 @@ GENERATE += [
           needles=("source of 65 tokens", "encoder's max_position_embeddings=64"),
           guarantee="A source longer than the encoder's positions fails in generate() before the encoder runs."),
 ]
+_DIR = tempfile.mkdtemp(prefix="tobigs-faults-model-")
+
+
+def _saved_gpt2(name: str) -> str:
+    folder = os.path.join(_DIR, name)
+    gpt2().save_pretrained(folder)
+    return folder
+
+
+def _damaged_folder() -> str:
+    """A saved model whose file body has one float32 of fc1.weight turned into a NaN (header intact)."""
+    folder = _saved_gpt2("nan")
+    path = os.path.join(folder, "model.safetensors")
+    with open(path, "r+b") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        offsets = json.loads(f.read(length))["model.decoder.layers.0.feed_forward.fc1.weight"]["data_offsets"]
+        f.seek(8 + length + offsets[0])
+        f.write(b"\x00\x00\xc0\x7f")  # NaN
+    return folder
+
 
 LOADING = [
     Fault(id="load-missing-relative-dir", action=lambda: tt.TobigsForCausalLM.from_pretrained("./no/such/dir"),
@@ -291,6 +331,19 @@ LOADING = [
     Fault(id="load-missing-windows-path", action=lambda: TobigsConfig.from_pretrained("C:\\models\\tobigs"),
           error=FileNotFoundError, needles=("no such directory", "models"),
           guarantee="A Windows-style path is treated as local."),
+    Fault(id="load-non-finite-weights", action=lambda: tt.TobigsForCausalLM.from_pretrained(_damaged_folder()),
+          error=CorruptWeightsError,
+          needles=(os.path.join(_DIR, "nan", "model.safetensors"), "'model.decoder.layers.0.feed_forward.fc1.weight'",
+                   "1 NaN",
+                   "weights must be finite"),
+          guarantee="A safetensors file whose body was damaged into NaN/inf is refused on load, naming the file and "
+                    "the tensor (was loaded silently)."),
+    Fault(id="load-dtype-float8",
+          action=lambda: tt.TobigsForCausalLM.from_pretrained(_saved_gpt2("float8"), dtype=torch.float8_e4m3fn),
+          error=ValueError, needles=("dtype for TobigsForCausalLM.from_pretrained is torch.float8_e4m3fn",
+                                     "torch.float32, torch.bfloat16 or torch.float16"),
+          guarantee="Loading in a dtype the model cannot compute in says so (was 'couldn't find storage object "
+                    "Float8_e4m3fnStorage')."),
 ]
 
 

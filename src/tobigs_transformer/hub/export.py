@@ -38,6 +38,7 @@ EXPORTED_MODULES = (
     "presets.py",
     "positional_encoding.py",
     "embeddings.py",
+    "finite_weights.py",
     "attention.py",
     "relative_attention.py",
     "memory.py",

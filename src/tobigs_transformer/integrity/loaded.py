@@ -7,25 +7,8 @@ import os
 
 import torch
 
+from ..finite_weights import check_finite, source_folder
 from .manifest import verify_recorded_weights
-from .weights import check_finite
-
-
-def source_folder(model: torch.nn.Module) -> str | None:
-    """The local folder ``from_pretrained`` read ``model`` from (a Hub id resolves to its cached snapshot), if any."""
-    source = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", None)
-    if not source:
-        return None
-    source = str(source)
-    if os.path.isdir(source):
-        return source
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(source, "config.json")
-    except Exception:  # noqa: BLE001 - not a repo id: the model was built in memory
-        return None
-    return os.path.dirname(cached) if isinstance(cached, str) else None
 
 
 def _where(model: torch.nn.Module, folder: str | None) -> str:

@@ -1,27 +1,23 @@
 """Is a weight file the one that was written, and are its numbers numbers?
 
 A safetensors file whose body was damaged (a flipped byte, a disk error, a copy cut short) often still parses: a
-flipped exponent byte turns a weight into NaN or inf and ``from_pretrained`` loads it without a word.  Two checks catch
-that: the file's sha256 against the one recorded when it was written (where a record exists), and every floating-point
-tensor being finite.  Both run in one read of the file: the hash reads it from disk and the finite check reads the
-tensors back from the page cache (measured: ~0.16 s sha256 + ~0.22 s finite check for a 100 MB file on a busy
-2-core machine).
+flipped exponent byte turns a weight into NaN or inf and transformers' ``from_pretrained`` loads it without a word
+(the tobigs models' ``from_pretrained`` checks, see ``finite_weights.py``).  Two checks catch that: the file's sha256
+against the one recorded when it was written (where a record exists), and every floating-point tensor being finite
+(the model's own check, imported from ``finite_weights.py``: one implementation).  Both run in one read of the
+file: the hash reads it from disk and the finite check reads the tensors back from the page cache (measured: ~0.16 s
+sha256 + ~0.22 s finite check for a 100 MB file on a busy 2-core machine).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-import torch
+from ..finite_weights import CorruptWeightsError, check_finite, describe_non_finite, first_non_finite
 
 _CHUNK = 8 << 20
-
-
-class CorruptWeightsError(ValueError):
-    """A weight file that differs from its record, cannot be parsed, or holds NaN/inf."""
 
 
 @dataclass(frozen=True)
@@ -66,42 +62,6 @@ def compare_record(path: str, recorded: FileRecord, source: str) -> None:
             f"{path}: sha256 {actual.sha256[:16]}... differs from {recorded.sha256[:16]}... that {source} records "
             "(the file changed after it was written)"
         )
-
-
-_NATIVE = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-def first_non_finite(named: Iterable[tuple[str, torch.Tensor]]) -> tuple[str, torch.Tensor, torch.Tensor] | None:
-    """``(name, tensor, mask of bad values)`` of the first floating-point tensor holding NaN or ±inf, else None."""
-    for name, tensor in named:
-        if not tensor.is_floating_point() or tensor.numel() == 0:
-            continue
-        values = tensor if tensor.dtype in _NATIVE else tensor.float()  # float8 & co.
-        # A sum is NaN/inf whenever one element is, and costs ~1/20 of isfinite().all() on CPU; only a sum that is
-        # not finite (a bad value, or an overflow of huge finite ones) pays for the exact element-wise test.
-        accumulate = torch.float64 if values.dtype == torch.float64 else torch.float32
-        if bool(torch.isfinite(values.sum(dtype=accumulate))):
-            continue
-        bad = ~torch.isfinite(values)
-        if bool(bad.any()):
-            return name, values, bad
-    return None
-
-
-def describe_non_finite(name: str, values: torch.Tensor, bad: torch.Tensor, where: str) -> str:
-    n_nan = int(torch.isnan(values).sum())
-    first = tuple(int(i) for i in bad.nonzero()[0].tolist())
-    return (
-        f"{where}: tensor {name!r} (shape {tuple(values.shape)}) holds {int(bad.sum())} non-finite values "
-        f"({n_nan} NaN, {int(bad.sum()) - n_nan} inf), first at index {first}; weights must be finite"
-    )
-
-
-def check_finite(named: Iterable[tuple[str, torch.Tensor]], where: str) -> None:
-    """Raise :class:`CorruptWeightsError` naming ``where`` and the first tensor that holds NaN or ±inf."""
-    found = first_non_finite(named)
-    if found is not None:
-        raise CorruptWeightsError(describe_non_finite(*found, where))
 
 
 def _safetensors_tensors(path: str):
