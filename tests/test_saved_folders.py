@@ -255,3 +255,24 @@ def test_auto_map_table_matches_the_registered_classes():
         "TobigsModel"
     assert TobigsForMaskedLM.__name__ in AUTO_MODEL_CLASSES.values()
     assert TobigsForReplacedTokenDetection.__name__ not in AUTO_MODEL_CLASSES.values()
+
+
+@pytest.mark.slow
+def test_train_cli_output_and_checkpoints_have_the_full_auto_map(tmp_path):
+    """`tobigs train clm`: the final --output_dir and every checkpoint-N are complete remote-code folders."""
+    from fixtures.helpers import COMMON, TINY, path, tokenizers
+
+    from tobigs_transformer.training import run_clm
+
+    out = tmp_path / "run"
+    common = list(COMMON)
+    common[common.index("--save_strategy") + 1] = "steps"
+    run_clm.main(["--preset", "transformer-xl", "--config_overrides", TINY + ",mem_len=8", "--tokenizer_name",
+                  tokenizers()["gpt"], "--train_file", path("en_train.txt"), "--block_size", "16", "--do_train",
+                  "--max_steps", "2", "--save_steps", "1", "--output_dir", str(out), *common])
+    folders = [out, out / "checkpoint-1", out / "checkpoint-2"]
+    for folder in folders:
+        config = json.loads((folder / "config.json").read_text())
+        assert set(config["auto_map"]) == DECODER_AUTO, folder
+        assert {p.name for p in folder.glob("*.py")} == set(EXPORTED_MODULES), folder
+        assert missing_code_files(folder, config) == []
