@@ -14,9 +14,9 @@ Two ways in (see docs/pipelines_and_hub.md for the full table):
   (`translation`, `translation_xx_to_yy`, `summarization`, `text2text-generation`) and under `tobigs-translation`,
   `tobigs-summarization`, `tobigs-text2text-generation`.
 - Every folder an encoder-decoder model saves (`save_pretrained`, Trainer checkpoints and outputs, exports, and
-  `pipe.save_pretrained`, which saves the model) lists them in its config's `custom_pipelines` (see `remote_code.py`); transformers reads that entry before it rejects a
-  removed task name, so `pipeline("translation", model=<folder>, trust_remote_code=True)` works where this package is
-  not installed.
+  `pipe.save_pretrained`, which saves the model) lists them in its config's `custom_pipelines` (see
+  `remote_code.py`); transformers reads that entry before it rejects a removed task name, so
+  `pipeline("translation", model=<folder>, trust_remote_code=True)` works where this package is not installed.
 
 This file is exported with the model code: it imports only torch and transformers (no sibling modules).
 """

@@ -230,7 +230,8 @@ FAULTS = [
                     "(checkpoints, trainer state and metrics stay)."),
     Fault(id="export-output-contains-model-dir", action=_export_into_parent, error=InputError,
           needles=(str(_DIR / "e-parent"), "contains --model_dir", str(_DIR / "e-parent" / "run")),
-          guarantee="An --output_dir that contains the model folder (its parent, with sibling runs) is never replaced."),
+          guarantee="An --output_dir that contains the model folder (its parent, with sibling runs) is never "
+                    "replaced."),
     Fault(id="export-overwrite-not-an-export", action=lambda: _export_over_foreign("run"), error=InputError,
           needles=(str(_DIR / "e-foreign-run-target" / "run"), OUTPUT_MARKER, "Nothing was deleted"),
           guarantee="--overwrite replaces only an earlier export: a training run there is refused, untouched."),

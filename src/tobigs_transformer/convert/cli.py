@@ -157,8 +157,8 @@ def max_difference(a, b) -> float:
 def _load_and_convert(args: ConvertArguments):
     """(source model, converted model); a model that cannot be converted is an :class:`InputError`."""
     if Path(args.source).is_dir() and not (Path(args.source) / "config.json").is_file():
-        raise InputError(f"{args.source_option} {args.source}: no config.json in that folder; give a folder written by "
-                         "save_pretrained")
+        raise InputError(f"{args.source_option} {args.source}: no config.json in that folder; give a folder "
+                         "written by save_pretrained")
     config = transformers.AutoConfig.from_pretrained(args.source)
     try:
         if args.from_hf is not None:

@@ -100,8 +100,8 @@ def export(args: ExportArguments) -> int:
     folder = Path(args.from_folder) if args.from_folder else None
     if folder is None:
         try:  # before the model is even loaded
-            check_output_dir(args.output_dir, [("--model_dir", args.model_dir), ("--tokenizer_dir", args.tokenizer_dir)],
-                             overwrite=args.overwrite)
+            sources = [("--model_dir", args.model_dir), ("--tokenizer_dir", args.tokenizer_dir)]
+            check_output_dir(args.output_dir, sources, overwrite=args.overwrite)
         except (UnsafeOutputError, FileExistsError) as error:
             raise InputError(one_line(error)) from error
         dataset = None
