@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import test_pipeline_support as support
+from tobigs_transformer import TobigsForCausalLM
 from tobigs_transformer.convert import cli as convert_cli
-from tobigs_transformer.hub import export_for_hub
+from tobigs_transformer.hub import EXPORTED_MODULES, export_for_hub
 from tobigs_transformer.tooling import output_folders
 from tobigs_transformer.tooling.output_folders import OUTPUT_MARKER, UnsafeOutputError
 
@@ -108,3 +109,32 @@ def test_output_inside_the_source_is_allowed(tmp_path):
 
     assert export(ExportArguments(model_dir=str(run), output_dir=str(run / "hub"))) == 0
     assert (run / "hub" / "README.md").is_file() and (run / "model.safetensors").is_file()
+
+
+def test_api_refuses_the_folder_the_model_was_loaded_from(tmp_path):
+    model, tokenizer = support.gpt2_lm()
+    run = tmp_path / "run"
+    model.save_pretrained(run)
+    tokenizer.save_pretrained(run)
+    (run / "trainer_state.json").write_text("{}")
+    loaded = TobigsForCausalLM.from_pretrained(run)
+    with pytest.raises(UnsafeOutputError, match="is the folder given as the model's folder"):
+        export_for_hub(loaded, tokenizer, run, overwrite=True)
+    with pytest.raises(UnsafeOutputError, match="contains the model's folder"):
+        export_for_hub(loaded, tokenizer, tmp_path, overwrite=True)
+    assert (run / "trainer_state.json").is_file() and (run / "model.safetensors").is_file()
+
+
+def test_convert_from_hf_writes_a_complete_remote_code_folder(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    GPT2LMHeadModel(GPT2Config(vocab_size=99, n_positions=32, n_embd=32, n_layer=2, n_head=4, bos_token_id=0,
+                                eos_token_id=0)).save_pretrained(
+        tmp_path / "hf")
+    out = tmp_path / "ours"
+    assert convert_cli.main(["--from-hf", str(tmp_path / "hf"), "--output_dir", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForCausalLM",
+                                       "AutoModelForSequenceClassification", "AutoModelForTokenClassification",
+                                       "AutoModelForQuestionAnswering"}
+    assert {p.name for p in out.glob("*.py")} == set(EXPORTED_MODULES)

@@ -101,7 +101,9 @@ class TobigsPreTrainedModel(PreTrainedModel):
                     setattr(config, name, previous[name])
                 elif name in config.__dict__:
                     delattr(config, name)
-        if self.should_save_on_this_rank(kwargs.get("is_main_process", True)) and os.path.isdir(save_directory):
+        is_main_process = kwargs.get("is_main_process", args[0] if args else True)
+        adapters_only = getattr(self, "_hf_peft_config_loaded", False)  # a PEFT adapter folder holds no model
+        if self.should_save_on_this_rank(is_main_process) and os.path.isdir(save_directory) and not adapters_only:
             save_model_code(save_directory)
         return result
 
