@@ -31,7 +31,7 @@ from .modeling_tobigs import (
     shift_tokens_right,
 )
 from . import modeling_tobigs as _modeling
-from .remote_code import AUTO_MODEL_CLASSES
+from .remote_code import AUTO_MODEL_CLASSES, OWN_AUTO_CLASS
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,10 @@ def _register() -> None:
     for auto_class, model_class in AUTO_CLASSES.items():
         auto_class.register(TobigsConfig, model_class, exist_ok=True)
         model_class.register_for_auto_class(auto_class.__name__)
+    # Classes no Auto class maps to (ELECTRA's): marked with the Auto class their own folders name, so that
+    # transformers' save copies their code too (before a `push_to_hub=True` upload); not added to any Auto mapping.
+    for model_class in (TobigsForReplacedTokenDetection, TobigsElectraForPreTraining):
+        model_class.register_for_auto_class(OWN_AUTO_CLASS[model_class.__name__])
 
 
 _register()
