@@ -22,6 +22,7 @@ from tobigs_transformer.hub import (
 from tobigs_transformer.hub import cli
 from tobigs_transformer.hub.export import PACKAGE_DIR
 from tobigs_transformer.hub.model_card import PACKAGE_TEMPLATE
+from tobigs_transformer.tooling.output_folders import OUTPUT_MARKER, UnsafeOutputError
 
 METRICS = {
     "eval_bleu": 23.47, "eval_loss": 1.875, "eval_chrf": 51.2, "eval_runtime": 3.21,
@@ -56,7 +57,8 @@ def test_exported_modules_are_the_model_modules_only():
 def test_export_file_list(bart_export):
     _, _, folder = bart_export
     files = {p.name for p in folder.iterdir()}
-    assert files == WEIGHTS_AND_CONFIG | {"generation_config.json"} | set(EXPORTED_MODULES)
+    # .tobigs_output.json: the export's record of what it wrote (what --overwrite may replace); push_to_hub skips it
+    assert files == WEIGHTS_AND_CONFIG | {"generation_config.json", OUTPUT_MARKER} | set(EXPORTED_MODULES)
     assert not any(p.is_dir() for p in folder.iterdir())
     for name in EXPORTED_MODULES:  # verbatim copies, flat imports
         assert (folder / name).read_text() == (PACKAGE_DIR / name).read_text()
@@ -139,9 +141,12 @@ def test_export_without_metrics_and_overwrite(tmp_path):
     assert data.pipeline_tag == "fill-mask" and not data.eval_results
     with pytest.raises(FileExistsError):
         export_for_hub(model, tokenizer, folder)
-    (folder / "stale.txt").write_text("x")
-    export_for_hub(model, tokenizer, folder, overwrite=True)
-    assert not (folder / "stale.txt").exists()
+    export_for_hub(model, tokenizer, folder, overwrite=True)  # an earlier, unchanged export is replaced
+    # a file the export did not write is never deleted: the folder is refused, untouched
+    (folder / "notes.txt").write_text("x")
+    with pytest.raises(UnsafeOutputError, match="holds what it did not write: notes.txt"):
+        export_for_hub(model, tokenizer, folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "x" and (folder / "model.safetensors").is_file()
     with pytest.raises(ValueError, match="only apply to encoder-decoder"):
         export_for_hub(model, tokenizer, tmp_path / "bad", src_lang="en", tgt_lang="de")
 

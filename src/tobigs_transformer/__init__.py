@@ -1,27 +1,17 @@
 """tobigs_transformer: the Transformer family of the ToBig's NLP lecture, from one block library, native to
 Hugging Face transformers v5.
 
-Importing the package registers `TobigsConfig` and every model with the matching `Auto*` class, and marks them for
-export so that `save_pretrained` folders load with `trust_remote_code=True` where the package is not installed.
+Importing the package registers `TobigsConfig` and every model with the matching `Auto*` class. Every folder a model
+writes (`save_pretrained`, Trainer checkpoints, exports) loads with `trust_remote_code=True` where the package is not
+installed: see `remote_code.py`.
 
 The root is the model API only.  Tooling lives in sub-packages that import the model, never the reverse, and is
 imported from there: `tobigs_transformer.convert` (convert_from_hf / convert_to_hf), `.data`, `.training`, `.hub`,
 `.viz`, `.experiments`, `.tooling` (the `tobigs` command line).
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForMaskedLM,
-    AutoModelForMultipleChoice,
-    AutoModelForNextSentencePrediction,
-    AutoModelForPreTraining,
-    AutoModelForQuestionAnswering,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-)
+import transformers
+from transformers import AutoConfig
 
 from .configuration_tobigs import TobigsConfig
 from .modeling_electra import TobigsElectraForPreTraining
@@ -40,21 +30,16 @@ from .modeling_tobigs import (
     TobigsPreTrainedModel,
     shift_tokens_right,
 )
+from . import modeling_tobigs as _modeling
+from .remote_code import AUTO_MODEL_CLASSES, OWN_AUTO_CLASS
 
 __version__ = "0.1.0"
 
-# Auto class -> model class; also the complete `auto_map` an exported folder needs (see `AUTO_MAP`).
+# Auto class -> model class: the pairs of `remote_code.AUTO_MODEL_CLASSES`, which every saved folder's `auto_map`
+# also lists (for the classes that support its architecture).
 AUTO_CLASSES = {
-    AutoModel: TobigsModel,
-    AutoModelForSeq2SeqLM: TobigsForConditionalGeneration,
-    AutoModelForCausalLM: TobigsForCausalLM,
-    AutoModelForMaskedLM: TobigsForMaskedLM,
-    AutoModelForPreTraining: TobigsForPreTraining,
-    AutoModelForNextSentencePrediction: TobigsForNextSentencePrediction,
-    AutoModelForSequenceClassification: TobigsForSequenceClassification,
-    AutoModelForTokenClassification: TobigsForTokenClassification,
-    AutoModelForQuestionAnswering: TobigsForQuestionAnswering,
-    AutoModelForMultipleChoice: TobigsForMultipleChoice,
+    getattr(transformers, auto_name): getattr(_modeling, class_name)
+    for auto_name, class_name in AUTO_MODEL_CLASSES.items()
 }
 
 
@@ -64,6 +49,10 @@ def _register() -> None:
     for auto_class, model_class in AUTO_CLASSES.items():
         auto_class.register(TobigsConfig, model_class, exist_ok=True)
         model_class.register_for_auto_class(auto_class.__name__)
+    # Classes no Auto class maps to (ELECTRA's): marked with the Auto class their own folders name, so that
+    # transformers' save copies their code too (before a `push_to_hub=True` upload); not added to any Auto mapping.
+    for model_class in (TobigsForReplacedTokenDetection, TobigsElectraForPreTraining):
+        model_class.register_for_auto_class(OWN_AUTO_CLASS[model_class.__name__])
 
 
 _register()

@@ -13,15 +13,14 @@ Two ways in (see docs/pipelines_and_hub.md for the full table):
 - `register_pipelines()` (run by `import tobigs_transformer`) registers the pipelines under the built-in names
   (`translation`, `translation_xx_to_yy`, `summarization`, `text2text-generation`) and under `tobigs-translation`,
   `tobigs-summarization`, `tobigs-text2text-generation`.
-- An exported folder lists them in its config's `custom_pipelines`; transformers reads that entry before it rejects a
-  removed task name, so `pipeline("translation", model=<folder>, trust_remote_code=True)` works where this package is
-  not installed.
+- Every folder an encoder-decoder model saves (`save_pretrained`, Trainer checkpoints and outputs, exports, and
+  `pipe.save_pretrained`, which saves the model) lists them in its config's `custom_pipelines` (see
+  `remote_code.py`); transformers reads that entry before it rejects a removed task name, so
+  `pipeline("translation", model=<folder>, trust_remote_code=True)` works where this package is not installed.
 
 This file is exported with the model code: it imports only torch and transformers (no sibling modules).
 """
 
-import json
-import os
 import re
 
 import torch
@@ -171,18 +170,6 @@ class TobigsText2TextGenerationPipeline(Pipeline):
             return [records[0] for records in result]
         return result
 
-    # ---- sharing -------------------------------------------------------------------------------------------------
-    def save_pretrained(self, save_directory, **kwargs):
-        """Save model and tokenizer with every seq2seq task of this module in the config's `custom_pipelines`."""
-        super().save_pretrained(save_directory, **kwargs)
-        config_file = os.path.join(save_directory, "config.json")
-        with open(config_file, encoding="utf-8") as f:
-            config = json.load(f)
-        config["custom_pipelines"] = custom_pipelines_config()
-        with open(config_file, "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2, sort_keys=True)
-            f.write("\n")
-
 
 class TobigsSummarizationPipeline(TobigsText2TextGenerationPipeline):
     """Summarize texts with an encoder-decoder model (BART-style). Returns `{"summary_text": ...}` per sequence."""
@@ -259,7 +246,7 @@ def seq2seq_task_names(src_lang: str | None = None, tgt_lang: str | None = None)
 
 
 def custom_pipelines_config(src_lang: str | None = None, tgt_lang: str | None = None) -> dict[str, dict]:
-    """The `custom_pipelines` entry of an exported encoder-decoder config: every seq2seq task name -> this file."""
+    """The `custom_pipelines` entry of a saved encoder-decoder config: every seq2seq task name -> this file."""
     module = __name__.rsplit(".", 1)[-1]  # "pipeline_tobigs", also when loaded as transformers_modules.<...>
     return {
         task: {"impl": f"{module}.{pipeline_class.__name__}", "pt": ["AutoModelForSeq2SeqLM"], "type": "text"}

@@ -1,6 +1,7 @@
 """TobigsPreTrainedModel: what every tobigs model shares with transformers (weights init, loading, losses, flags)."""
 
 import math
+import os
 from functools import partial
 
 import torch
@@ -14,6 +15,7 @@ from .finite_weights import check_loaded_weights
 from .losses import LOSSES, TOKEN_LOSSES, chunked_token_cross_entropy
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
 from .relative_attention import GlobalBiases
+from .remote_code import remote_code_fields, save_model_code
 
 
 class TobigsPreTrainedModel(PreTrainedModel):
@@ -114,6 +116,31 @@ class TobigsPreTrainedModel(PreTrainedModel):
         if isinstance(dtype, torch.dtype):
             check_compute_dtype(dtype, f"dtype for {cls.__name__}.from_config")
         return super()._from_config(config, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' `save_pretrained`, writing a folder that also loads where this package is not installed
+        (`trust_remote_code=True`): `config.json` gets the complete `auto_map` (every Auto class that can read these
+        weights, see `remote_code.auto_map_for`) and, for encoder-decoder models, `custom_pipelines`; the model's
+        source files are copied next to the weights. Every folder the package writes goes through here (Trainer
+        checkpoints and outputs, `tobigs export`, `tobigs convert --from-hf`). The config object is left as it was."""
+        config = self.config
+        fields = remote_code_fields(type(self), config)
+        previous = {name: config.__dict__[name] for name in fields if name in config.__dict__}
+        for name, value in fields.items():
+            setattr(config, name, value)
+        try:
+            result = super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            for name in fields:
+                if name in previous:
+                    setattr(config, name, previous[name])
+                elif name in config.__dict__:
+                    delattr(config, name)
+        is_main_process = kwargs.get("is_main_process", args[0] if args else True)
+        adapters_only = getattr(self, "_hf_peft_config_loaded", False)  # a PEFT adapter folder holds no model
+        if self.should_save_on_this_rank(is_main_process) and os.path.isdir(save_directory) and not adapters_only:
+            save_model_code(save_directory)
+        return result
 
     @property
     def loss_function(self):

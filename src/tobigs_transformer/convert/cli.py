@@ -11,6 +11,11 @@ The class to read is the first entry of the folder's `config.json` `architecture
 albert, electra, bart, marian, pegasus).
 Tokenizer files are copied along. Works offline on local folders; a Hub model id works where a network is.
 
+`--output_dir` must be new, empty, or (with `--overwrite`) an earlier, unchanged output of `tobigs convert` or
+`tobigs export`; never the folder being converted or one containing it. Everything is checked and converted first,
+then written beside the target and renamed into place (a kill leaves the old folder or the complete new one), one
+writer at a time.
+
 Exit status 2 with one line on stderr for a bad option, a missing folder or a model that cannot be converted; 1 for
 any other failure (``TOBIGS_DEBUG=1`` adds the traceback).  ``--out`` is the previous release's spelling of
 ``--output_dir`` (kept for one release).
@@ -30,6 +35,7 @@ import tobigs_transformer
 
 from ..tooling.cli import InputError, UsageError, one_line
 from ..tooling.commands import Command, execute, run_command
+from ..tooling.output_folders import UnsafeOutputError, atomic_output, check_output_dir
 from ..tooling.paths import check_local_dir
 from .api import FAMILIES, convert_from_hf, convert_to_hf, family_of_hf_config
 from .common import ConversionError
@@ -65,6 +71,11 @@ class ConvertArguments:
     verify: bool = field(
         default=False, metadata={"help": "Run both models on a random batch and report the largest logit difference."}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace --output_dir if it is an earlier, unchanged output of tobigs convert/export "
+                          "(nothing else is ever deleted)."},
+    )
 
     def __post_init__(self):
         if self.from_hf is not None and self.to_hf is not None:
@@ -74,6 +85,10 @@ class ConvertArguments:
         if self.output_dir is None:
             raise UsageError("the following arguments are required: --output_dir")
         check_local_dir("--from-hf" if self.from_hf is not None else "--to-hf", self.source)
+
+    @property
+    def source_option(self) -> str:
+        return "--from-hf" if self.from_hf is not None else "--to-hf"
 
     @property
     def source(self) -> str:
@@ -141,6 +156,9 @@ def max_difference(a, b) -> float:
 
 def _load_and_convert(args: ConvertArguments):
     """(source model, converted model); a model that cannot be converted is an :class:`InputError`."""
+    if Path(args.source).is_dir() and not (Path(args.source) / "config.json").is_file():
+        raise InputError(f"{args.source_option} {args.source}: no config.json in that folder; give a folder "
+                         "written by save_pretrained")
     config = transformers.AutoConfig.from_pretrained(args.source)
     try:
         if args.from_hf is not None:
@@ -158,11 +176,16 @@ def _load_and_convert(args: ConvertArguments):
 
 
 def convert(args: ConvertArguments) -> int:
+    sources = [(args.source_option, args.source)]
+    try:  # before anything is loaded or written
+        check_output_dir(args.output_dir, sources, overwrite=args.overwrite)
+    except (UnsafeOutputError, FileExistsError) as error:
+        raise InputError(one_line(error)) from error
     source, converted = _load_and_convert(args)
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    converted.save_pretrained(out)
-    copied = _copy_tokenizer(args.source, out)
+    with atomic_output(out, sources, overwrite=args.overwrite, written_by="tobigs convert") as folder:
+        converted.save_pretrained(folder)
+        copied = _copy_tokenizer(args.source, folder)
     print(f"converted {type(source).__name__} ({args.source}) -> {type(converted).__name__} ({out})")
     print(f"tokenizer files: {', '.join(copied) if copied else 'none'}")
     if args.verify:

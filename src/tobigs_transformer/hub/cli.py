@@ -7,6 +7,8 @@
     tobigs export --from_folder hub/transformer-ko-en --push_to_hub me/transformer-ko-en   # push an existing export
 
 Without `--metrics_file`, the Trainer's `eval_results.json` or `all_results.json` in `--model_dir` is used if present.
+`--output_dir` must be new, empty, or (with `--overwrite`) an earlier, unchanged export; it may never be `--model_dir`
+or a folder containing it. It is written beside the target and renamed into place, one export at a time.
 Exit status 2 for a bad option or a missing folder, 1 for a failure while exporting or uploading; one line on stderr
 (`TOBIGS_DEBUG=1` adds the traceback).
 """
@@ -16,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..tooling.cli import UsageError
+from ..tooling.cli import InputError, UsageError, one_line
 from ..tooling.commands import Command, run_command
+from ..tooling.output_folders import UnsafeOutputError, check_output_dir
 from ..tooling.paths import check_local_dir
 
 PROG = "tobigs-export"
@@ -44,7 +47,8 @@ class ExportArguments:
     tgt_lang: str | None = field(default=None, metadata={"help": "Translation models: target language."})
     prefix: str | None = field(default=None, metadata={"help": "Task prefix for every pipeline input."})
     card_template: str | None = field(default=None, metadata={"help": "Jinja model-card template."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace a non-empty --output_dir."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace --output_dir if it is an earlier, unchanged "
+                                                             "export (nothing else is ever deleted)."})
     push_to_hub: str | None = field(default=None, metadata={"help": "Repository id to upload to (needs network)."})
     token: str | None = field(default=None, metadata={"help": "Hub token (default: logged-in token / HF_TOKEN)."})
     private: bool = field(default=False, metadata={"help": "Create the repository as private."})
@@ -68,6 +72,9 @@ def load_trained(model_dir: str, tokenizer_dir: str | None = None):
     import tobigs_transformer
     from transformers import AutoConfig, AutoTokenizer
 
+    if not (Path(model_dir) / "config.json").is_file():
+        raise InputError(f"--model_dir {model_dir}: no config.json in that folder; give a folder written by "
+                         "save_pretrained (a training run's --output_dir or one of its checkpoint-N folders)")
     config = AutoConfig.from_pretrained(model_dir)
     architectures = getattr(config, "architectures", None) or ["TobigsModel"]
     model_class = getattr(tobigs_transformer, architectures[0], None)
@@ -92,6 +99,11 @@ def export(args: ExportArguments) -> int:
 
     folder = Path(args.from_folder) if args.from_folder else None
     if folder is None:
+        try:  # before the model is even loaded
+            sources = [("--model_dir", args.model_dir), ("--tokenizer_dir", args.tokenizer_dir)]
+            check_output_dir(args.output_dir, sources, overwrite=args.overwrite)
+        except (UnsafeOutputError, FileExistsError) as error:
+            raise InputError(one_line(error)) from error
         dataset = None
         if args.dataset_id:
             dataset = {"id": args.dataset_id, "name": args.dataset_name, "config": args.dataset_config,

@@ -7,31 +7,34 @@ The folder holds:
 - the model's source files: exactly the package's flat model modules (`EXPORTED_MODULES`), never tooling or training
   code, each importing its siblings with single-dot relative imports only;
 - the tokenizer files (`tokenizer.json`, `tokenizer_config.json`);
-- `README.md`, the model card with YAML metadata (see `model_card.py`).
+- `README.md`, the model card with YAML metadata (see `model_card.py`);
+- `.tobigs_output.json`, the record of what the export wrote (`tooling/output_folders.py`; not uploaded).
+
+The weights, `config.json` (with `auto_map` and `custom_pipelines`) and the code are written by the model's own
+`save_pretrained` (`remote_code.py`), exactly as for every other folder the package writes; the export adds only the
+card, the tokenizer and `src_lang`/`tgt_lang`/`prefix`. Everything is checked first, then written into a temporary
+folder beside `out_dir` and renamed into place (see `tooling/output_folders.py`).
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from transformers.dynamic_module_utils import get_relative_import_files
 from transformers.utils import logging
 
-from .. import AUTO_CLASSES, TobigsConfig
-from ..integrity import check_model_weights
+from .. import TobigsConfig
 from .. import modeling_tobigs as _modeling
-from .. import pipeline_tobigs as _pipelines
+from .. import remote_code as _remote_code
+from ..integrity import check_model_weights
+from ..tooling.output_folders import atomic_output, check_output_dir
 from .model_card import DatasetInfo, build_model_card, infer_pipeline_tag, load_metrics
 
 logger = logging.get_logger(__name__)
 
 PACKAGE_DIR = Path(_modeling.__file__).resolve().parent
-# Entry points of the exported code; everything else comes from their relative imports.
-_ROOT_MODULES = ("configuration_tobigs", "modeling_tobigs", "modeling_electra", "pipeline_tobigs")
 # What an export must contain, exactly (checked against transformers' own import resolution in the tests).
 EXPORTED_MODULES = (
     "configuration_tobigs.py",
@@ -54,21 +57,20 @@ EXPORTED_MODULES = (
     "modeling_tobigs.py",
     "modeling_electra.py",
     "pipeline_tobigs.py",
+    "remote_code.py",
 )
+WRITTEN_BY = "tobigs export"
 PACKAGE_NAME = __name__.split(".")[0]
 
 
 def exported_module_files() -> list[Path]:
-    """The package's model modules an export ships: the root modules and, recursively, their relative imports, as
-    transformers resolves them (`get_relative_import_files`). Checks that every import is flat and single-dot."""
-    files: set[Path] = set()
-    for name in _ROOT_MODULES:
-        root = PACKAGE_DIR / f"{name}.py"
-        files.add(root)
-        files.update(Path(f).resolve() for f in get_relative_import_files(root))
+    """The package's model modules every saved folder ships (`remote_code.model_code_files`: the root modules and,
+    recursively, their relative imports, as transformers resolves them). Checks that every import is flat and
+    single-dot."""
+    files = _remote_code.model_code_files()
     for file in files:
         check_flat_imports(file)
-    return sorted(files)
+    return files
 
 
 def check_flat_imports(file: str | Path) -> None:
@@ -96,21 +98,17 @@ def check_flat_imports(file: str | Path) -> None:
             )
 
 
-def full_auto_map(config: TobigsConfig) -> dict[str, str]:
-    """`auto_map` naming every Auto class the config's architecture supports (`AUTO_CLASSES`), plus `AutoConfig`.
-
-    `save_pretrained` alone writes only the saved class's Auto class; a folder exported from a causal LM must also
-    load as `AutoModel`, `AutoModelForSequenceClassification`, ...
-    """
-    auto_map = {"AutoConfig": f"{_stem(TobigsConfig)}.{TobigsConfig.__name__}"}
-    for auto_class, model_class in AUTO_CLASSES.items():
-        if config.architecture in model_class.supported_architectures:
-            auto_map[auto_class.__name__] = f"{_stem(model_class)}.{model_class.__name__}"
-    return auto_map
+def full_auto_map(config: TobigsConfig, model_class: type | None = None) -> dict[str, str]:
+    """`auto_map` naming every Auto class the config's architecture supports, plus `AutoConfig`: what
+    `save_pretrained` of `model_class` writes (`remote_code.auto_map_for`), so that a folder saved from a causal LM
+    also loads as `AutoModel`, `AutoModelForSequenceClassification`, ..."""
+    return _remote_code.auto_map_for(model_class, config)
 
 
-def _stem(cls: type) -> str:
-    return cls.__module__.rsplit(".", 1)[-1]
+def _local_folder(obj) -> str | None:
+    """The local folder `obj` (a model or tokenizer) was loaded from, if any."""
+    name = getattr(obj, "name_or_path", None)
+    return name if isinstance(name, str) and name and Path(name).is_dir() else None
 
 
 def export_for_hub(
@@ -157,85 +155,96 @@ def export_for_hub(
         description, intended_use, training_data, training_procedure, training_hyperparameters, limitations: card
             sections (sensible defaults per task when left out).
         card_template: a Jinja model-card template (default: see `model_card.resolve_template`).
-        overwrite: replace a non-empty `out_dir` (its content is deleted first).
+        overwrite: replace a non-empty `out_dir` that is an earlier, unchanged output of `export_for_hub` /
+            `tobigs convert` (recognised by its `.tobigs_output.json`); any other folder is refused with
+            `UnsafeOutputError`, nothing deleted. Without it a non-empty `out_dir` is a `FileExistsError`.
 
     Returns the folder. Does not upload: see `push_to_hub`.
 
-    Raises `CorruptWeightsError` (a ValueError) naming the file and tensor, before writing anything, when a weight file
-    the model was loaded from differs from its recorded checksum (a training checkpoint's marker, the Hub cache) or a
-    weight is NaN/inf.
+    Raises, before writing anything: `CorruptWeightsError` (a ValueError) naming the file and tensor when a weight
+    file the model was loaded from differs from its recorded checksum (a training checkpoint's marker, the Hub cache)
+    or a weight is NaN/inf; `UnsafeOutputError` when `out_dir` is (or contains) the folder the model or tokenizer was
+    loaded from, or is not an earlier export; `OutputInUseError` while another process writes `out_dir`. The folder
+    appears complete or not at all: it is written beside `out_dir` and renamed into place.
     """
     check_model_weights(model)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to replace its content")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     config = model.config
     if not isinstance(config, TobigsConfig):
         raise TypeError(f"export_for_hub exports tobigs_transformer models; got a {type(config).__name__} config")
+    if (src_lang or tgt_lang) and not config.is_encoder_decoder:
+        raise ValueError("src_lang/tgt_lang only apply to encoder-decoder (translation) models; "
+                         f"this is a {config.architecture} model")
+    out_dir = Path(out_dir)
+    # Everything that can fail without writing is checked here: the target, the metrics, the task.
+    sources = [("the model's folder", _local_folder(model)), ("the tokenizer's folder", _local_folder(tokenizer))]
+    check_output_dir(out_dir, sources, overwrite=overwrite, option="out_dir")
+    recorded = load_metrics(metrics) if metrics is not None else {}
+    pipeline_tag = pipeline_tag or infer_pipeline_tag(model, src_lang, tgt_lang)
+    if tokenizer is None:
+        logger.warning("export_for_hub: no tokenizer given; the folder will not work with pipeline() or AutoTokenizer")
 
-    # 1. Weights (safetensors) + config + generation config. save_pretrained may copy some .py files itself.
-    model.save_pretrained(out_dir)
-    for stale in out_dir.glob("*.py"):
-        stale.unlink()
-    for unsafe in list(out_dir.glob("*.bin")) + list(out_dir.glob("*.pt")):
+    with atomic_output(out_dir, sources, overwrite=overwrite, written_by=WRITTEN_BY, option="out_dir") as folder:
+        _write_export(model, tokenizer, folder, src_lang=src_lang, tgt_lang=tgt_lang, prefix=prefix)
+        card = build_model_card(
+            model,
+            model_name=model_name or out_dir.resolve().name,
+            metrics=recorded,
+            dataset=dataset,
+            language=language,
+            license=license,
+            base_model=base_model,
+            tags=tags,
+            pipeline_tag=pipeline_tag,
+            src_lang=src_lang,
+            tgt_lang=tgt_lang,
+            description=description,
+            intended_use=intended_use,
+            training_data=training_data,
+            training_procedure=training_procedure,
+            training_hyperparameters=training_hyperparameters,
+            limitations=limitations,
+            files=sorted(p.name for p in folder.iterdir()) + ["README.md"],
+            mask_token=getattr(tokenizer, "mask_token", None),
+            template=card_template,
+        )
+        card.save(folder / "README.md")
+    return out_dir
+
+
+def _write_export(model, tokenizer, folder: Path, *, src_lang: str | None, tgt_lang: str | None,
+                  prefix: str | None) -> None:
+    """Weights, config (auto_map, custom_pipelines), code and tokenizer into the (temporary) `folder`."""
+    # 1. The model's own save: safetensors weights, config.json with the complete auto_map (and custom_pipelines),
+    #    generation_config.json, the model code.
+    model.save_pretrained(folder)
+    for unsafe in list(folder.glob("*.bin")) + list(folder.glob("*.pt")):
         raise RuntimeError(f"{unsafe.name} was written; the export must hold safetensors weights only")
+    code = {p.name for p in folder.glob("*.py")}
+    if code != {f.name for f in exported_module_files()}:
+        raise RuntimeError(f"the saved model code {sorted(code)} is not the exported modules {EXPORTED_MODULES}")
 
-    # 2. Source files: the flat model modules, nothing else.
-    for file in exported_module_files():
-        shutil.copyfile(file, out_dir / file.name)
-
-    # 3. config.json: complete auto_map, custom pipelines, translation direction, task prefix.
-    config_file = out_dir / "config.json"
+    # 2. What only the export knows: translation direction and task prefix (custom_pipelines then also answer to
+    #    translation_<src>_to_<tgt>).
+    config_file = folder / "config.json"
     config_dict = json.loads(config_file.read_text(encoding="utf-8"))
-    config_dict["auto_map"] = full_auto_map(config)
-    if config.is_encoder_decoder:
-        config_dict["custom_pipelines"] = _pipelines.custom_pipelines_config(src_lang, tgt_lang)
-    elif src_lang or tgt_lang:
-        raise ValueError("src_lang/tgt_lang only apply to encoder-decoder (translation) models")
     if src_lang:
         config_dict["src_lang"] = src_lang
     if tgt_lang:
         config_dict["tgt_lang"] = tgt_lang
     if prefix is not None:
         config_dict["prefix"] = prefix
+    if src_lang or tgt_lang:
+        from ..pipeline_tobigs import custom_pipelines_config
+
+        config_dict["custom_pipelines"] = custom_pipelines_config(src_lang, tgt_lang)
+    missing = _remote_code.missing_code_files(folder, config_dict)
+    if missing:
+        raise RuntimeError(f"config.json points to {missing}, which the export does not hold")
     config_file.write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-    # 4. Tokenizer.
+    # 3. Tokenizer.
     if tokenizer is not None:
-        tokenizer.save_pretrained(out_dir)
-    else:
-        logger.warning("export_for_hub: no tokenizer given; the folder will not work with pipeline() or AutoTokenizer")
-
-    # 5. Model card.
-    recorded = load_metrics(metrics) if metrics is not None else {}
-    pipeline_tag = pipeline_tag or infer_pipeline_tag(model, src_lang, tgt_lang)
-    card = build_model_card(
-        model,
-        model_name=model_name or out_dir.resolve().name,
-        metrics=recorded,
-        dataset=dataset,
-        language=language,
-        license=license,
-        base_model=base_model,
-        tags=tags,
-        pipeline_tag=pipeline_tag,
-        src_lang=src_lang,
-        tgt_lang=tgt_lang,
-        description=description,
-        intended_use=intended_use,
-        training_data=training_data,
-        training_procedure=training_procedure,
-        training_hyperparameters=training_hyperparameters,
-        limitations=limitations,
-        files=sorted(p.name for p in out_dir.iterdir()) + ["README.md"],
-        mask_token=getattr(tokenizer, "mask_token", None),
-        template=card_template,
-    )
-    card.save(out_dir / "README.md")
-    return out_dir
+        tokenizer.save_pretrained(folder)
 
 
 __all__ = ["EXPORTED_MODULES", "check_flat_imports", "export_for_hub", "exported_module_files", "full_auto_map"]

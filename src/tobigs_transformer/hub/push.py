@@ -6,11 +6,15 @@ that nothing was uploaded and where the local folder is: the export itself is ne
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+from ..remote_code import missing_code_files
+from ..tooling.output_folders import OUTPUT_MARKER
 
 try:  # huggingface_hub >= 2 talks through httpx2; older versions through httpx
     import httpx2 as _httpx
@@ -52,7 +56,9 @@ def push_to_hub(
     revision: str | None = None,
     api: HfApi | None = None,
 ) -> str:
-    """Create `repo_id` if needed and upload exactly the files of `folder` in one commit; returns the commit URL.
+    """Create `repo_id` if needed and upload exactly the files of `folder` (less the export's local record
+    `.tobigs_output.json`) in one commit; returns the commit URL. A folder whose `config.json` points to code files it
+    lacks is refused (`FileNotFoundError`) before anything is sent.
 
     `token` defaults to the logged-in token / `HF_TOKEN`. Raises `HubUploadError` (nothing uploaded) when offline
     (`HF_HUB_OFFLINE=1`), when the Hub cannot be reached, or when the Hub refuses the request (no or bad token).
@@ -60,6 +66,13 @@ def push_to_hub(
     folder = Path(folder).resolve()
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not an exported model folder (no config.json); run export_for_hub first")
+    missing = missing_code_files(folder, json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    if missing:
+        raise FileNotFoundError(
+            f"{folder}: config.json's auto_map/custom_pipelines point to {', '.join(missing)}, which the folder does "
+            f"not hold; it would not load with trust_remote_code=True. Nothing was uploaded; re-export it with "
+            f"export_for_hub (or save_pretrained with tobigs_transformer installed) first"
+        )
     if _offline():
         raise HubUploadError("offline mode is enabled (HF_HUB_OFFLINE=1).", folder, repo_id)
     api = api or HfApi(token=token)
@@ -72,6 +85,7 @@ def push_to_hub(
             token=token,
             commit_message=commit_message,
             revision=revision,
+            ignore_patterns=[OUTPUT_MARKER],  # the local record of the export, not part of the model
         )
     except OfflineModeIsEnabled as error:
         raise HubUploadError(f"offline mode is enabled ({error}).", folder, repo_id) from error
