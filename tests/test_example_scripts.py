@@ -80,13 +80,6 @@ def examples_dir() -> Path:
 
 def _save(model, tokenizer, folder: Path) -> str:
     tokenizer.model_max_length = model.config.max_position_embeddings
-    # TEMPORARY WORKAROUND (remove once save_pretrained writes the complete auto_map): plain save_pretrained names
-    # only the saved class, so run_classification / run_ner / run_qa (AutoModelFor{Sequence,Token}Classification /
-    # QuestionAnswering on the MLM folder) could not resolve their Auto class.
-    from tobigs_transformer.hub.export import full_auto_map
-
-    model.config.auto_map = full_auto_map(model.config)
-    # END TEMPORARY WORKAROUND
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
