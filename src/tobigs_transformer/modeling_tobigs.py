@@ -85,6 +85,12 @@ def last_token_index(input_ids: torch.Tensor | None, batch_size: int, seq_length
     return (positions * hits).argmax(-1)
 
 
+# Where a saved encoder-decoder model with tied embeddings keeps the shared embedding (once, under the encoder's name).
+SHARED_EMBEDDING_PATTERN = r"^model\.encoder\.embeddings\.word_embeddings\.weight$"
+# The `from_pretrained` arguments that say where a config is read from.
+HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
+
+
 def decoder_alone(config: TobigsConfig) -> TobigsConfig:
     """The config of an encoder-decoder config's decoder used on its own (transformers' `BartForCausalLM`): a copy
     that is not `is_encoder_decoder`, so that `generate()` and the stacks treat the model as decoder-only, while
@@ -414,6 +420,8 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
     supported_architectures = (DECODER_ONLY, ENCODER_DECODER)
     loss_kind = "causal_lm"
     _tied_weights_keys = {"lm_head.weight": "model.decoder.embeddings.word_embeddings.weight"}
+    # The decoder alone of a saved encoder-decoder model: its encoder is left behind on purpose.
+    _keys_to_ignore_on_load_unexpected = [r"^model\.encoder\."]
 
     def __init__(self, config: TobigsConfig):
         config = decoder_alone(config)
@@ -421,6 +429,27 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         self.model = TobigsModel(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=config.lm_head_bias)
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' `from_pretrained`; from a saved encoder-decoder model with tied embeddings, whose file holds
+        the shared embedding once under the encoder's name, the decoder alone reads it from there."""
+        config = kwargs.get("config")
+        if not isinstance(config, TobigsConfig):
+            hub = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+            config = TobigsConfig.from_pretrained(config or pretrained_model_name_or_path, **hub)
+        rename = (config.architecture == ENCODER_DECODER and config.tie_word_embeddings
+                  and "key_mapping" not in kwargs)
+        if rename:
+            kwargs["key_mapping"] = {SHARED_EMBEDDING_PATTERN: "model.decoder.embeddings.word_embeddings.weight"}
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading info) with output_loading_info
+        if rename and getattr(model, "_weight_conversions", None):
+            # A reading aid, not this model's layout: save_pretrained would otherwise undo it and write the decoder's
+            # embedding under the encoder's name.
+            model._weight_conversions = [conversion for conversion in model._weight_conversions
+                                         if SHARED_EMBEDDING_PATTERN not in getattr(conversion, "source_patterns", ())]
+        return loaded
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
