@@ -250,9 +250,9 @@ def test_bart_causal_lm_is_the_seq2seq_models_decoder(tmp_path):
     assert_same_state_dict(reloaded.state_dict(), causal.state_dict())
 
 
-def test_bart_decoder_in_encoder_decoder_model(tmp_path):
-    """BERT2BART: our BERT and the decoder of our BART, composed from two folders, == transformers' BertModel +
-    BartForCausalLM."""
+def _bert2bart(tmp_path) -> EncoderDecoderModel:
+    """Ours, composed from two saved folders: an encoder-only TobigsModel and a whole TobigsForConditionalGeneration,
+    whose decoder (with its cross-attention) and LM head are taken."""
     encoder = randomize_(TobigsModel(tiny_config("bert-base")).eval())
     bart = randomize_(TobigsForConditionalGeneration(tiny_config("bart-base")).eval())
     with torch.no_grad():
@@ -260,7 +260,13 @@ def test_bart_decoder_in_encoder_decoder_model(tmp_path):
     ours = EncoderDecoderModel.from_encoder_decoder_pretrained(
         _saved(encoder, tmp_path / "bert"), _saved(bart, tmp_path / "bart")
     )
-    ours = _set_special_ids(ours, decoder_start=2, pad=PAD).eval()
+    return _set_special_ids(ours, decoder_start=2, pad=PAD).eval()
+
+
+def test_bart_decoder_in_encoder_decoder_model(tmp_path):
+    """BERT2BART: our BERT and the decoder of our BART, composed from two folders, == transformers' BertModel +
+    BartForCausalLM."""
+    ours = _bert2bart(tmp_path)
     assert type(ours.decoder) is TobigsForCausalLM and ours.decoder.model.encoder is None
     hf = _hf_twin(ours, pad=PAD, decoder_start=2)
     assert type(hf.decoder) is BartForCausalLM
@@ -280,12 +286,14 @@ def test_bart_decoder_in_encoder_decoder_model(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_composed_model_round_trip(tmp_path):
-    ours, _, _ = _bert2gpt(tmp_path)
-    reloaded = EncoderDecoderModel.from_pretrained(_saved(ours, tmp_path / "bert2gpt")).eval()
+@pytest.mark.parametrize("decoder", ["gpt2", "bart"])
+def test_composed_model_round_trip(tmp_path, decoder):
+    ours = _bert2gpt(tmp_path)[0] if decoder == "gpt2" else _bert2bart(tmp_path)
+    reloaded = EncoderDecoderModel.from_pretrained(_saved(ours, tmp_path / "composed")).eval()
     assert type(reloaded.encoder) is TobigsModel and type(reloaded.decoder) is TobigsForCausalLM
     assert reloaded.decoder.config.add_cross_attention
-    assert reloaded.config.decoder_start_token_id == DECODER_START
+    assert reloaded.decoder.model.encoder is None
+    assert reloaded.config.decoder_start_token_id == ours.config.decoder_start_token_id
     assert_same_state_dict(reloaded.state_dict(), ours.state_dict())
     input_ids, attention_mask = _source(PAD)
     inputs = dict(input_ids=input_ids, attention_mask=attention_mask, labels=_labels())
