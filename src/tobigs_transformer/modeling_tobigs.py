@@ -17,6 +17,7 @@ encoder alone (BERT). Each task class below says which architectures it takes.
 """
 
 import copy
+import os
 from dataclasses import dataclass
 
 import torch
@@ -435,11 +436,11 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         """transformers' `from_pretrained`; from a saved encoder-decoder model with tied embeddings, whose file holds
         the shared embedding once under the encoder's name, the decoder alone reads it from there."""
         config = kwargs.get("config")
-        if not isinstance(config, TobigsConfig):
+        if config is None or isinstance(config, (str, os.PathLike)):
             hub = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
             config = TobigsConfig.from_pretrained(config or pretrained_model_name_or_path, **hub)
-        rename = (config.architecture == ENCODER_DECODER and config.tie_word_embeddings
-                  and "key_mapping" not in kwargs)
+        rename = (isinstance(config, TobigsConfig) and config.architecture == ENCODER_DECODER
+                  and config.tie_word_embeddings and "key_mapping" not in kwargs)
         if rename:
             kwargs["key_mapping"] = {SHARED_EMBEDDING_PATTERN: "model.decoder.embeddings.word_embeddings.weight"}
         loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
