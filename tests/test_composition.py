@@ -58,9 +58,9 @@ def _let_the_source_decide(final_layer_norm: torch.nn.LayerNorm) -> None:
     final_layer_norm.weight.fill_(3.0)
 
 
-def _bert2gpt(tmp_path, encoder_preset: str = "bert-base") -> tuple[EncoderDecoderModel, TobigsModel, TobigsForCausalLM]:
+def _bert2gpt(tmp_path, encoder_preset: str = "bert-base"):
     """Ours, composed from two saved folders: an encoder-only TobigsModel and a GPT-2 TobigsForCausalLM without
-    cross-attention (the warm start adds it)."""
+    cross-attention (the warm start adds it). Returns (composed model, saved encoder, saved decoder)."""
     encoder = randomize_(TobigsModel(tiny_config(encoder_preset)).eval())
     decoder = randomize_(TobigsForCausalLM(tiny_config("gpt2")).eval())
     _let_the_source_decide(encoder.encoder.layers[-1].ffn_layer_norm)  # post-LN: the encoder's last LayerNorm
