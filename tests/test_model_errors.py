@@ -12,8 +12,7 @@ import tobigs_transformer as tt
 @pytest.mark.parametrize(
     "model_class, preset, takes",
     [
-        (tt.TobigsForCausalLM, "bert-base", "'decoder-only'"),
-        (tt.TobigsForCausalLM, "transformer-base", "'decoder-only'"),
+        (tt.TobigsForCausalLM, "bert-base", "'decoder-only' or 'encoder-decoder'"),
         (tt.TobigsForConditionalGeneration, "gpt2", "'encoder-decoder'"),
         (tt.TobigsForMaskedLM, "gpt2", "'encoder-only'"),
         (tt.TobigsForPreTraining, "bart-base", "'encoder-only'"),

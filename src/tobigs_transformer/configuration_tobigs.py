@@ -135,6 +135,13 @@ class TobigsConfig(PreTrainedConfig):
         tie_word_embeddings: share the input embedding with the output projection (and, for encoder-decoder models,
             between encoder and decoder), paper §3.4.
         decoder_start_token_id: first decoder input of encoder-decoder models; labels are shifted right behind it.
+        add_cross_attention: give a decoder-only model's layers cross-attention over `encoder_hidden_states` (masked
+            self-attention, then cross-attention, then the FFN, as the encoder-decoder's decoder layers), so that it
+            can be the decoder of transformers' `EncoderDecoderModel` (which sets it, and `is_decoder=True`, on the
+            decoder's config: the "BERT2GPT" warm start, Rothe et al. 2020). Without `encoder_hidden_states` those
+            layers are skipped and the model is the plain decoder. An encoder-decoder config's decoder has
+            cross-attention anyway (True changes nothing there); an encoder-only config has no decoder to add it to
+            and Transformer-XL's relative decoder does not take it: both raise.
     """
 
     model_type = "tobigs_transformer"
@@ -195,6 +202,7 @@ class TobigsConfig(PreTrainedConfig):
     bos_token_id: int | None = 1
     eos_token_id: int | list[int] | None = 2
     decoder_start_token_id: int | None = None
+    add_cross_attention: bool = False
 
     def __post_init__(self, **kwargs):
         # Before anything is set: an unknown key would otherwise become an attribute that nothing reads.
@@ -253,6 +261,7 @@ class TobigsConfig(PreTrainedConfig):
         self.validate_rotary()
         self.validate_relative()
         self.validate_albert()
+        self.validate_cross_attention()
         for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id"):
             _check_token_id(name, getattr(self, name), self.vocab_size)
         eos = self.eos_token_id if isinstance(self.eos_token_id, list) else [self.eos_token_id]
@@ -297,6 +306,26 @@ class TobigsConfig(PreTrainedConfig):
                              f"{self.position_offset})")
         if self.pad_token_id is None:
             raise ValueError(f"{name} counts positions over the ids that are not padding; it needs pad_token_id")
+
+    def validate_cross_attention(self):
+        """`add_cross_attention` (and transformers' `is_decoder`, `cross_attention_hidden_size`, which
+        `EncoderDecoderModel` reads or sets) only where a decoder can take them."""
+        roles = ("use an encoder-only model as the encoder of an EncoderDecoderModel, and a 'decoder-only' or "
+                 "'encoder-decoder' one as its decoder")
+        if self.architecture == "encoder-only" and self.add_cross_attention:
+            raise ValueError(f"add_cross_attention=True needs a decoder, and architecture='encoder-only' has none; "
+                             f"{roles}")
+        if self.architecture == "encoder-only" and getattr(self, "is_decoder", False):
+            raise ValueError(f"is_decoder=True (a causal BERT, transformers' BertLMHeadModel) is not supported for "
+                             f"architecture='encoder-only'; {roles}")
+        if self.add_cross_attention and self.position_embedding_type == "relative":
+            raise ValueError("add_cross_attention=True is not supported with position_embedding_type='relative' "
+                             "(Transformer-XL's decoder attends over its memory, not over an encoder)")
+        width = getattr(self, "cross_attention_hidden_size", None)
+        if self.has_cross_attention and width is not None and width != self.d_model:
+            raise ValueError(f"cross_attention_hidden_size={width} is not supported: cross-attention reads "
+                             f"encoder states as wide as d_model={self.d_model}; leave it None and EncoderDecoderModel "
+                             "projects a wider or narrower encoder with its enc_to_dec_proj")
 
     def validate_albert(self):
         """ALBERT's two parameter reductions: factorized embeddings and cross-layer sharing (encoder-only)."""
@@ -382,6 +411,12 @@ class TobigsConfig(PreTrainedConfig):
     @property
     def has_decoder(self) -> bool:
         return self.architecture in ("encoder-decoder", "decoder-only")
+
+    @property
+    def has_cross_attention(self) -> bool:
+        """Whether the decoder layers have cross-attention: an encoder-decoder's always, a decoder-only model's with
+        `add_cross_attention`."""
+        return self.architecture == "encoder-decoder" or (self.has_decoder and self.add_cross_attention)
 
 
 @cache

@@ -131,7 +131,11 @@ class TobigsEncoderLayer(GradientCheckpointingLayer):
 
 
 class TobigsDecoderLayer(GradientCheckpointingLayer):
-    """Masked self-attention, cross-attention over the encoder output (encoder-decoder only), then the FFN."""
+    """Masked self-attention, cross-attention over the encoder output, then the FFN.
+
+    The cross-attention sublayer exists in an encoder-decoder's decoder and in a decoder-only model with
+    `add_cross_attention` (`config.has_cross_attention`); it runs when `encoder_hidden_states` are given and is
+    skipped otherwise (a decoder with cross-attention used alone, as transformers' GPT-2 and BartForCausalLM)."""
 
     def __init__(self, config: TobigsConfig, layer_idx: int):
         super().__init__()
@@ -142,7 +146,7 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         else:
             self.self_attn = MultiHeadAttention(config, heads, is_causal=True, layer_idx=layer_idx)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        if config.is_encoder_decoder:
+        if config.has_cross_attention:
             self.cross_attn = MultiHeadAttention(config, heads, is_cross_attention=True, layer_idx=layer_idx)
             self.cross_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         else:
@@ -186,7 +190,7 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
             self.dropout,
             self.normalize_before,
         )
-        if self.cross_attn is not None:
+        if self.cross_attn is not None and encoder_hidden_states is not None:
             hidden_states = add_and_norm(
                 hidden_states,
                 lambda x: self.cross_attn(

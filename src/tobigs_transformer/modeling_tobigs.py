@@ -16,6 +16,8 @@ Where Figure 1 of "Attention Is All You Need" lives in this package:
 encoder alone (BERT). Each task class below says which architectures it takes.
 """
 
+import copy
+import os
 from dataclasses import dataclass
 
 import torch
@@ -84,6 +86,45 @@ def last_token_index(input_ids: torch.Tensor | None, batch_size: int, seq_length
     return (positions * hits).argmax(-1)
 
 
+# Where a saved encoder-decoder model with tied embeddings keeps the shared embedding (once, under the encoder's name).
+SHARED_EMBEDDING_PATTERN = r"^model\.encoder\.embeddings\.word_embeddings\.weight$"
+# The `from_pretrained` arguments that say where a config is read from.
+HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
+
+
+def decoder_alone(config: TobigsConfig) -> TobigsConfig:
+    """The config of an encoder-decoder config's decoder used on its own (transformers' `BartForCausalLM`): a copy
+    that is not `is_encoder_decoder`, so that `generate()` and the stacks treat the model as decoder-only, while
+    `architecture` still says which layers it has (cross-attention included). Other configs are returned as they
+    are. Saved and reloaded, the config is an encoder-decoder one again until a causal LM copies it here."""
+    if config.architecture != ENCODER_DECODER or not config.is_encoder_decoder:
+        return config
+    config = copy.deepcopy(config)
+    config.is_encoder_decoder = False
+    config.is_decoder = True  # transformers' flag for a model that decodes causally
+    return config
+
+
+def is_decoder_alone(config: TobigsConfig) -> bool:
+    return config.architecture == ENCODER_DECODER and not config.is_encoder_decoder
+
+
+@dataclass
+class BaseModelOutputWithMemoryAndCrossAttentions(BaseModelOutputWithPastAndMemory):
+    r"""cross_attentions: a decoder with cross-attention given `encoder_hidden_states` (with `output_attentions`):
+    one (batch, heads, target length, source length) tensor per layer."""
+
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class CausalLMOutputWithMemoryAndCrossAttentions(CausalLMOutputWithMemory):
+    r"""cross_attentions: as `BaseModelOutputWithMemoryAndCrossAttentions` (transformers' `EncoderDecoderModel` reads
+    them from its decoder)."""
+
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
 def run_backbone(head: TobigsPreTrainedModel, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                  **kwargs) -> ModelOutput:
     """The stacks under a scoring head (classification, tagging, QA): the head reads the hidden states once, so no
@@ -98,16 +139,20 @@ class TobigsModel(TobigsPreTrainedModel):
 
     Attention masks are (batch, length) with 1 for a token and 0 for padding, in any dtype; other values raise a
     ValueError (they would shift positions), see `stacks.py`. The cache is passed as `cache` (`past_key_values` is
-    accepted with a FutureWarning)."""
+    accepted with a FutureWarning).
+
+    A decoder without an encoder of its own (decoder-only with `add_cross_attention`, or an encoder-decoder config's
+    decoder alone, see `decoder_alone`) takes another model's output as `encoder_hidden_states` (and its padding as
+    `encoder_attention_mask`), as the decoder of transformers' `EncoderDecoderModel`."""
 
     def __init__(self, config: TobigsConfig, add_pooling_layer: bool | None = None):
         super().__init__(config)
-        self.encoder = TobigsEncoder(config) if config.has_encoder else None
+        self.encoder = TobigsEncoder(config) if config.has_encoder and not is_decoder_alone(config) else None
         self.decoder = TobigsDecoder(config) if config.has_decoder else None
         if add_pooling_layer is None:  # the config says (ELECTRA's encoder has no pooler), so a reload agrees
             add_pooling_layer = config.add_pooling_layer
         self.pooler = TobigsPooler(config) if add_pooling_layer and config.architecture == ENCODER_ONLY else None
-        if config.is_encoder_decoder:
+        if self.encoder is not None and self.decoder is not None:
             # Paper §3.4: one embedding matrix for source and target (and the output projection, see the heads).
             self._tied_weights_keys = {
                 "decoder.embeddings.word_embeddings.weight": "encoder.embeddings.word_embeddings.weight"
@@ -143,28 +188,40 @@ class TobigsModel(TobigsPreTrainedModel):
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         mems: Memory | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> Seq2SeqModelOutput | BaseModelOutputWithPastAndMemory | BaseModelOutputWithPoolingAndCrossAttentions:
+    ) -> (Seq2SeqModelOutput | BaseModelOutputWithMemoryAndCrossAttentions
+          | BaseModelOutputWithPoolingAndCrossAttentions):
         r"""
         mems: Transformer-XL's memory (decoder-only, `config.mem_len > 0`): the `mems` a previous forward returned,
             one (batch, length, d_model) tensor per layer; None starts without memory.
+        encoder_hidden_states: (batch, source length, d_model) output of another model's encoder for the
+            cross-attention of a decoder without an encoder of its own (`add_cross_attention=True`, or the decoder
+            alone of an encoder-decoder config); `encoder_attention_mask`: its (batch, source length) padding mask.
         """
-        if self.config.architecture != ENCODER_DECODER:
+        seq2seq = self.encoder is not None and self.decoder is not None
+        kind = ("the decoder alone of an encoder-decoder config" if is_decoder_alone(self.config)
+                else repr(self.config.architecture))
+        if not seq2seq:
             given = [n for n, v in [("decoder_input_ids", decoder_input_ids), ("encoder_outputs", encoder_outputs),
                                     ("decoder_inputs_embeds", decoder_inputs_embeds)] if v is not None]
             if given:
-                raise ValueError(
-                    f"{', '.join(given)} only apply to encoder-decoder models, not {self.config.architecture!r}"
-                )
+                raise ValueError(f"{', '.join(given)} only apply to encoder-decoder models, not {kind}")
+        if self.encoder is not None and (encoder_hidden_states is not None or encoder_attention_mask is not None):
+            raise ValueError(
+                f"encoder_hidden_states/encoder_attention_mask are the input of a decoder without an encoder of its "
+                f"own, not of {kind}: an encoder-decoder model encodes input_ids (or takes encoder_outputs)"
+            )
         if mems is not None and self.config.architecture != DECODER_ONLY:
-            raise ValueError(f"mems (Transformer-XL's memory) apply to decoder-only models, not "
-                             f"{self.config.architecture!r}")
-        if self.config.architecture == ENCODER_ONLY:
+            raise ValueError(f"mems (Transformer-XL's memory) apply to decoder-only models, not {kind}")
+        if self.decoder is None:
             return self._encoder_only_forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                                               cache, **kwargs)
-        if self.config.architecture == DECODER_ONLY:
+        if self.encoder is None:
             return self._decoder_only_forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                                              cache, use_cache, mems, **kwargs)
+                                              cache, use_cache, mems, encoder_hidden_states, encoder_attention_mask,
+                                              **kwargs)
         return self._encoder_decoder_forward(
             input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, decoder_input_ids,
             decoder_attention_mask, decoder_position_ids, decoder_inputs_embeds, encoder_outputs, cache, use_cache,
@@ -186,19 +243,23 @@ class TobigsModel(TobigsPreTrainedModel):
         )
 
     def _decoder_only_forward(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, cache,
-                              use_cache, mems, **kwargs) -> BaseModelOutputWithPastAndMemory:
-        """GPT: the decoder alone, masked self-attention with a key/value cache and no cross-attention (and, for
-        Transformer-XL, the memory of the previous segments)."""
+                              use_cache, mems, encoder_hidden_states, encoder_attention_mask,
+                              **kwargs) -> BaseModelOutputWithMemoryAndCrossAttentions:
+        """GPT: the decoder alone, masked self-attention with a key/value cache (and, for Transformer-XL, the memory
+        of the previous segments; with cross-attention, another model's encoder output)."""
         if token_type_ids is not None:
             raise ValueError("token_type_ids apply to encoder-only (BERT-style) models only")
         outputs = self.decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               cache=cache, inputs_embeds=inputs_embeds, use_cache=use_cache, mems=mems, **kwargs)
-        return BaseModelOutputWithPastAndMemory(
+                               encoder_hidden_states=encoder_hidden_states,
+                               encoder_attention_mask=encoder_attention_mask, cache=cache,
+                               inputs_embeds=inputs_embeds, use_cache=use_cache, mems=mems, **kwargs)
+        return BaseModelOutputWithMemoryAndCrossAttentions(
             last_hidden_state=outputs.last_hidden_state,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             mems=outputs.mems,
+            cross_attentions=outputs.cross_attentions,
         )
 
     def _encoder_decoder_forward(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
@@ -350,17 +411,46 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, TobigsGenerationMixi
 
 
 class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
-    """Decoder-only language model (GPT): predicts every next token; `labels` are the inputs (shifted inside)."""
+    """Decoder-only language model (GPT): predicts every next token; `labels` are the inputs (shifted inside).
 
-    supported_architectures = (DECODER_ONLY,)
+    Over an encoder-decoder config it is that config's decoder stack alone with the LM head, no encoder
+    (transformers' `BartForCausalLM`; `decoder_alone`): it loads the decoder of a saved encoder-decoder model, and
+    its cross-attention reads `encoder_hidden_states` when they are given. With those, or over a decoder-only config
+    with `add_cross_attention=True` (GPT-2's "BERT2GPT"), it is the decoder of transformers' `EncoderDecoderModel`."""
+
+    supported_architectures = (DECODER_ONLY, ENCODER_DECODER)
     loss_kind = "causal_lm"
     _tied_weights_keys = {"lm_head.weight": "model.decoder.embeddings.word_embeddings.weight"}
+    # The decoder alone of a saved encoder-decoder model: its encoder is left behind on purpose.
+    _keys_to_ignore_on_load_unexpected = [r"^model\.encoder\."]
 
     def __init__(self, config: TobigsConfig):
+        config = decoder_alone(config)
         super().__init__(config)
         self.model = TobigsModel(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=config.lm_head_bias)
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' `from_pretrained`; from a saved encoder-decoder model with tied embeddings, whose file holds
+        the shared embedding once under the encoder's name, the decoder alone reads it from there."""
+        config = kwargs.get("config")
+        if config is None or isinstance(config, (str, os.PathLike)):
+            hub = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+            config = TobigsConfig.from_pretrained(config or pretrained_model_name_or_path, **hub)
+        rename = (isinstance(config, TobigsConfig) and config.architecture == ENCODER_DECODER
+                  and config.tie_word_embeddings and "key_mapping" not in kwargs)
+        if rename:
+            kwargs["key_mapping"] = {SHARED_EMBEDDING_PATTERN: "model.decoder.embeddings.word_embeddings.weight"}
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading info) with output_loading_info
+        if rename and getattr(model, "_weight_conversions", None):
+            # A reading aid, not this model's layout: save_pretrained would otherwise undo it and write the decoder's
+            # embedding under the encoder's name.
+            model._weight_conversions = [conversion for conversion in model._weight_conversions
+                                         if SHARED_EMBEDDING_PATTERN not in getattr(conversion, "source_patterns", ())]
+        return loaded
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -382,8 +472,10 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         logits_to_keep: int | torch.Tensor = 0,
         return_logits: bool | None = None,
         mems: Memory | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
-    ) -> CausalLMOutputWithMemory:
+    ) -> CausalLMOutputWithMemoryAndCrossAttentions:
         r"""
         labels: (batch, length) targets in input order, usually the input ids themselves (-100 = no target); the
             model shifts them, so position t is scored against `labels[t + 1]` and the last position gets no target.
@@ -401,6 +493,9 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         mems: Transformer-XL (`config.mem_len > 0`): the `mems` of the forward over the previous segment of the same
             streams (row b continues row b); the output's `mems` is the memory for the next one. None: no memory.
             In `generate(..., mems=mems)` it is the context before the prompt (kept fixed; the cache holds the rest).
+        encoder_hidden_states: (batch, source length, d_model) encoder output for the cross-attention (a decoder
+            with `add_cross_attention=True` or over an encoder-decoder config); `encoder_attention_mask`: its
+            (batch, source length) padding mask. transformers' `EncoderDecoderModel` passes both.
         """
         shift_labels = kwargs.pop("shift_labels", None)
         inputs = input_ids if input_ids is not None else inputs_embeds
@@ -416,6 +511,8 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             mems=mems,
+            encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=encoder_attention_mask,
             **kwargs,
         )
         has_targets = labels is not None or shift_labels is not None
@@ -429,9 +526,9 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             if has_targets:
                 loss = self.loss_function(logits, labels, self.config.vocab_size, shift_labels=shift_labels,
                                           **kwargs)
-        return CausalLMOutputWithMemory(
+        return CausalLMOutputWithMemoryAndCrossAttentions(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions, mems=outputs.mems,
+            attentions=outputs.attentions, mems=outputs.mems, cross_attentions=outputs.cross_attentions,
         )
 
     def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, *args, mems: Memory | None = None,

@@ -80,6 +80,31 @@ def check_mask(mask: torch.Tensor | None, expected: tuple[int, int], name: str, 
         check_shape(mask, expected, name, against)
 
 
+def check_encoder_hidden_states(config: TobigsConfig, states: torch.Tensor, batch_size: int) -> None:
+    """What a decoder's cross-attention reads: (batch, source length, d_model) encoder states, and only a decoder
+    that has cross-attention (they are never silently ignored)."""
+    if not config.has_cross_attention:
+        raise ValueError(
+            "encoder_hidden_states were given, but this decoder has no cross-attention to read them "
+            f"(architecture={config.architecture!r}, add_cross_attention=False); build it with "
+            "add_cross_attention=True (EncoderDecoderModel.from_encoder_decoder_pretrained sets it)"
+        )
+    if is_torchdynamo_compiling():
+        return
+    if states.dim() != 3:
+        raise ValueError(f"encoder_hidden_states must have shape (batch, source length, d_model), got "
+                         f"{tuple(states.shape)}")
+    if states.shape[-1] != config.d_model:
+        raise ValueError(
+            f"encoder_hidden_states are {states.shape[-1]} wide but the decoder's cross-attention takes "
+            f"d_model={config.d_model}; project the encoder output to d_model first (EncoderDecoderModel adds "
+            "enc_to_dec_proj when the encoder's hidden_size differs from the decoder's)"
+        )
+    if states.shape[0] != batch_size:
+        raise ValueError(f"encoder_hidden_states have batch size {states.shape[0]} but the decoder input has "
+                         f"{batch_size}")
+
+
 def stack_position_ids(
     config: TobigsConfig,
     input_ids: torch.Tensor | None,
@@ -199,7 +224,12 @@ class TobigsEncoder(TobigsStack):
 
 
 class TobigsDecoder(TobigsStack):
-    """N decoder layers: masked self-attention (+ cross-attention to the encoder) with a key/value cache."""
+    """N decoder layers: masked self-attention (+ cross-attention to the encoder) with a key/value cache.
+
+    The decoder of an encoder-decoder model (`config.is_encoder_decoder`) always reads `encoder_hidden_states`; a
+    decoder with cross-attention on its own (decoder-only with `add_cross_attention`, or an encoder-decoder config's
+    decoder under `TobigsForCausalLM`) reads them when they are given, as the decoder of transformers'
+    `EncoderDecoderModel`, and runs as a plain decoder without them."""
 
     _can_record_outputs = {
         "hidden_states": TobigsDecoderLayer,
@@ -244,12 +274,17 @@ class TobigsDecoder(TobigsStack):
         batch_size, seq_length = check_inputs(input_ids, inputs_embeds, ids_name, embeds_name)
         if self.config.is_encoder_decoder and encoder_hidden_states is None:
             raise ValueError("the decoder of an encoder-decoder model needs encoder_hidden_states to attend to")
+        if encoder_hidden_states is not None:
+            check_encoder_hidden_states(self.config, encoder_hidden_states, batch_size)
+        elif encoder_attention_mask is not None:
+            raise ValueError("encoder_attention_mask was given without encoder_hidden_states to mask")
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training
         if use_cache and cache is None:
+            # With an encoder output, the cross-attention keys/values are cached too (computed once per source).
             cache = (
                 EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
-                if self.config.is_encoder_decoder
+                if encoder_hidden_states is not None
                 else DynamicCache(config=self.config)
             )
         past_length = cache.get_seq_length() if cache is not None else 0

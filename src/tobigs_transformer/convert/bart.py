@@ -1,5 +1,5 @@
-"""BART (transformers' `BartModel`, `BartForConditionalGeneration`, `BartForSequenceClassification`) <-> our
-encoder-decoder models.
+"""BART (transformers' `BartModel`, `BartForConditionalGeneration`, `BartForSequenceClassification`,
+`BartForCausalLM`) <-> our encoder-decoder models.
 
 BART is the paper's encoder-decoder with learned positions (offset by 2 rows: `position_offset=2`), an embedding
 LayerNorm (`layernorm_embedding`), post-LN and GELU. Weights map by name, with three remarks:
@@ -26,6 +26,10 @@ LayerNorm (`layernorm_embedding`), post-LN and GELU. Weights map by name, with t
     lm_head / final_logits_bias                 lm_head.weight / lm_head.bias
     classification_head.dense / out_proj        classifier.dense / out_proj
 
+`BartForCausalLM` (the decoder stack alone, under `model.decoder.`) is our `TobigsForCausalLM` over the same config
+(`decoder_alone`): the same decoder keys, and an `lm_head` without bias, so our LM head bias (`lm_head_bias=True`,
+BART's `final_logits_bias`) converts in as zeros and out only when it is zero (`ZERO_BIAS`).
+
 Not expressible (raise): `tie_word_embeddings=False` (our encoder, decoder and output embeddings are tied or untied
 together, BART's `shared` would be left over). `encoder_layerdrop`/`decoder_layerdrop` only change training: converted
 with a warning and dropped.
@@ -39,6 +43,7 @@ from .common import (
     ROW,
     SAME,
     SINUSOID,
+    ZERO_BIAS,
     Family,
     activation_of,
     class_pairs,
@@ -96,6 +101,12 @@ LM_HEAD = (
     rule("final_logits_bias", "lm_head.bias", ROW),
 )
 
+# BartForCausalLM's head: the tied projection, no bias.
+CAUSAL_LM_HEAD = (
+    rule("lm_head.weight", "lm_head.weight"),
+    rule((), "lm_head.bias", ZERO_BIAS),
+)
+
 # Marian's and Pegasus' sinusoid tables: checked, not stored (both sides rebuild them from the config).
 SINUSOID_RULES = (
     rule("encoder.embed_positions.weight", None, SINUSOID),
@@ -104,6 +115,7 @@ SINUSOID_RULES = (
 
 PAIRS = class_pairs("Bart", "model.", {
     "ForConditionalGeneration": ("TobigsForConditionalGeneration", LM_HEAD),
+    "ForCausalLM": ("TobigsForCausalLM", CAUSAL_LM_HEAD),
     "ForSequenceClassification": ("TobigsForSequenceClassification",
                                   module_rules("classification_head.", "classifier.",
                                                {"dense": "dense", "out_proj": "out_proj"})),

@@ -92,6 +92,20 @@ ROW = Op("row", lambda t, c, k: _single(t).reshape(-1), lambda t, c, n: [t.resha
 SINUSOID = Op("sinusoid", _check_sinusoid, lambda t, c, n: None)
 
 
+def _check_zero_bias(tensor: torch.Tensor, config: TobigsConfig, count: int) -> list[torch.Tensor]:
+    if torch.count_nonzero(tensor):
+        raise ConversionError(
+            "the LM head bias (lm_head_bias=True) holds non-zero values, but the transformers class has no output "
+            "bias to hold them (e.g. BartForCausalLM); it cannot be exported exactly"
+        )
+    return []
+
+
+# An output bias of ours that the transformers class does not have (BartForCausalLM, unlike BART's seq2seq model):
+# zeros when converting in, checked to be zeros when converting out.
+ZERO_BIAS = Op("zero-bias", lambda t, c, k: torch.zeros(c.vocab_size), _check_zero_bias)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Rules and their expansion into concrete key pairs.
 # ---------------------------------------------------------------------------------------------------------------

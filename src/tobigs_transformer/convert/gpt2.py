@@ -17,8 +17,17 @@ GPT-2's tanh GELU (`gelu_new`). The weights map by name, with two remarks:
     ln_f                           decoder.final_layer_norm
     lm_head / score                lm_head / classifier
 
+With `add_cross_attention=True` (the decoder of transformers' `EncoderDecoderModel`) each layer also has
+cross-attention, ours with the same flag: its `c_attn` is W^K|W^V of the encoder states (our `kv_proj`, same order)
+and `q_attn` W^Q of the decoder states, all Conv1D:
+
+    h.{i}.ln_cross_attn                   decoder.layers.{i}.cross_attn_layer_norm
+    h.{i}.crossattention.q_attn (Conv1D)  decoder.layers.{i}.cross_attn.q_proj   (transposed)
+    h.{i}.crossattention.c_attn (Conv1D)  decoder.layers.{i}.cross_attn.kv_proj  (transposed)
+    h.{i}.crossattention.c_proj (Conv1D)  decoder.layers.{i}.cross_attn.out_proj (transposed)
+
 Not expressible (raise): `scale_attn_weights=False`, `scale_attn_by_inverse_layer_idx=True`,
-`reorder_and_upcast_attn=True`, `add_cross_attention=True`. `embd_pdrop != resid_pdrop` only changes training
+`reorder_and_upcast_attn=True`. `embd_pdrop != resid_pdrop` only changes training
 (we have one dropout): converted with a warning, keeping `resid_pdrop`. GPT-2 always initialises its residual
 projections with std / sqrt(2 n_layer): converted configs set `scale_residual_init=True` (it only matters for new
 weights; converting back needs nothing, GPT-2 has no switch for it).
@@ -55,10 +64,18 @@ CONV1D_MODULES = {  # stored (in, out): transposed
 LAYER_NORMS = {"self_attn_layer_norm": "ln_1", "ffn_layer_norm": "ln_2"}
 LAYER_RULES = (module_rules("h.{i}.", "decoder.layers.{i}.", CONV1D_MODULES, TRANSPOSE)
                + module_rules("h.{i}.", "decoder.layers.{i}.", LAYER_NORMS))
+# GPT-2 with add_cross_attention=True (a rule whose keys are on neither side expands to nothing).
+CROSS_ATTENTION_RULES = (
+    module_rules("h.{i}.", "decoder.layers.{i}.", {"cross_attn.q_proj": "crossattention.q_attn",
+                                                   "cross_attn.kv_proj": "crossattention.c_attn",
+                                                   "cross_attn.out_proj": "crossattention.c_proj"}, TRANSPOSE)
+    + module_rules("h.{i}.", "decoder.layers.{i}.", {"cross_attn_layer_norm": "ln_cross_attn"})
+)
 
 BASE_RULES = (
     module_rules("", "decoder.embeddings.", {"word_embeddings": "wte", "position_embeddings": "wpe"})
     + LAYER_RULES
+    + CROSS_ATTENTION_RULES
     + (rule("ln_f.{p}", "decoder.final_layer_norm.{p}"),)
 )
 
@@ -123,10 +140,11 @@ def decoder_kwargs(config: TobigsConfig) -> dict:
     )
 
 
-# The layout every GPT-style export needs (CTRL overrides the positions and the embedding scale).
+# The layout every GPT-style export needs (CTRL overrides the positions and the embedding scale; GPT-2 alone has
+# cross-attention).
 DECODER_LAYOUT = dict(architecture="decoder-only", position_embedding_type="learned", position_offset=0,
                       scale_embedding=False, layernorm_embedding=False, attention_bias=True, lm_head_bias=False,
-                      activation_dropout=0.0, label_smoothing=0.0)
+                      activation_dropout=0.0, label_smoothing=0.0, add_cross_attention=False)
 
 
 def config_from_hf(hf: GPT2Config) -> dict:
@@ -137,8 +155,6 @@ def config_from_hf(hf: GPT2Config) -> dict:
         reasons.append("scale_attn_by_inverse_layer_idx=True (no per-layer score scaling)")
     if hf.reorder_and_upcast_attn:
         reasons.append("reorder_and_upcast_attn=True (no separate upcast attention path)")
-    if hf.add_cross_attention:
-        reasons.append("add_cross_attention=True (a decoder-only model has no cross-attention)")
     require(reasons, "this GPT-2 config")
     return dict(
         decoder_fields(hf, "GPT-2"),
@@ -148,11 +164,13 @@ def config_from_hf(hf: GPT2Config) -> dict:
         normalize_before=True,
         scale_residual_init=True,  # GPT2PreTrainedModel._init_weights always scales c_proj by 1/sqrt(2 n_layer)
         use_cache=hf.use_cache,
+        add_cross_attention=hf.add_cross_attention,
     )
 
 
 def incompatibilities(config: TobigsConfig) -> list[str]:
-    return mismatches(config, dict(DECODER_LAYOUT, normalize_before=True), "GPT-2")
+    layout = {name: value for name, value in DECODER_LAYOUT.items() if name != "add_cross_attention"}
+    return mismatches(config, dict(layout, normalize_before=True), "GPT-2")
 
 
 def config_to_hf(config: TobigsConfig) -> GPT2Config:
@@ -163,6 +181,7 @@ def config_to_hf(config: TobigsConfig) -> GPT2Config:
         activation_function=config.activation_function,
         attn_pdrop=config.attention_dropout,
         use_cache=config.use_cache,
+        add_cross_attention=config.add_cross_attention,
     )
 
 
