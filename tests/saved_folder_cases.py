@@ -33,10 +33,29 @@ def outputs(model, encoding, head: bool = True) -> dict:
             return {"logits": _floats(model.discriminator(**encoding).logits),
                     "generator_logits": _floats(model.generator(**encoding).logits),
                     "hidden": _floats(model.discriminator.model(**encoding).last_hidden_state)}
+        if _ENCODER_STATES and type(model).__name__ == "TobigsForCausalLM":
+            # The decoder alone (BartForCausalLM): the seq2seq stack's decoder states are its states over the same
+            # shifted input, attending to the same encoder states (computed by the encoder it shares no weights with).
+            return {"hidden": _floats(_decoder_alone(model, encoding))}
         result = {"hidden": _floats(_base(model)(**encoding).last_hidden_state)}
         if head and model is not _base(model):
             result["logits"] = _floats(model(**encoding).to_tuple()[0])
         return result
+
+
+_ENCODER_STATES = {}
+
+
+def _decoder_alone(model, encoding):
+    """Decoder states of a causal LM over an encoder-decoder config, fed what the seq2seq stack feeds its decoder."""
+    import importlib
+
+    shift = importlib.import_module(type(model).__module__).shift_tokens_right
+    config = model.config
+    return model.model(
+        input_ids=shift(encoding["input_ids"], config.pad_token_id, config.decoder_start_token_id),
+        encoder_hidden_states=_ENCODER_STATES["states"], encoder_attention_mask=encoding["attention_mask"],
+    ).last_hidden_state
 
 
 def _auto(entry) -> dict:
@@ -47,6 +66,7 @@ def _auto(entry) -> dict:
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     encoding = dict(tokenizer(TEXT, return_tensors="pt"))
     saved = config.architectures[0]
+    _ENCODER_STATES.clear()
     result = {"config_class": f"{type(config).__module__}.{type(config).__name__}", "auto_map": config.auto_map,
               "loaded": {}, "hidden": {}}
     for auto_name, reference in sorted(config.auto_map.items()):
@@ -56,6 +76,9 @@ def _auto(entry) -> dict:
         model = getattr(transformers, auto_name).from_pretrained(
             path, trust_remote_code=True, ignore_mismatched_sizes=not own).eval()
         result["loaded"][auto_name] = f"{type(model).__module__}.{type(model).__name__}"
+        if auto_name == "AutoModel" and config.is_encoder_decoder:  # sorted: AutoModel comes before the decoder alone
+            with __import__("torch").no_grad():
+                _ENCODER_STATES["states"] = model.get_encoder()(**encoding).last_hidden_state
         got = outputs(model, encoding, head=own)
         result["hidden"][auto_name] = got["hidden"]  # every head reads the saved weights, not random ones
         if own:

@@ -40,7 +40,8 @@ ENCODER_AUTO = {"AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelFor
                 "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForMultipleChoice"}
 DECODER_AUTO = {"AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForSequenceClassification",
                 "AutoModelForTokenClassification", "AutoModelForQuestionAnswering"}
-SEQ2SEQ_AUTO = {"AutoConfig", "AutoModel", "AutoModelForSeq2SeqLM", "AutoModelForSequenceClassification"}
+SEQ2SEQ_AUTO = {"AutoConfig", "AutoModel", "AutoModelForSeq2SeqLM", "AutoModelForSequenceClassification",
+                 "AutoModelForCausalLM"}  # the decoder alone, as BartForCausalLM
 
 
 def electra_joint():

@@ -439,7 +439,10 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         if config is None or isinstance(config, (str, os.PathLike)):
             hub = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
             config = TobigsConfig.from_pretrained(config or pretrained_model_name_or_path, **hub)
-        rename = (isinstance(config, TobigsConfig) and config.architecture == ENCODER_DECODER
+        # By model_type, not isinstance: loaded as remote code, the config and the model may come from two copies of
+        # configuration_tobigs.py (transformers caches each file under its own hash).
+        rename = (getattr(config, "model_type", None) == TobigsConfig.model_type
+                  and config.architecture == ENCODER_DECODER
                   and config.tie_word_embeddings and "key_mapping" not in kwargs)
         if rename:
             kwargs["key_mapping"] = {SHARED_EMBEDDING_PATTERN: "model.decoder.embeddings.word_embeddings.weight"}
