@@ -144,7 +144,7 @@ class _TobigsTrainerMixin:
         changed = {k: (old[k], new[k]) for k in old if k in new and not _same(old[k], new[k])}
         if not changed:
             return
-        what = ", ".join(f"--{k} {a!r} in the checkpoint, {b!r} now" for k, (a, b) in changed.items())
+        what = ", ".join(f"--{k} {_shown(a)} in the checkpoint, {_shown(b)} now" for k, (a, b) in changed.items())
         if getattr(self.args, "override_lr_scheduler_on_resume", False):
             logger.warning(f"resuming from {checkpoint} with this run's learning-rate settings ({what}): "
                            f"{OVERRIDE_FLAG} applies them from step {read_trainer_state(checkpoint)['global_step']}")
@@ -241,6 +241,10 @@ def checkpoint_schedule(checkpoint: str) -> dict:
         return {}
     base = state.get("base_lrs") if isinstance(state, dict) else None
     return {"learning_rate": float(base[0])} if base else {}
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
 
 
 def _same(a, b) -> bool:
