@@ -80,3 +80,28 @@ def test_max_steps_zero_or_negative_exits_2_naming_the_option(value, tmp_path, c
 def test_max_steps_minus_one_is_the_default_and_accepted(tmp_path):
     _, _, args = _parsed("--output_dir", str(tmp_path), "--max_steps", "-1")
     assert args.max_steps == -1
+
+
+@pytest.mark.parametrize("state, max_steps, epochs, complete", [
+    ({"global_step": 6, "epoch": 0.3}, 6, 3.0, True),
+    ({"global_step": 6, "epoch": 0.3}, 8, 3.0, False),
+    ({"global_step": 9, "epoch": 0.4}, 6, 3.0, True),  # past a lowered --max_steps: nothing to train either
+    ({"global_step": 60, "epoch": 3.0}, -1, 3.0, True),
+    ({"global_step": 40, "epoch": 2.0}, -1, 3.0, False),
+])
+def test_finished_at_reads_the_checkpoint_step_against_max_steps_or_epochs(tmp_path, state, max_steps, epochs,
+                                                                          complete):
+    import json
+    from types import SimpleNamespace
+
+    from tobigs_transformer.training.recipe import finished_at
+
+    folder = tmp_path / "checkpoint-1"
+    folder.mkdir()
+    (folder / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+    args = SimpleNamespace(max_steps=max_steps, num_train_epochs=epochs, output_dir=str(tmp_path))
+    message = finished_at(str(folder), args)
+    assert (message is not None) == complete
+    if complete:
+        assert "is complete" in message and ("--max_steps" if max_steps > 0 else "--num_train_epochs") in message
+    assert finished_at(None, args) is None

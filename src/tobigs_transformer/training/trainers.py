@@ -161,12 +161,15 @@ class _TobigsTrainerMixin:
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None or not getattr(self.args, "override_lr_scheduler_on_resume", False):
             return
+        if self.is_deepspeed_enabled:  # DeepSpeed owns its optimizer and scheduler
+            logger.warning(f"{OVERRIDE_FLAG} is not applied under DeepSpeed: its checkpoint's schedule goes on")
+            return
         step = int(read_trainer_state(checkpoint)["global_step"])
         optimizer = self.optimizer
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] = self.args.learning_rate
         self.lr_scheduler = None
-        scheduler = self.create_scheduler(self._num_training_steps, optimizer)
+        scheduler = self.create_scheduler(getattr(self, "_num_training_steps", self.args.max_steps), optimizer)
         _move_schedule_to(scheduler, step)
         self.lr_scheduler = scheduler
 
