@@ -48,8 +48,9 @@ def test_config_file_keys_may_use_the_dash_spelling_and_aliases(tmp_path):
 
 def test_config_overrides_mapping_in_yaml_gives_the_same_config_as_the_string(tmp_path):
     mapping = "\n".join(f"  {item.replace('=', ': ')}" for item in TINY.split(","))
-    config = _yaml(tmp_path, "overrides.yaml", f"output_dir: {tmp_path / 'out'}\npreset: gpt2\n"
-                                               f"tokenizer_name: {tokenizers()['gpt']}\nconfig_overrides:\n{mapping}\n")
+    text = (f"output_dir: {tmp_path / 'out'}\npreset: gpt2\ntokenizer_name: {tokenizers()['gpt']}\n"
+            f"config_overrides:\n{mapping}\n")
+    config = _yaml(tmp_path, "overrides.yaml", text)
     from_mapping, _, _ = _parsed(config)
     from_string, _, _ = _parsed("--output_dir", str(tmp_path / "out"), "--preset", "gpt2", "--tokenizer_name",
                                 tokenizers()["gpt"], "--config_overrides", TINY)

@@ -146,8 +146,8 @@ def _expand_config_file(argv: list[str], command: Command, first_file: bool) -> 
         if removed:
             raise UsageError(f"config file {path!r}: option(s) that no longer exist: {', '.join(removed)}")
         if unknown:
-            raise UsageError(f"config file {path!r}: key(s) {unknown} are not options of this command and would not be "
-                             "used; see --help for the options")
+            raise UsageError(f"config file {path!r}: key(s) {unknown} are not options of this command and would "
+                             "not be used; see --help for the options")
         for key, value in values.items():
             merged[spellings[str(key).lstrip("-")]] = value  # a later file wins over an earlier one
     given = {word.split("=", 1)[0].lstrip("-") for word in rest if word.startswith("-")}
