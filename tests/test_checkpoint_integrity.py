@@ -439,3 +439,25 @@ def test_a_deletion_cut_short_never_leaves_a_resumable_folder(tmp_path, monkeypa
     assert os.path.isfile(os.path.join(folder, WEIGHTS))
     assert not os.path.exists(os.path.join(folder, "trainer_state.json"))  # not a plain transformers checkpoint now
     assert last_good_checkpoint(out) == os.path.join(out, "checkpoint-1")
+
+
+def test_a_deletion_stopped_after_the_marker_is_not_resumed_from(tmp_path, monkeypatch):
+    # the one instant between the marker's removal and trainer_state.json's: the folder is unmarked with a trainer
+    # state, and must still not be taken for a plain transformers checkpoint
+    out = tiny_run(str(tmp_path))
+    folder = os.path.join(out, "checkpoint-2")
+    remove = os.remove
+
+    def stops_at_the_state(path, *args, **kwargs):
+        if os.path.basename(path) == "trainer_state.json":
+            raise KeyboardInterrupt
+        return remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints.os, "remove", stops_at_the_state)
+    with pytest.raises(KeyboardInterrupt):
+        delete_checkpoint(folder)
+    monkeypatch.setattr(checkpoints.os, "remove", remove)
+    assert os.path.isfile(os.path.join(folder, "trainer_state.json")) and not is_complete_checkpoint(folder)
+    assert last_good_checkpoint(out) == os.path.join(out, "checkpoint-1")
+    with pytest.raises(CorruptCheckpointError, match="deletion was begun"):
+        verify_checkpoint(folder)

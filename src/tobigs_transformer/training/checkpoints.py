@@ -63,6 +63,8 @@ logger = logging.getLogger("tobigs_transformer.training")
 COMPLETE_MARKER = MANIFEST_NAME
 LOCK_FILE = ".tobigs_run.lock"
 TRAINER_STATE = "trainer_state.json"
+#: Written first when a checkpoint is deleted: an unmarked folder holding it is never resumed from.
+DELETING = "checkpoint_deleting"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -114,10 +116,14 @@ def mark_complete(folder: str, global_step: int) -> dict:
 
 
 def delete_checkpoint(folder: str) -> None:
-    """Remove ``trainer_state.json`` first, then the marker (durably), then the rest: a deletion cut short leaves a
-    folder that is never resumed from (a marker vouching for a missing file fails verification; a folder with neither
-    is an interrupted save), never an unmarked folder that looks like a plain transformers checkpoint."""
-    for name in (TRAINER_STATE, COMPLETE_MARKER):
+    """Mark ``folder`` as being deleted (:data:`DELETING`), then remove the completion marker, then
+    ``trainer_state.json``, each durably, then the rest.  A deletion cut short leaves either the whole complete
+    checkpoint or a folder that is never resumed from: never a marker vouching for a missing file, and never an
+    unmarked folder that looks like a plain transformers checkpoint."""
+    with open(os.path.join(folder, DELETING), "w", encoding="utf-8"):
+        pass
+    fsync_dir(folder)
+    for name in (COMPLETE_MARKER, TRAINER_STATE):
         path = os.path.join(folder, name)
         if os.path.exists(path):
             os.remove(path)
@@ -190,6 +196,8 @@ def verify_checkpoint(folder: str) -> None:
                 verify_files(folder, manifest, marker)
             else:
                 _scan_weights(folder, names)
+        elif os.path.exists(os.path.join(folder, DELETING)):
+            raise CorruptCheckpointError(f"{folder}: its deletion was begun ({DELETING}); not resumed from")
         elif os.path.isfile(os.path.join(folder, TRAINER_STATE)):
             _check_unmarked(folder, names)
         else:
@@ -236,9 +244,11 @@ def read_trainer_state(folder: str) -> dict:
 
 
 def is_resumable_candidate(folder: str) -> bool:
-    """Marked complete, or holding transformers' last write (``trainer_state.json``): worth verifying for a resume.
-    A folder with neither is an interrupted save."""
-    return is_complete_checkpoint(folder) or os.path.isfile(os.path.join(folder, TRAINER_STATE))
+    """Marked complete, or holding transformers' last write (``trainer_state.json``) and not being deleted: worth
+    verifying for a resume.  A folder with neither is an interrupted save."""
+    if is_complete_checkpoint(folder):
+        return True
+    return os.path.isfile(os.path.join(folder, TRAINER_STATE)) and not os.path.exists(os.path.join(folder, DELETING))
 
 
 def _first_that_verifies(candidates: list[str], asked: str) -> str:
