@@ -401,3 +401,64 @@ def test_in_memory_models_are_checked_too(tmp_path):
         model.lm_head.weight[3, 4] = float("inf")
     with pytest.raises(CorruptWeightsError, match=r"TobigsForCausalLM \(in memory\): tensor .* at index \(3, 4\)"):
         check_model_weights(model)
+
+
+# ------------------------------------------------------------------------------------------------ unmarked (issue 19)
+def test_last_takes_the_newest_unmarked_checkpoint_that_verifies(tmp_path, caplog):
+    out = tiny_run(str(tmp_path))
+    newest = os.path.join(out, "checkpoint-2")
+    os.remove(os.path.join(newest, COMPLETE_MARKER))  # as plain transformers / an older version leaves it
+    with caplog.at_level(logging.WARNING, logger="tobigs_transformer.training"):
+        assert last_good_checkpoint(out) == newest
+    assert f"{newest}, which has no {COMPLETE_MARKER}" in caplog.text
+    os.remove(os.path.join(newest, WEIGHTS))  # not loadable: the older marked one, with a warning naming why
+    assert last_good_checkpoint(out) == os.path.join(out, "checkpoint-1")
+    assert "no model weights" in caplog.text
+
+
+def test_rotation_neither_counts_nor_deletes_an_unmarked_resumable_checkpoint(tmp_path):
+    out = tiny_run(str(tmp_path))
+    unmarked = os.path.join(out, "checkpoint-1")
+    os.remove(os.path.join(unmarked, COMPLETE_MARKER))
+    newest = os.path.join(out, "checkpoint-3")
+    shutil.copytree(os.path.join(out, "checkpoint-2"), newest)
+    remark(newest)
+    assert rotate_checkpoints(out, 1, newest=newest) == [os.path.join(out, "checkpoint-2")]
+    assert os.path.isfile(os.path.join(unmarked, "trainer_state.json"))
+
+
+def test_a_deletion_cut_short_never_leaves_a_resumable_folder(tmp_path, monkeypatch):
+    out = tiny_run(str(tmp_path))
+    folder = os.path.join(out, "checkpoint-2")
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints.shutil, "rmtree", dies)
+    with pytest.raises(KeyboardInterrupt):
+        delete_checkpoint(folder)
+    assert os.path.isfile(os.path.join(folder, WEIGHTS))
+    assert not os.path.exists(os.path.join(folder, "trainer_state.json"))  # not a plain transformers checkpoint now
+    assert last_good_checkpoint(out) == os.path.join(out, "checkpoint-1")
+
+
+def test_a_deletion_stopped_after_the_marker_is_not_resumed_from(tmp_path, monkeypatch):
+    # the one instant between the marker's removal and trainer_state.json's: the folder is unmarked with a trainer
+    # state, and must still not be taken for a plain transformers checkpoint
+    out = tiny_run(str(tmp_path))
+    folder = os.path.join(out, "checkpoint-2")
+    remove = os.remove
+
+    def stops_at_the_state(path, *args, **kwargs):
+        if os.path.basename(path) == "trainer_state.json":
+            raise KeyboardInterrupt
+        return remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints.os, "remove", stops_at_the_state)
+    with pytest.raises(KeyboardInterrupt):
+        delete_checkpoint(folder)
+    monkeypatch.setattr(checkpoints.os, "remove", remove)
+    assert os.path.isfile(os.path.join(folder, "trainer_state.json")) and not is_complete_checkpoint(folder)
+    assert last_good_checkpoint(out) == os.path.join(out, "checkpoint-1")
+    with pytest.raises(CorruptCheckpointError, match="deletion was begun"):
+        verify_checkpoint(folder)

@@ -3,6 +3,7 @@ from, and a damaged checkpoint is replaced by the previous complete one (never b
 Crash injection at every step of a save: tests/test_checkpoint_crash.py; markers, rotation, lock:
 tests/test_checkpoint_integrity.py."""
 
+import json
 import os
 import shutil
 
@@ -11,7 +12,7 @@ from fixtures.helpers import COMMON, TINY, path, read_metrics, tokenizers
 
 from tobigs_transformer.training import last_good_checkpoint, run_clm
 from tobigs_transformer.training.callbacks import COMPLETE_MARKER
-from tobigs_transformer.training.checkpoints import CorruptCheckpointError, verify_checkpoint
+from tobigs_transformer.training.checkpoints import LOCK_FILE, CorruptCheckpointError, verify_checkpoint
 
 N = 6
 
@@ -118,3 +119,123 @@ def test_resume_never_silently_restarts_from_step_zero(straight, tmp_path):
         run_clm.main(_argv(out, "--resume_from_checkpoint", "last"))
     assert bad in str(info.value)
     assert not os.path.exists(os.path.join(out, "metrics.json"))  # nothing was trained
+
+
+# ------------------------------------------------------------------------------------------------ issue 19
+def _copy_checkpoint(straight, out, step=N // 2, marked=True):
+    os.makedirs(out, exist_ok=True)
+    target = os.path.join(out, f"checkpoint-{step}")
+    shutil.copytree(os.path.join(straight, f"checkpoint-{step}"), target)
+    if not marked:
+        os.remove(os.path.join(target, COMPLETE_MARKER))
+    return target
+
+
+def _learning_rates(out):
+    return {e["step"]: e["learning_rate"] for e in read_metrics(out)["log_history"] if "learning_rate" in e}
+
+
+def test_last_resumes_an_unmarked_checkpoint_and_never_deletes_it(straight, tmp_path, caplog):
+    # a checkpoint of plain transformers / an older version: trainer_state.json, no completion marker
+    out = str(tmp_path / "unmarked")
+    unmarked = _copy_checkpoint(straight, out, marked=False)
+    files = sorted(os.listdir(unmarked))
+    with caplog.at_level("WARNING", logger="tobigs_transformer.training"):
+        run_clm.main(_argv(out, "--resume_from_checkpoint", "last", "--log_level", "warning"))
+    assert f"resuming from {unmarked}, which has no {COMPLETE_MARKER}" in caplog.text
+    a, eval_a = _losses(straight)
+    b, eval_b = _losses(out)
+    assert sorted(b) == list(range(1, N + 1))  # steps 1..3 come from the checkpoint's state: not a restart
+    for step in a:
+        assert b[step] == pytest.approx(a[step], abs=1e-6)
+    assert eval_b == pytest.approx(eval_a, abs=1e-6)
+    assert sorted(os.listdir(unmarked)) == files  # kept as it was: neither rotated nor replaced as stale
+    verify_checkpoint(unmarked)
+
+
+def test_a_finished_run_is_not_trained_again(straight, tmp_path, caplog):
+    # transformers' Trainer trains one step past --max_steps and saves checkpoint-(N+1) (see the upstream test)
+    out = str(tmp_path / "finished")
+    shutil.copytree(straight, out)
+    def written():  # every file but the lock's holder record
+        return {name: os.stat(os.path.join(out, name)).st_mtime_ns for name in os.listdir(out) if name != LOCK_FILE}
+
+    before = written()
+    with caplog.at_level("WARNING", logger="tobigs_transformer.training"):
+        metrics = run_clm.main(_argv(out, "--resume_from_checkpoint", "last", "--log_level", "warning"))
+    assert f"is complete: {os.path.join(out, f'checkpoint-{N}')} is at step {N}" in caplog.text
+    assert "--max_steps" in caplog.text
+    assert written() == before
+    assert metrics == read_metrics(straight)["metrics"]
+
+
+def test_plain_trainer_trains_one_step_past_a_finished_run(tmp_path):
+    # the upstream behaviour the command guards against (transformers 5.25, plain GPT-2): documented in
+    # docs/reliability.md; if this starts failing, transformers fixed it and the note there can go
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+
+    def train(resume):
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=99, n_positions=32, n_embd=32, n_layer=2, n_head=4))
+        ids = torch.randint(3, 98, (16, 8), generator=torch.Generator().manual_seed(0))
+        args = TrainingArguments(output_dir=str(tmp_path), max_steps=3, save_steps=3, per_device_train_batch_size=4,
+                                 use_cpu=True, report_to="none", disable_tqdm=True, save_strategy="steps")
+        trainer = Trainer(model=model, args=args, train_dataset=[{"input_ids": r, "labels": r} for r in ids])
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer
+
+    train(None)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-3"]
+    assert train(True).state.global_step == 4  # one step past max_steps=3 (mid-epoch: 4 batches per epoch)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-3", "checkpoint-4"]
+
+
+def test_overwrite_output_dir_trains_from_step_zero_over_old_checkpoints(straight, tmp_path):
+    out = str(tmp_path / "overwrite")
+    _copy_checkpoint(straight, out, step=N, marked=False)
+    run_clm.main(_argv(out, "--overwrite_output_dir"))
+    assert _losses(out) == _losses(straight)
+    verify_checkpoint(os.path.join(out, f"checkpoint-{N}"))  # replaced by this run's, marked
+
+
+def test_a_changed_learning_rate_is_warned_about_and_the_checkpoints_kept(straight, tmp_path, caplog):
+    out = str(tmp_path / "lr-warn")
+    _copy_checkpoint(straight, out)
+    with caplog.at_level("WARNING", logger="tobigs_transformer.training"):
+        run_clm.main(_argv(out, "--resume_from_checkpoint", "last", "--learning_rate", "1e-3", "--log_level",
+                           "warning"))
+    assert "--learning_rate 0.003 in the checkpoint, 0.001 now" in caplog.text
+    assert "--override_lr_scheduler_on_resume" in caplog.text
+    # transformers restored the checkpoint's optimizer and scheduler: the old learning rate goes on
+    old, got = _learning_rates(straight), _learning_rates(out)
+    for step in range(N // 2 + 1, N + 1):
+        assert got[step] == pytest.approx(old[step], rel=1e-9)
+
+
+def test_a_changed_schedule_is_warned_about_naming_both(straight, tmp_path, caplog):
+    out = str(tmp_path / "sched-warn")
+    _copy_checkpoint(straight, out)
+    with caplog.at_level("WARNING", logger="tobigs_transformer.training"):
+        run_clm.main(_argv(out, "--resume_from_checkpoint", "last", "--lr_scheduler_type", "constant",
+                           "--warmup_steps", "2", "--log_level", "warning"))
+    assert "--lr_scheduler_type 'linear' in the checkpoint, 'constant' now" in caplog.text
+    assert "--warmup_steps 0 in the checkpoint, 2 now" in caplog.text
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (("--learning_rate", "1e-3"), lambda old, step: old[step] / 3),  # linear: the same shape, a third of the rate
+    (("--learning_rate", "1e-3", "--lr_scheduler_type", "constant"), lambda old, step: 1e-3),
+], ids=["learning_rate", "learning_rate+schedule"])
+def test_override_lr_scheduler_on_resume_applies_the_new_values_from_the_resumed_step(straight, tmp_path, extra,
+                                                                                       expected):
+    out = str(tmp_path / "lr-override")
+    _copy_checkpoint(straight, out)
+    run_clm.main(_argv(out, "--resume_from_checkpoint", "last", "--override_lr_scheduler_on_resume", *extra))
+    old, got = _learning_rates(straight), _learning_rates(out)
+    for step in range(1, N // 2 + 1):
+        assert got[step] == old[step]  # the history before the checkpoint is the checkpoint's
+    for step in range(N // 2 + 1, N + 1):
+        assert got[step] == pytest.approx(expected(old, step), rel=1e-6), step
+    with open(os.path.join(out, f"checkpoint-{N}", "lr_schedule.json")) as f:
+        assert json.load(f)["learning_rate"] == 1e-3

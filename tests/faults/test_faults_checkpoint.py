@@ -21,14 +21,17 @@ from tobigs_transformer import TobigsForCausalLM
 from tobigs_transformer.convert import convert_from_hf, convert_to_hf
 from tobigs_transformer.hub import export_for_hub
 from tobigs_transformer.integrity import CorruptWeightsError
-from tobigs_transformer.training import run_clm
+from tobigs_transformer.training import ArgumentError
+from tobigs_transformer.training import recipe, run_clm
 from tobigs_transformer.training.checkpoints import (
     COMPLETE_MARKER,
+    CheckpointMismatchError,
     CorruptCheckpointError,
     OutputDirInUseError,
     last_good_checkpoint,
     rotate_checkpoints,
 )
+from tobigs_transformer.training.trainers import TobigsTrainer
 
 _DIR = tempfile.mkdtemp(prefix="tobigs-faults-checkpoint-")
 WEIGHTS = "model.safetensors"
@@ -161,6 +164,80 @@ def _all_damaged(name: str):
     return last_good_checkpoint(out)
 
 
+def _unmarked(name: str, damage=None) -> str:
+    """A run folder whose checkpoints have no marker (plain transformers / an older version), ``damage``d."""
+    out = _fresh(name)
+    for step in (1, 2):
+        folder = os.path.join(out, f"checkpoint-{step}")
+        os.remove(os.path.join(folder, COMPLETE_MARKER))
+        if damage is not None:
+            damage(folder)
+    return out
+
+
+def _clm_checkpoint(name: str) -> str:
+    """An output folder of a 2-step tiny `tobigs train clm` run that saved checkpoint-1 and checkpoint-2."""
+    out = os.path.join(_DIR, name)
+    shutil.rmtree(out, ignore_errors=True)
+    _clm(out, "--save_strategy", "steps", "--save_steps", "1", "--plot", "false")
+    return out
+
+
+def _probe_lock(out: str) -> str | None:
+    """Try to take ``out``'s lock from another process: its OutputDirInUseError message, or None if it got it."""
+    from tobigs_transformer.training import checkpoints
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: a process of its own, no lock inherited from the parent's bookkeeping
+        try:
+            os.close(read)
+            checkpoints._HELD.clear()
+            try:
+                checkpoints.OutputDirLock(out).acquire()
+                message = "-"
+            except OutputDirInUseError as exc:
+                message = str(exc)
+            os.write(write, message.encode("utf-8"))
+        finally:
+            os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    message = b"".join(chunks).decode("utf-8")
+    return None if message == "-" else message
+
+
+def _second_run_during(name: str, owner, attribute: str, when=lambda *a, **k: True):
+    """A `tobigs train clm` run during which, inside ``owner.attribute`` (after training), another process tries to
+    start a run into the same folder; raises the error that process got."""
+    out = os.path.join(_DIR, name)
+    shutil.rmtree(out, ignore_errors=True)
+    original, seen = getattr(owner, attribute), []
+
+    def probing(*args, **kwargs):
+        if when(*args, **kwargs):
+            seen.append(_probe_lock(out))
+        return original(*args, **kwargs)
+
+    setattr(owner, attribute, probing)
+    try:
+        _clm(out, "--plot", "false")
+    finally:
+        setattr(owner, attribute, original)
+    assert seen, f"{attribute} was never called"
+    if any(message is None for message in seen):
+        return "a second run got the lock"
+    raise OutputDirInUseError(seen[0])
+
+
+def _final_save(trainer, output_dir=None, _internal_call=False):
+    return not _internal_call  # the save after train() returned, not a checkpoint's
+
+
 _CK = lambda name, step=1: os.path.join(_ckpt(name, step), WEIGHTS)  # noqa: E731
 
 FAULTS = [
@@ -271,6 +348,43 @@ FAULTS = [
           action=lambda: _locked("l-resume", lambda out: _clm(out, "--resume_from_checkpoint", "last")),
           error=OutputDirInUseError, needles=(os.path.join(_DIR, "l-resume"), "in use by another run"),
           guarantee="Resuming into a folder a live run is writing is refused as well."),
+    # ---------------------------------------------------------------- unmarked checkpoints, the whole command locked
+    Fault(id="ckpt-unmarked-state-malformed-last",
+          action=lambda: last_good_checkpoint(_unmarked("u-state", lambda f: ci.truncate(
+              os.path.join(f, "trainer_state.json")))),
+          error=CorruptCheckpointError,
+          needles=(os.path.join(_ckpt("u-state", 2), "trainer_state.json"), "not a readable trainer state",
+                   os.path.join(_ckpt("u-state", 1), "trainer_state.json")),
+          guarantee="--resume_from_checkpoint last over unmarked checkpoints that do not load raises naming them; it "
+                    "never restarts from step 0 while checkpoints exist."),
+    Fault(id="ckpt-unmarked-no-weights-last",
+          action=lambda: last_good_checkpoint(_unmarked("u-weights", lambda f: os.remove(os.path.join(f, WEIGHTS)))),
+          error=CorruptCheckpointError, needles=(_ckpt("u-weights", 2), "no model weights", "trainer_state.json"),
+          guarantee="An unmarked checkpoint is resumed only with loadable weights; without them 'last' says so."),
+    Fault(id="ckpt-start-from-zero-over-checkpoints",
+          action=lambda: _clm(_unmarked("u-zero")),
+          error=ArgumentError,
+          needles=(os.path.join(_DIR, "u-zero", "run"), "checkpoint-2, checkpoint-1", "--resume_from_checkpoint last",
+                   "--overwrite_output_dir"),
+          guarantee="A run without --resume_from_checkpoint into a folder holding checkpoints (marked or not) stops "
+                    "and says how to continue or replace them, instead of training from step 0 over them."),
+    Fault(id="ckpt-resume-other-model-size",
+          action=lambda: _clm(_clm_checkpoint("size"), "--resume_from_checkpoint", "last", "--max_steps", "4",
+                              "--config_overrides", TINY.replace("d_model=32", "d_model=48")),
+          error=CheckpointMismatchError,
+          needles=("--config_overrides", "[64, 32] in the checkpoint", "[64, 48] here",
+                   "d_model=32 in the checkpoint, 48 here", os.path.join(_DIR, "size", "checkpoint-2")),
+          guarantee="Resuming with a changed model size names the option, a tensor's shapes in the checkpoint and "
+                    "now, and the config fields that differ (was a state-dict size-mismatch traceback)."),
+    Fault(id="lock-held-final-save",
+          action=lambda: _second_run_during("l-final-save", TobigsTrainer, "save_model", when=_final_save),
+          error=OutputDirInUseError, needles=(os.path.join(_DIR, "l-final-save"), "in use by another run"),
+          guarantee="The lock is held after trainer.train() returns: a second run started during the final save "
+                    "is refused."),
+    Fault(id="lock-held-final-artefacts",
+          action=lambda: _second_run_during("l-final-artefacts", recipe, "write_artefacts"),
+          error=OutputDirInUseError, needles=(os.path.join(_DIR, "l-final-artefacts"), "in use by another run"),
+          guarantee="...and until the command has written its last file (metrics.json, loss curve)."),
 ]
 
 

@@ -4,9 +4,11 @@ Every command of the package (``tobigs train clm``, ``tobigs convert``, ``tobigs
 here, so ``--help``, config files, defaults and errors work the same everywhere:
 
 * ``--help`` lists every option with its help text and default (the dataclass fields' ``metadata["help"]``);
-* ``--config_file run.yaml`` reads option values from a YAML/JSON mapping (flags on the command line win); a
+* ``--config_file run.yaml`` (or ``--config_file=run.yaml``) reads option values from a YAML/JSON mapping; a
   ``.yaml``/``.yml``/``.json`` file as the first argument is read the same way (``tobigs train clm run.yaml
-  --max_steps 10``);
+  --max_steps 10``).  Several files are read in the order given, a later file winning over an earlier one, and flags
+  on the command line win over every file (``HfArgumentParser``'s ``args_file_flag`` convention).  A key that is no
+  option of the command (``max-steps`` and an option's aliases spell it too) is an error naming the file and keys;
 * an unknown option, a value of the wrong type or a failed ``__post_init__`` check is a
   :class:`~.cli.UsageError` naming the option (one line, exit status 2 under :func:`~.cli.run_cli`);
 * an option renamed in this release keeps working under its old spelling as a field alias
@@ -60,8 +62,9 @@ def build_parser(command: Command, prog: str | None = None) -> HfArgumentParser:
         "A .yaml/.yml/.json file given as the first argument is read as a config file (options after it win).")
     parser = HfArgumentParser(command.arguments, prog=prog, description=command.description or None,
                               formatter_class=_HelpFormatter, allow_abbrev=False, epilog=epilog)
-    parser.add_argument("--config_file", metavar="PATH", default=None,
-                        help="YAML or JSON mapping of option names to values; options given on the command line win")
+    parser.add_argument("--config_file", metavar="PATH", default=None, action="append",
+                        help="YAML or JSON mapping of option names to values; may be given several times (a later "
+                             "file wins over an earlier one); options given on the command line win over all")
     return parser
 
 
@@ -92,21 +95,64 @@ def _as_flags(key: str, value: Any) -> list[str]:
     return [f"--{key}={value}"]
 
 
-def _expand_config_file(argv: list[str], fields: set[str], first_file: bool) -> list[str]:
+def _config_paths(argv: list[str], first_file: bool) -> tuple[list[str], list[str]]:
+    """The config files of ``argv`` in the order given (a leading ``.yaml``/``.json`` word, every ``--config_file
+    PATH`` and ``--config_file=PATH``) and the other words."""
+    paths: list[str] = []
     if first_file and argv and argv[0].endswith(CONFIG_SUFFIXES) and not argv[0].startswith("-"):
-        argv = ["--config_file", *argv]
-    if "--config_file" not in argv:
+        paths, argv = [argv[0]], argv[1:]
+    rest, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--config_file":
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                raise UsageError("--config_file needs a path")
+            paths.append(argv[i + 1])
+            i += 2
+            continue
+        if word.startswith("--config_file="):
+            if not word.split("=", 1)[1]:
+                raise UsageError("--config_file needs a path")
+            paths.append(word.split("=", 1)[1])
+        else:
+            rest.append(word)
+        i += 1
+    return paths, rest
+
+
+def _option_names(command: Command) -> dict[str, str]:
+    """Every spelling a config-file key may use → the field it sets: ``max_steps``, ``max-steps``, ``--max_steps``
+    and an option's aliases (``--out``)."""
+    names: dict[str, str] = {}
+    for dtype in command.arguments:
+        for f in dataclasses.fields(dtype):
+            if not f.init:
+                continue
+            for spelling in (f.name, f.name.replace("_", "-"), *f.metadata.get("aliases", ())):
+                names[spelling.lstrip("-")] = f.name
+    return names
+
+
+def _expand_config_file(argv: list[str], command: Command, first_file: bool) -> list[str]:
+    paths, rest = _config_paths(argv, first_file)
+    if not paths:
         return argv
-    i = argv.index("--config_file")
-    if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-        raise UsageError("--config_file needs a path")
-    path, rest = argv[i + 1], argv[:i] + argv[i + 2 :]
-    values = read_config_file(path)
-    unknown = sorted(k for k in values if k not in fields)
-    if unknown:
-        raise UsageError(f"config file {path!r}: unknown option(s) {unknown}; see --help for the options")
-    given = {word.split("=", 1)[0] for word in rest if word.startswith("--")}
-    flags = [w for key, value in values.items() if f"--{key}" not in given for w in _as_flags(key, value)]
+    spellings, merged = _option_names(command), {}
+    for path in paths:
+        values = read_config_file(path)
+        unknown = sorted(str(k) for k in values if str(k).lstrip("-") not in spellings)
+        flags_of = {k: "--" + k.lstrip("-") for k in unknown}
+        removed = [f"{k} (use {command.removed[flags_of[k]]})" for k in unknown if flags_of[k] in command.removed]
+        if removed:
+            raise UsageError(f"config file {path!r}: option(s) that no longer exist: {', '.join(removed)}")
+        if unknown:
+            raise UsageError(f"config file {path!r}: key(s) {unknown} are not options of this command and would "
+                             "not be used; see --help for the options")
+        for key, value in values.items():
+            merged[spellings[str(key).lstrip("-")]] = value  # a later file wins over an earlier one
+    given = {word.split("=", 1)[0].lstrip("-") for word in rest if word.startswith("-")}
+    given = {spellings.get(word, word) for word in given}
+    flags = [w for key, value in merged.items() if key not in given for w in _as_flags(key, value)]
     return flags + rest
 
 
@@ -116,10 +162,6 @@ def _with_positional(argv: list[str], option: str | None) -> list[str]:
         return argv
     n = next((i for i, word in enumerate(argv) if word.startswith("-")), len(argv))
     return [f"--{option}", *argv[:n], *argv[n:]]
-
-
-def _field_names(command: Command) -> set[str]:
-    return {f.name for dtype in command.arguments for f in dataclasses.fields(dtype) if f.init}
 
 
 def _build(dtype: type, values: dict[str, Any]):
@@ -136,7 +178,7 @@ def parse(command: Command, argv: Sequence[str] | None = None, prog: str | None 
     """The dataclass instances ``command.arguments`` from ``argv`` (default ``sys.argv[1:]``)."""
     words = list(sys.argv[1:] if argv is None else argv)
     words = _with_positional(words, command.positional)
-    words = _expand_config_file(words, _field_names(command), first_file=command.positional is None)
+    words = _expand_config_file(words, command, first_file=command.positional is None)
     parser = build_parser(command, prog)
     with argparse_errors_raise():
         namespace, remaining = parser.parse_known_args(words)

@@ -46,6 +46,8 @@ class _TobigsArgumentsMixin:
         if self.push_to_hub and os.environ.get("HF_HUB_OFFLINE") == "1":
             raise ArgumentError("--push_to_hub cannot work with HF_HUB_OFFLINE=1")
         check_resume_arg(self.resume_from_checkpoint)
+        check_max_steps(self.max_steps)
+        check_output_dir(self.output_dir)
         custom = None
         if is_noam(self.lr_scheduler_type):
             custom = str(getattr(self.lr_scheduler_type, "value", self.lr_scheduler_type)).lower()
@@ -63,14 +65,52 @@ class _TobigsArgumentsMixin:
             self.lr_scheduler_type = custom
 
 
+def check_max_steps(max_steps: int) -> None:
+    """transformers trains one step for ``--max_steps 0`` and reads any negative value as "use the epochs"."""
+    if max_steps == 0 or max_steps < -1:
+        raise ArgumentError(f"--max_steps must be a positive number of optimizer steps (or -1, the default: train "
+                            f"--num_train_epochs epochs), got {max_steps}")
+
+
+def check_output_dir(output_dir: str | None) -> None:
+    """``--output_dir`` is a folder (created if missing): neither it nor a folder above it may be a file."""
+    if not output_dir:
+        return
+    path = os.path.abspath(output_dir)
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+    if not os.path.isdir(path):
+        where = "is a file" if path == os.path.abspath(output_dir) else f"is inside {path!r}, which is a file"
+        raise ArgumentError(f"--output_dir {output_dir!r} {where}; give a folder (it is created if missing)")
+
+
+_OVERWRITE_HELP = (
+    "Train from step 0 into an --output_dir that holds checkpoints of an earlier run, replacing them as this run "
+    "reaches their steps. Without it such a run stops and says so: pass --resume_from_checkpoint last to continue "
+    "the earlier run instead."
+)
+_OVERRIDE_LR_HELP = (
+    "When resuming, apply this run's --learning_rate, --lr_scheduler_type, --warmup_steps and --lr_scheduler_kwargs "
+    "from the resumed step. By default transformers restores the checkpoint's optimizer and scheduler, which keep "
+    "the checkpoint's values (a warning names both when they differ)."
+)
+
+
 @dataclass
 class TobigsTrainingArguments(_TobigsArgumentsMixin, TrainingArguments):
     lr_scheduler_type: str = field(default="linear", metadata={"help": _SCHEDULER_HELP})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
+    override_lr_scheduler_on_resume: bool = field(default=False, metadata={"help": _OVERRIDE_LR_HELP})
 
 
 @dataclass
 class TobigsSeq2SeqTrainingArguments(_TobigsArgumentsMixin, Seq2SeqTrainingArguments):
     lr_scheduler_type: str = field(default="linear", metadata={"help": _SCHEDULER_HELP})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
+    override_lr_scheduler_on_resume: bool = field(default=False, metadata={"help": _OVERRIDE_LR_HELP})
 
 
 @dataclass
@@ -90,7 +130,8 @@ class ModelArguments:
     )
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "Comma-separated config values, e.g. 'd_model=256,encoder_layers=3,dropout=0.1'."},
+        metadata={"help": "Config values: comma-separated key=value ('d_model=256,encoder_layers=3,dropout=0.1') "
+                          "or a mapping ('{d_model: 256, dropout: 0.1}', or a mapping in a config file)."},
     )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Tokenizer folder (defaults to --model_name_or_path)."}

@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoTokenizer, set_seed
 from ..configuration_tobigs import TobigsConfig
 from ..presets import PRESETS
 from .callbacks import last_good_checkpoint
+from .checkpoints import resumable_checkpoints
 from .validation import (
     DATA_EXTENSIONS,
     ArgumentError,
@@ -201,26 +202,46 @@ def require_pad_token(tokenizer, model_args, why: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ model
-def parse_overrides(text: str | None) -> dict[str, Any]:
+def parse_overrides(text: str | dict | None) -> dict[str, Any]:
     """``"d_model=256,encoder_layers=3,dropout=0.1"`` → ``{"d_model": 256, ...}`` (values parsed as YAML scalars).
+    A mapping gives the same result: ``{"d_model": 256, ...}`` itself, or its text (``{d_model: 256}``, JSON or YAML
+    flow style: what a config file's ``config_overrides:`` mapping becomes on the command line).
 
     Only the syntax is checked here; the keys and values are the config's to judge (``TobigsConfig.check_keys`` and
     its validation, through :func:`build_config`), so ``d_modle=48`` fails naming the key and the closest field."""
     if not text:
         return {}
+    if isinstance(text, dict):
+        return _override_mapping(text, repr(text))
+    if text.lstrip().startswith("{"):
+        try:
+            mapping = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ArgumentError(f"--config_overrides {text!r} is not a mapping: {' '.join(str(exc).split())}") from exc
+        if not isinstance(mapping, dict):
+            raise ArgumentError(f"--config_overrides {text!r} is not a mapping")
+        return _override_mapping(mapping, text)
     out = {}
     for item in text.split(","):
         item = item.strip()
         if not item:
             continue
         if "=" not in item:
-            raise ArgumentError(f"--config_overrides item {item!r} is not key=value")
+            raise ArgumentError(f"--config_overrides item {item!r} is not key=value (or give a mapping: "
+                                "{d_model: 256, dropout: 0.1})")
         key, value = item.split("=", 1)
         try:
             out[key.strip()] = yaml.safe_load(value.strip())
         except yaml.YAMLError as exc:
             raise ArgumentError(f"--config_overrides {key.strip()}={value.strip()!r} is not a value") from exc
     return out
+
+
+def _override_mapping(mapping: dict, shown: str) -> dict[str, Any]:
+    bad = [k for k in mapping if not isinstance(k, str)]
+    if bad:
+        raise ArgumentError(f"--config_overrides {shown}: keys must be config field names, got {bad}")
+    return dict(mapping)
 
 
 def _option_of(model_args, value: str) -> str:
@@ -343,14 +364,24 @@ def _load_weights(model_class, model_args, config):
 
 
 def resolve_checkpoint(training_args) -> str | None:
-    """``--resume_from_checkpoint last`` (or ``true``) → the newest *complete* checkpoint in ``--output_dir``."""
+    """``--resume_from_checkpoint last`` (or ``true``) → the newest checkpoint in ``--output_dir`` that verifies
+    (marked complete, or a plain transformers one that loads).  Without the option, a folder that holds checkpoints
+    of an earlier run is refused unless ``--overwrite_output_dir`` says to start again from step 0."""
     value = training_args.resume_from_checkpoint
     if value is None:
+        found = resumable_checkpoints(training_args.output_dir)
+        if found and not getattr(training_args, "overwrite_output_dir", False):
+            names = [os.path.basename(p) for p in found]
+            raise ArgumentError(
+                f"--output_dir {training_args.output_dir} holds checkpoints of an earlier run ({', '.join(names)}): "
+                "pass --resume_from_checkpoint last to continue it, --overwrite_output_dir to train from step 0 and "
+                "replace them, or choose another --output_dir"
+            )
         return None
     if str(value).lower() in LAST_CHECKPOINT:
         found = last_good_checkpoint(training_args.output_dir)
         if found is None:
-            logger.warning(f"no complete checkpoint in {training_args.output_dir}; training from the start")
+            logger.warning(f"no checkpoint in {training_args.output_dir} to resume from; training from the start")
         return found
     check_resume_arg(value)
     return value

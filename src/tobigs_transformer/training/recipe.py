@@ -10,6 +10,9 @@ after it is built (the trainer class, the training arguments' defaults and the c
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +23,15 @@ import datasets
 
 from ..tooling.commands import Command, execute
 from .arguments import KeepColumnsTrainingArguments, ModelArguments, TobigsTrainingArguments, route_label_smoothing
-from .callbacks import PLOT_FILE, RunArtifactsCallback, plot_loss_curve, summarise_log_history, write_metrics_json
+from .callbacks import (
+    METRICS_FILE,
+    PLOT_FILE,
+    RunArtifactsCallback,
+    plot_loss_curve,
+    summarise_log_history,
+    write_metrics_json,
+)
+from .checkpoints import OutputDirLock, read_trainer_state
 from .common import (
     build_config,
     label_config,
@@ -41,7 +52,9 @@ from .tasks import Task
 from .trainers import perplexity
 from .validation import ArgumentError, check_length, check_run
 
-__all__ = ["ClassifierRecipe", "DocumentRecipe", "Recipe", "Splits"]
+__all__ = ["ClassifierRecipe", "DocumentRecipe", "Recipe", "Splits", "finished_at"]
+
+logger = logging.getLogger("tobigs_transformer.training")
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,18 @@ class Recipe:
         model_args, data_args, training_args, task = self.model_args, self.data_args, self.training_args, self.task
         check_run(model_args, data_args, training_args)
         setup(training_args, model_args, data_args)
+        # held until the last file of the command is written (the final model, its metrics, the artefacts), not
+        # only while transformers trains: a second run must not write into the folder in between
+        with output_dir_lock(training_args):
+            checkpoint = resolve_checkpoint(training_args) if training_args.do_train else None
+            done = finished_at(checkpoint, training_args)
+            if done is not None:
+                logger.warning(done)
+                return previous_metrics(training_args.output_dir)
+            return self._run(checkpoint)
+
+    def _run(self, checkpoint: str | None) -> dict[str, Any]:
+        model_args, data_args, training_args, task = self.model_args, self.data_args, self.training_args, self.task
         tokenizer = load_tokenizer(model_args)
         self.check_tokenizer(tokenizer)
         with training_args.main_process_first(desc="read the data"):
@@ -169,7 +194,7 @@ class Recipe:
             preprocess_logits_for_metrics=task.logits_to_predictions,
             callbacks=[RunArtifactsCallback(lm=task.language_model, plot=data_args.plot, title=task.title)],
         )
-        metrics = train_and_evaluate(trainer, task, splits)
+        metrics = train_and_evaluate(trainer, task, splits, checkpoint)
         test_metrics, extra = self.predict(trainer, tokenizer, splits)
         metrics.update(test_metrics)
         if trainer.is_world_process_zero():
@@ -261,11 +286,48 @@ class ClassifierRecipe(Recipe):
                                     remove_columns=ds.column_names) for split, ds in raw.items()}
 
 
-def train_and_evaluate(trainer, task: Task, splits: Splits) -> dict[str, Any]:
-    """Train (resuming if asked) and save model + tokenizer, then evaluate; the metrics of both."""
+def output_dir_lock(training_args):
+    """The ``--output_dir`` lock for the whole command (the main process holds it; the trainer's own acquire is
+    re-entrant)."""
+    if training_args.process_index != 0:
+        return contextlib.nullcontext()
+    return OutputDirLock(training_args.output_dir)
+
+
+def finished_at(checkpoint: str | None, training_args) -> str | None:
+    """A message when ``checkpoint`` already reached the end this run asks for (``--max_steps``, else
+    ``--num_train_epochs``), else None.  transformers' Trainer would train one more step past the end and save a new
+    checkpoint (docs/reliability.md); the command says the run is complete instead."""
+    if checkpoint is None:
+        return None
+    state = read_trainer_state(checkpoint)
+    step, epoch = int(state.get("global_step", 0)), float(state.get("epoch") or 0.0)
+    if training_args.max_steps > 0:
+        if step < training_args.max_steps:
+            return None
+        end = f"--max_steps {training_args.max_steps}"
+    else:
+        if epoch < training_args.num_train_epochs - 1e-9:
+            return None
+        end = f"--num_train_epochs {training_args.num_train_epochs:g}"
+    return (f"the run in {training_args.output_dir} is complete: {checkpoint} is at step {step} (epoch {epoch:g}), "
+            f"the end of {end}; nothing trained or written. Raise {end.split()[0]} to train further.")
+
+
+def previous_metrics(output_dir: str) -> dict[str, Any]:
+    """The metrics a finished run wrote (``metrics.json``), {} when there are none."""
+    try:
+        with open(os.path.join(output_dir, METRICS_FILE), encoding="utf-8") as f:
+            return dict(json.load(f).get("metrics", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def train_and_evaluate(trainer, task: Task, splits: Splits, checkpoint: str | None = None) -> dict[str, Any]:
+    """Train (from ``checkpoint`` when resuming) and save model + tokenizer, then evaluate; the metrics of both."""
     args, metrics = trainer.args, {}
     if args.do_train:
-        result = trainer.train(resume_from_checkpoint=resolve_checkpoint(args))
+        result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
         train = {**result.metrics, "train_samples": len(splits.train)}
         if task.language_model:
