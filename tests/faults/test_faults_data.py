@@ -439,9 +439,9 @@ FAULTS = [
                                     "tags": [["B-PER", "O"], ["B-PER", "O"], ["B-PER", "O"]]},
                                    run_token_classification.main,
                                    ["--config_overrides", TINY, "--tokenizer_name", tokenizers()["wordpiece"],
-                                    "--dataset_name", "toy_ner", "--validation_split_percentage", "0", "--max_seq_length", "32",
-                                    "--output_dir", str(_DIR / "train-out"), "--use_cpu", "--report_to", "none",
-                                    "--do_train"]),
+                                    "--dataset_name", "toy_ner", "--validation_split_percentage", "0",
+                                    "--max_seq_length", "32", "--output_dir", str(_DIR / "train-out"), "--use_cpu",
+                                    "--report_to", "none", "--do_train"]),
           needles=("toy_ner [train], row 2:", "column 'tags' holds 2 tags for 3 words", "column 'tokens'"),
           guarantee="--dataset_name rows whose tags and words differ in count name the dataset, split and row, "
                     "not an index inside a map batch."),

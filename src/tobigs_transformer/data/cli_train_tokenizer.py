@@ -15,8 +15,8 @@ column missing from some rows (the check of ``tobigs train``'s data files,
 strings (sentences) in every row, as its first row says.  Blank strings are allowed and skipped, as ``tobigs train
 clm`` skips a blank document: they hold nothing to learn a vocabulary from (a corpus of nothing but blank texts is
 still an error).  ``--dataset_name`` rows are checked as they are read: a null or non-string text names the dataset,
-the split, the row and the column.  Exit status 2 for a bad option (unknown option, a missing file, a missing column), 1 for a runtime failure;
-one line on stderr (``TOBIGS_DEBUG=1`` adds the traceback).
+the split, the row and the column.  Exit status 2 for a bad option (unknown option, a missing file, a missing
+column), 1 for a runtime failure; one line on stderr (``TOBIGS_DEBUG=1`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -117,10 +117,11 @@ def _column_texts(ds, args: TrainTokenizerArguments, source: str) -> Iterator[st
 
 
 def _what(value) -> str:
+    """What a value that is not text is, as errors say it (``null``, ``int 123``, ``a list holding null``)."""
     if value is None:
         return "null"
     if isinstance(value, list):
-        return f"a list holding {type(next(v for v in value if not isinstance(v, str))).__name__}"
+        return f"a list holding {_what(next(v for v in value if not isinstance(v, str)))}"
     return f"{type(value).__name__} {value!r:.40}"
 
 
