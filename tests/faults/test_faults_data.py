@@ -10,6 +10,7 @@ import tempfile
 import unicodedata
 import zipfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from faults.fault_case import Fault, check, params
@@ -21,6 +22,7 @@ from tobigs_transformer.data import (
     DataCollatorForNextSentencePrediction,
     build_corpora,
     build_ko_en_bible,
+    cli_train_tokenizer,
     create_nsp_examples,
     fetch_package,
     group_texts,
@@ -31,6 +33,7 @@ from tobigs_transformer.data import (
 from tobigs_transformer.data.corpora import BIBLE
 from tobigs_transformer.data.nsp import pair_batch_size
 from tobigs_transformer.tooling.data_files import DataFileError
+from tobigs_transformer.training.validation import ArgumentError
 from tobigs_transformer.training import (
     demo,
     run_classification,
@@ -174,6 +177,30 @@ def _clm(name: str, rows: str, *argv: str):
 
 def _tag(name: str, rows: str):
     return _train(run_token_classification, "wordpiece", name, rows)
+
+
+def _from_hub(rows: dict, call, *args):
+    """``call(*args)`` where ``datasets.load_dataset`` gives ``rows`` (as the split ``train``, and as the one split of
+    a ``split=`` call): a ``--dataset_name`` source without the Hub."""
+    import datasets
+
+    table = datasets.Dataset.from_dict(rows)
+
+    def load_dataset(name, *_, split=None, **__):
+        return table if split is not None else datasets.DatasetDict({"train": table})
+
+    with mock.patch.object(datasets, "load_dataset", load_dataset):
+        return call(*args)
+
+
+def _tokenizer(argv: dict):
+    """``tobigs tokenizer`` up to its end (saving into a fresh folder) with ``argv`` as keyword options."""
+    options = {"kind": "wordpiece", "vocab_size": 300, "min_frequency": 1, "output_dir": str(_DIR / "tok-out"), **argv}
+    return cli_train_tokenizer.train(cli_train_tokenizer.TrainTokenizerArguments(**options))
+
+
+def _tokenizer_file(name: str, rows: str, kind: str = "wordpiece"):
+    return _tokenizer({"kind": kind, "train_file": [str(_file(f"tok-data/{name}", rows.encode("utf-8")))]})
 
 
 _GOOD_DEMO_FILES = {
@@ -407,6 +434,36 @@ FAULTS = [
                                 '{"sentences": ["A b.", "C d."]}\n{"sentences": ["E f.", 7]}\n'),
           needles=("doc_number.jsonl:2:", "column 'sentences'", "item 1 is a number (7)"),
           guarantee="A document whose sentence is not a string names the line and the item."),
+    Fault(id="train-data-dataset-tags-count", error=ArgumentError,
+          action=lambda: _from_hub({"tokens": [["Bob", "went"], ["Ann", "ran"], ["Bob", "went", "home"]],
+                                    "tags": [["B-PER", "O"], ["B-PER", "O"], ["B-PER", "O"]]},
+                                   run_token_classification.main,
+                                   ["--config_overrides", TINY, "--tokenizer_name", tokenizers()["wordpiece"],
+                                    "--dataset_name", "toy_ner", "--validation_split_percentage", "0",
+                                    "--max_seq_length", "32", "--output_dir", str(_DIR / "train-out"), "--use_cpu",
+                                    "--report_to", "none", "--do_train"]),
+          needles=("toy_ner [train], row 2:", "column 'tags' holds 2 tags for 3 words", "column 'tokens'"),
+          guarantee="--dataset_name rows whose tags and words differ in count name the dataset, split and row, "
+                    "not an index inside a map batch."),
+    Fault(id="tokenizer-data-text-not-a-string", error=DataFileError,
+          action=lambda: _tokenizer_file("tok_number.jsonl", '{"text": "To be."}\n{"text": 123}\n'),
+          needles=("tok_number.jsonl:2:", "column 'text'", "a number (123)", "expected a string"),
+          guarantee="tobigs tokenizer refuses a text that is a number, naming file, line and column (it was "
+                    "silently skipped)."),
+    Fault(id="tokenizer-data-null-text", error=DataFileError,
+          action=lambda: _tokenizer_file("tok_null.jsonl", '{"text": "To be."}\n{"text": null}\n', kind="bart"),
+          needles=("tok_null.jsonl:2:", "column 'text'", "is null"),
+          guarantee="tobigs tokenizer refuses a null text before training, as tobigs train clm does (blank texts "
+                    "are skipped by both)."),
+    Fault(id="tokenizer-data-sentence-not-a-string", error=DataFileError,
+          action=lambda: _tokenizer_file("tok_sentences.jsonl", '{"text": ["To be.", "Or not."]}\n'
+                                                                '{"text": ["To be.", 7]}\n'),
+          needles=("tok_sentences.jsonl:2:", "column 'text'", "item 1 is a number (7)"),
+          guarantee="A text column of sentence lists (as its first row says) is checked item by item."),
+    Fault(id="tokenizer-dataset-null-text", error=ValueError,
+          action=lambda: _from_hub({"text": ["To be.", None]}, _tokenizer, {"dataset_name": "toy"}),
+          needles=("dataset 'toy' (default, split 'train')", "row 1", "column 'text' is null"),
+          guarantee="tobigs tokenizer --dataset_name names the dataset, split, row and column of a null text."),
 ]
 
 

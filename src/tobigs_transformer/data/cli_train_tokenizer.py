@@ -9,12 +9,19 @@ Thin command line over :mod:`tobigs_transformer.data.tokenization`::
 
 ``.txt`` files are read one line per text; ``.json``/``.jsonl`` files through ``datasets``' json builder, after a
 check that names the file and line of anything unreadable (empty file, bytes that are not UTF-8, a malformed JSON
-line).  Exit status 2 for a bad option (unknown option, a missing file, a missing column), 1 for a runtime failure;
-one line on stderr (``TOBIGS_DEBUG=1`` adds the traceback).
+line) and the file, line and column of a ``--text_column`` value that is not text: null, a number, an object, or a
+column missing from some rows (the check of ``tobigs train``'s data files,
+:class:`~tobigs_transformer.tooling.data_files.Column`).  A column may hold a string in every row or a list of
+strings (sentences) in every row, as its first row says.  Blank strings are allowed and skipped, as ``tobigs train
+clm`` skips a blank document: they hold nothing to learn a vocabulary from (a corpus of nothing but blank texts is
+still an error).  ``--dataset_name`` rows are checked as they are read: a null or non-string text names the dataset,
+the split, the row and the column.  Exit status 2 for a bad option (unknown option, a missing file, a missing
+column), 1 for a runtime failure; one line on stderr (``TOBIGS_DEBUG=1`` adds the traceback).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -22,7 +29,7 @@ from dataclasses import dataclass, field
 
 from ..tooling.cli import UsageError
 from ..tooling.commands import Command, run_command
-from ..tooling.data_files import check_data_file
+from ..tooling.data_files import Column, check_data_file
 from .tokenization import TOKENIZER_KINDS, train_tokenizer
 
 _BUILDERS = {".txt": "text", ".json": "json", ".jsonl": "json"}
@@ -79,36 +86,82 @@ def iter_texts(args: TrainTokenizerArguments) -> Iterator[str]:
         raise UsageError("give exactly one of --train_file or --dataset_name")
     if args.dataset_name is not None:
         yield from _column_texts(datasets.load_dataset(args.dataset_name, args.dataset_config, split=args.split),
-                                 args, "")
+                                 args, args.source)
         return
     for path in args.train_file:
         if path.endswith(".txt"):
             with open(path, encoding="utf-8") as f:
                 yield from (line.rstrip("\n") for line in f if line.strip())
         else:
-            yield from _column_texts(datasets.load_dataset("json", data_files=[path], split="train"), args,
-                                     f" of {path}")
+            yield from _column_texts(datasets.load_dataset("json", data_files=[path], split="train"), args, path)
 
 
-def _column_texts(ds, args: TrainTokenizerArguments, where: str) -> Iterator[str]:
+def _column_texts(ds, args: TrainTokenizerArguments, source: str) -> Iterator[str]:
+    """The non-blank texts of ``--text_column`` in the rows of ``ds`` (``source``: where they come from, as errors
+    name it)."""
     missing = [c for c in args.text_column if c not in ds.column_names]
     if missing:
-        raise UsageError(f"--text_column: column(s) {missing} not in the data{where} (columns: {ds.column_names})")
+        raise UsageError(f"--text_column: column(s) {missing} not in the data of {source} (columns: "
+                         f"{ds.column_names})")
     if args.max_texts is not None:
         ds = ds.select(range(min(args.max_texts, len(ds))))
-    for row in ds:
+    for index, row in enumerate(ds):
         for column in args.text_column:
             value = row[column]
-            for text in value if isinstance(value, list) else [value]:
-                if isinstance(text, str) and text.strip():
-                    yield text
+            texts = value if isinstance(value, list) else [value]
+            if not all(isinstance(text, str) for text in texts):
+                # files were checked record by record before (check_sources); a --dataset_name split is not
+                raise ValueError(f"{source}: row {index}: column {column!r} is {_what(value)}; expected a string (or "
+                                 "a list of strings)")
+            yield from (text for text in texts if text.strip())
+
+
+def _what(value) -> str:
+    """What a value that is not text is, as errors say it (``null``, ``int 123``, ``a list holding null``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return f"a list holding {_what(next(v for v in value if not isinstance(v, str)))}"
+    return f"{type(value).__name__} {value!r:.40}"
+
+
+def _first_record(path: str) -> dict:
+    """The first record of a JSON (lines) file, or ``{}`` where it cannot be read (``check_data_file`` then says
+    why, naming the line)."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            first = next((line.strip() for line in f if line.strip()), "")
+            if not first.startswith("["):
+                try:
+                    record = json.loads(first)
+                except json.JSONDecodeError:  # one pretty-printed object over several lines
+                    f.seek(0)
+                    record = json.load(f)
+            else:
+                f.seek(0)
+                records = json.load(f)
+                record = records[0] if records else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def text_columns(path: str, names: list[str]) -> list[Column]:
+    """What every record of a JSON (lines) file must hold for the tokenizer: each ``--text_column`` a string (blank
+    allowed: it is skipped, as ``tobigs train clm`` skips a blank document) or, where the file's first record holds
+    a list there, a list of strings in every record (sentences)."""
+    first = _first_record(path)
+    return [Column(name, "sentences") if isinstance(first.get(name), list) else Column(name, allow_empty=True)
+            for name in names]
 
 
 def check_sources(args: TrainTokenizerArguments) -> None:
-    """Every ``--train_file`` can be read (file and line of the first unreadable thing otherwise); the options
-    themselves were checked when ``args`` was built."""
+    """Every ``--train_file`` can be read and every record of a JSON one holds text in each ``--text_column`` (file,
+    line and column of the first thing that does not); the options themselves were checked when ``args`` was
+    built."""
     for path in args.train_file or []:
-        check_data_file(path, _BUILDERS[os.path.splitext(path)[1].lower()])
+        builder = _BUILDERS[os.path.splitext(path)[1].lower()]
+        check_data_file(path, builder, text_columns(path, args.text_column) if builder == "json" else None)
 
 
 def train(args: TrainTokenizerArguments) -> int:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 
+import datasets
 import numpy as np
 
 from transformers import DataCollatorForTokenClassification
@@ -23,6 +25,7 @@ from transformers import DataCollatorForTokenClassification
 from ..modeling_tobigs import TobigsForTokenClassification
 from ..tooling.cli import run_cli
 from .arguments import DataArguments
+from .common import map_examples, split_source
 from .metrics import TokenClassificationMetrics
 from .recipe import ClassifierRecipe
 from .tasks import Task
@@ -73,7 +76,10 @@ def word_predictions(logits: np.ndarray, word_starts: list[list[int]], id2label:
     return rows
 
 
-def _tagged(batch, tokenizer, data_args, label2id: dict[str, int]) -> dict:
+def _tagged(batch, indices: list[int], tokenizer, data_args, label2id: dict[str, int], source: str) -> dict:
+    """Sub-tokens, word starts and labels of a batch of rows; ``indices``: the rows' indices in their split
+    (``with_indices=True``) and ``source``: where the split came from, so that a bad row is named as the user knows
+    it, not by its place in a map batch."""
     words = batch[data_args.tokens_column]
     enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=data_args.max_seq_length)
     # the word each first sub-token starts (-1 elsewhere): how --do_predict reads one tag per word (the Trainer
@@ -83,8 +89,11 @@ def _tagged(batch, tokenizer, data_args, label2id: dict[str, int]) -> dict:
     if any(tags is not None for tags in batch.get(data_args.tags_column, [None])):
         labels = []
         for i, tags in enumerate(batch[data_args.tags_column]):
-            if len(tags) != len(words[i]):
-                raise ArgumentError(f"example {i}: {len(tags)} tags for {len(words[i])} words")
+            # data files were checked record by record before (file and line); a --dataset_name split is not
+            if tags is None or len(tags) != len(words[i]):
+                given = "no tags (null)" if tags is None else f"{len(tags)} tags"
+                raise ArgumentError(f"{source}, row {indices[i]}: column {data_args.tags_column!r} holds {given} for "
+                                    f"{len(words[i])} words in column {data_args.tokens_column!r}: one tag per word")
             labels.append(_word_labels(enc.word_ids(i), tags, label2id, data_args.label_all_tokens))
         enc["labels"] = labels
     return dict(enc)
@@ -94,7 +103,7 @@ class TokenClassification(ClassifierRecipe):
     data_arguments = TokenClassificationDataArguments
     label_option = "--tags_column"
     task = TOKEN_CLASSIFICATION
-    preprocess = staticmethod(_tagged)
+    preprocess = staticmethod(_tagged)  # called by tokenize below, with the rows' indices and their source
 
     def columns(self, split: str, present: list[str]) -> list[str]:
         # a test split may come without tags (then: predictions only)
@@ -102,6 +111,15 @@ class TokenClassification(ClassifierRecipe):
 
     def label_values(self, rows) -> set:
         return {tag for tags in rows[self.data_args.tags_column] for tag in tags}
+
+    def tokenize(self, raw, tokenizer, config) -> dict[str, datasets.Dataset]:
+        # with the rows' indices, so that _tagged names a bad row by its split and index
+        return {split: map_examples(ds, partial(_tagged, tokenizer=tokenizer, data_args=self.data_args,
+                                                label2id=dict(config.label2id),
+                                                source=split_source(self.data_args, split)),
+                                    self.data_args, f"tokenize {split}", remove_columns=ds.column_names,
+                                    with_indices=True)
+                for split, ds in raw.items()}
 
     def collator(self, tokenizer, config, model) -> DataCollatorForTokenClassification:
         return DataCollatorForTokenClassification(tokenizer)
