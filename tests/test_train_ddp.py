@@ -93,6 +93,25 @@ def test_two_workers_without_use_cpu_train_as_one_group(tmp_path):
         assert eval_two == pytest.approx(eval_one, abs=1e-4)
 
 
+@pytest.mark.slow
+def test_two_cpu_workers_with_a_gpu_backend_stop_at_once(tmp_path):
+    """torchrun, 2 workers without GPU, --ddp_backend nccl: each worker exits with status 2 and one line naming the
+    backend and WORLD_SIZE, before any process group waits (no hang) and before anything is written."""
+    out = tmp_path / "run"
+    argv = _argv(str(out), 2, use_cpu=False)
+    argv[argv.index("--ddp_backend") + 1] = "nccl"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", free_port(), "-m",
+           "tobigs_transformer.tooling.main", "train", "clm", *argv]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    error = ("tobigs train clm: error: --ddp_backend nccl cannot join CPU workers (the launcher started WORLD_SIZE=2 "
+             "workers on the CPU): use --ddp_backend gloo or leave it out")
+    assert proc.returncode != 0 and error in proc.stderr.splitlines(), proc.stderr[-3000:]
+    assert re.search(r"exitcode\s*: 2 ", proc.stderr), proc.stderr[-3000:]  # the worker's usage-error status
+    assert not out.exists() or not any(out.iterdir())
+
+
 def _launcher_env(monkeypatch, world="2", rank="0"):
     for name, value in (("WORLD_SIZE", world), ("RANK", rank), ("LOCAL_RANK", rank)):
         monkeypatch.setenv(name, value)
