@@ -1,6 +1,8 @@
 """Data-parallel training with torchrun on CPU (gloo): 2 processes × batch 2 reach the same losses as 1 process ×
 batch 4 (same global batch, same samples per step); `accelerate launch --config_file configs/accelerate/ddp_cpu.yaml`
-starts the same 2 ranks and reaches the same losses as torchrun.
+starts the same 2 ranks and reaches the same losses as torchrun.  Launched without --use_cpu on a machine without
+GPU, the workers still form one group (the training arguments ask for the CPU and say so once); a GPU-only
+--ddp_backend on CPU workers stops every worker at once with a usage error.
 
 Tolerance: 1e-4 absolute on every logged training loss and on the final eval loss.  The two runs differ only in
 the order of floating-point sums (gradients are all-reduced across ranks; the loss over the global batch is formed
