@@ -4,6 +4,7 @@ and line, or the option, the bad value and what would fit."""
 
 import os
 import tempfile
+from unittest import mock
 
 import pytest
 from faults.fault_case import Fault, check, params
@@ -43,6 +44,22 @@ def _clm(*argv: str, tokenizer: str | None = None):
 
 def _train(name: str, content: bytes | str, *argv: str):
     return _clm("--train_file", _file(name, content), *argv)
+
+
+def _launched(*argv: str, accelerator: bool = False, local_rank: bool = True):
+    """run_clm.main as worker 0 of 2 started by torchrun (its environment), without --use_cpu.  ``accelerator``: as
+    if the machine had a device accelerate does not distribute.  Without ``local_rank`` accelerate opens no process
+    group (with it, one that waits for worker 1): the rows fail before or without one."""
+    env = {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}
+    if local_rank:
+        env["LOCAL_RANK"] = "0"
+    with mock.patch.dict(os.environ, env), mock.patch("tobigs_transformer.training.arguments.has_accelerator",
+                                                       return_value=accelerator):
+        if not local_rank:
+            os.environ.pop("LOCAL_RANK", None)
+        return run_clm.main(["--preset", "gpt2", "--config_overrides", TINY, "--tokenizer_name", tokenizers()["gpt"],
+                             "--train_file", path("en_train.txt"), "--do_train", "--output_dir", _dir("launched"),
+                             "--report_to", "none", *argv])
 
 
 def _tokenizer_cli(*argv: str):
@@ -261,6 +278,19 @@ FAULTS = [
           action=lambda: run_clm.main([_file("nested.yaml", "config_file: other.yaml\n")]),
           error=UsageError, needles=("nested.yaml", "config_file"),
           guarantee="A config file naming another config file is refused: that key would not be used."),
+    # ------------------------------------------------------------------------------------------ issue 18.6 / 19
+    Fault(id="train-launched-cpu-workers-gpu-backend",
+          action=lambda: _launched("--ddp_backend", "nccl"),
+          error=ArgumentError, needles=("--ddp_backend nccl", "WORLD_SIZE=2", "--ddp_backend gloo"),
+          guarantee="Workers launched on a machine without GPU (torchrun's environment, WORLD_SIZE=2) with a GPU-only "
+                    "--ddp_backend are refused before any process group waits for the others."),
+    Fault(id="train-launched-workers-not-distributed",
+          action=lambda: _launched(accelerator=True, local_rank=False),
+          error=ArgumentError, needles=("WORLD_SIZE=2", "distributed: not_parallel", "--use_cpu",
+                                        "alone on all the data"),
+          guarantee="Launched workers (WORLD_SIZE=2) that transformers leaves unjoined (a device it does not "
+                    "distribute) are refused before any data is read, instead of each training alone on all the data "
+                    "into the same --output_dir."),
 ]
 
 

@@ -45,6 +45,8 @@ class _TobigsArgumentsMixin:
     def __post_init__(self):
         if self.push_to_hub and os.environ.get("HF_HUB_OFFLINE") == "1":
             raise ArgumentError("--push_to_hub cannot work with HF_HUB_OFFLINE=1")
+        # before the base __post_init__: it sets up the device and, under a launcher, the process group
+        self.use_cpu = cpu_for_launched_workers(self.use_cpu, self.ddp_backend)
         check_resume_arg(self.resume_from_checkpoint)
         check_max_steps(self.max_steps)
         check_output_dir(self.output_dir)
@@ -61,8 +63,68 @@ class _TobigsArgumentsMixin:
                     f"{sorted(valid) + list(NOAM_SCHEDULER_NAMES)}"
                 )
         super().__post_init__()
+        check_launch(self)
         if custom is not None:
             self.lr_scheduler_type = custom
+
+
+def launcher_world_size() -> int:
+    """The number of workers the launcher started (``WORLD_SIZE`` of torchrun / ``accelerate launch``), 1 without
+    one."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def has_accelerator() -> bool:
+    """A GPU (or another accelerator torch knows) this process could train on; asked the way accelerate asks."""
+    from accelerate.utils import get_torch_accelerator_backend
+
+    return get_torch_accelerator_backend()[0] is not None
+
+
+def cpu_backends() -> tuple[str, ...]:
+    """The --ddp_backend values accelerate joins CPU workers with (mpi only where torch was built with it)."""
+    import torch.distributed
+
+    return ("gloo", "mpi") if torch.distributed.is_mpi_available() else ("gloo",)
+
+
+def cpu_for_launched_workers(use_cpu: bool, ddp_backend: str | None) -> bool:
+    """``use_cpu`` for this worker.  Several workers launched (``WORLD_SIZE`` > 1) on a machine without GPU train on
+    the CPU in one DDP group: transformers joins CPU workers only when asked for the CPU, and otherwise lets every
+    worker train the whole model alone on all the data into the same --output_dir (``distributed: not_parallel``).
+    With no accelerator the CPU is the only device, so asking for it changes nothing else; it is said in a log line.
+    A --ddp_backend that cannot join CPU processes (nccl, ...) is refused here, before any process group waits."""
+    world = launcher_world_size()
+    cpu = use_cpu or os.environ.get("ACCELERATE_USE_CPU", "false").lower() in ("1", "true", "yes", "on")
+    if world <= 1:
+        return use_cpu
+    if not cpu and has_accelerator():
+        return use_cpu
+    if ddp_backend is not None and ddp_backend not in cpu_backends():
+        raise ArgumentError(f"--ddp_backend {ddp_backend} cannot join CPU workers (the launcher started "
+                            f"WORLD_SIZE={world} workers on the CPU): use --ddp_backend gloo or leave it out")
+    if not cpu and os.environ.get("RANK", "0") == "0":
+        logger.warning(f"the launcher started WORLD_SIZE={world} workers and there is no GPU: training on the CPU in "
+                       f"one DDP group (--use_cpu set)")
+    return True
+
+
+def check_launch(training_args) -> None:
+    """Workers started by a launcher (``WORLD_SIZE`` > 1) must form one DDP group: otherwise each trains alone on all
+    the data and they write the same --output_dir (transformers only warns).  Run after the device is set up."""
+    from transformers.training_args import ParallelMode
+
+    world = launcher_world_size()
+    mode = training_args.parallel_mode
+    if world <= 1 or mode not in (ParallelMode.NOT_PARALLEL, ParallelMode.NOT_DISTRIBUTED):
+        return
+    raise ArgumentError(f"the launcher started WORLD_SIZE={world} workers but transformers set up no DDP group on "
+                        f"{training_args.device} (distributed: {mode.value}): each would train alone on all the data "
+                        f"into the same --output_dir; pass --use_cpu to train on the CPU (gloo), or launch one worker "
+                        f"per GPU")
 
 
 def check_max_steps(max_steps: int) -> None:
