@@ -253,7 +253,11 @@ def test_ddp_cpu_config_starts_two_workers(tmp_path):
         "dist.all_reduce(total)  # a collective over both ranks: they are one group\n"
         "report = {'type': str(a.state.distributed_type), 'processes': a.num_processes, 'backend': a.state.backend,\n"
         "          'device': a.device.type, 'sum_of_ranks_plus_one': total.item(), 'pid': os.getpid()}\n"
-        f"open(os.path.join({str(tmp_path)!r}, f'rank_{{a.process_index}}.json'), 'w').write(json.dumps(report))\n")
+        f"open(os.path.join({str(tmp_path)!r}, f'rank_{{a.process_index}}.json'), 'w').write(json.dumps(report))\n"
+        # Leave the group before exiting: gloo threads still running at interpreter exit abort the process now and
+        # then ('terminate called without an active exception').
+        "dist.barrier()\n"
+        "dist.destroy_process_group()\n")
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     cmd = [os.path.join(os.path.dirname(sys.executable), "accelerate"), "launch", "--config_file", DDP_CPU,
            "--main_process_port", free_port(), str(probe)]
