@@ -5,19 +5,22 @@ The mixins are transformers' test code, not part of its wheel, so they are read 
 by the environment variable TRANSFORMERS_TESTS_DIR (its root, holding `tests/test_modeling_common.py`); the
 version should match the installed transformers. The source distribution has it:
 
-    pip download --no-deps --no-binary :all: transformers==$(python -c "import transformers; print(transformers.__version__)") -d DIR
-    tar -xzf DIR/transformers-*.tar.gz -C DIR   # TRANSFORMERS_TESTS_DIR=DIR/transformers-<version>
+    VERSION=$(python -c "import transformers; print(transformers.__version__)")
+    pip download --no-deps --no-binary :all: "transformers==$VERSION" -d DIR
+    tar -xzf "DIR/transformers-$VERSION.tar.gz" -C DIR   # then TRANSFORMERS_TESTS_DIR=DIR/transformers-$VERSION
 
 and the mixins import `parameterized` (pip install parameterized). Without the variable, the files or that package,
 the module is skipped with a message saying what is missing. The source distribution ships neither
 `tests/generation/test_utils.py` (GenerationTesterMixin) nor `tests/exporters/test_export.py` (ExportTesterMixin,
-transformers-slow export tests only) nor `tests/utils/test_configuration_utils.py` (ConfigTester): those mixins are
-then replaced by empty stand-ins (logged, and listed by `test_what_ran`), so the modeling part still runs; a git
-checkout of the same version runs everything.
+transformers-slow export tests only) nor `tests/utils/` (ConfigTester's `test_configuration_utils.py`,
+PipelineTesterMixin's `tiny_model_summary.json`): those are then replaced by empty stand-ins, named in a logged
+warning, so that the modeling part still runs; a git checkout of the same version runs everything. (The pipeline
+tests load the tiny checkpoints that `tiny_model_summary.json` lists, or TRANSFORMERS_TINY_MODEL_PATH holds; ours are
+in neither, so transformers skips them with its own reason; tests/test_pipeline_*.py test our pipelines.)
 
 Our testers are written here, on the pattern of transformers' own `tests/models/*/test_modeling_*.py`: one per
-architecture, on the tiny sizes of tests/tiny.py. A common test that does not apply to our design is skipped in its
-class with a one-line reason, as transformers' model test files do.
+preset family and variant, on the tiny sizes of tests/tiny.py. A common test that does not apply to our design is
+skipped in its class with a one-line reason, as transformers' model test files do.
 """
 
 import importlib
@@ -133,7 +136,8 @@ def _register_class_names() -> None:
         names = auto_class._model_mapping._model_mapping
         for attribute, value in vars(hf.modeling).items():
             if value is names:
-                setattr(hf.modeling, attribute, type(names)({**names, tt.TobigsConfig.model_type: model_class.__name__}))
+                ours = {tt.TobigsConfig.model_type: model_class.__name__}
+                setattr(hf.modeling, attribute, type(names)({**names, **ours}))
 
 
 _register_class_names()
@@ -166,7 +170,8 @@ class TobigsModelTester:
         config = self.get_config()
         self.vocab_size = config.vocab_size
         self.hidden_size = config.d_model
-        self.num_hidden_layers = config.decoder_layers if config.architecture == "decoder-only" else config.encoder_layers
+        decoder_only = config.architecture == "decoder-only"
+        self.num_hidden_layers = config.decoder_layers if decoder_only else config.encoder_layers
         self.num_attention_heads = config.encoder_attention_heads
         self.pad_token_id = config.pad_token_id
         self.architecture = config.architecture

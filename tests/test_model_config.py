@@ -122,7 +122,8 @@ def _with_extra_keys() -> TobigsConfig:
 
 
 def _warning_names_the_extra_keys(caplog) -> None:
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "no field" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and "no field" in r.getMessage()]
     assert warnings and all(re.search(rf"\b{key}\b", warnings[-1]) for key in EXTRA), warnings
 
 
@@ -135,7 +136,8 @@ def _warning_names_the_extra_keys(caplog) -> None:
 def test_saved_config_with_extra_keys_loads_keeps_them_and_saves_again(tmp_path, caplog, load):
     config = _with_extra_keys()
     config.save_pretrained(tmp_path / "first")
-    assert {k: v for k, v in json.loads((tmp_path / "first" / "config.json").read_text()).items() if k in EXTRA} == EXTRA
+    saved = json.loads((tmp_path / "first" / "config.json").read_text())
+    assert {key: value for key, value in saved.items() if key in EXTRA} == EXTRA
     with caplog.at_level(logging.WARNING):
         loaded = load(tmp_path / "first")
     _warning_names_the_extra_keys(caplog)
