@@ -104,6 +104,104 @@ def test_unknown_key_without_a_close_field_lists_the_fields():
         TobigsConfig(colour="blue")
 
 
+# ---- loading keeps extra keys: a saved config carries what other tools set on it, and must load and save again ----
+# transformers' own test helpers (testing_utils.set_config_for_less_flaky_test) set these on every config they test.
+EXTRA = {"batch_norm_eps": 1.0, "norm_eps": 1.0, "rms_norm_eps": 1.0, "my_tool": {"run": 7, "tags": ["a", "b"]}}
+
+
+def _tiny_gpt2() -> TobigsConfig:
+    return TobigsConfig.from_preset("gpt2", vocab_size=99, d_model=32, decoder_layers=2, decoder_attention_heads=4,
+                                    decoder_ffn_dim=37, max_position_embeddings=64, bos_token_id=98, eos_token_id=98)
+
+
+def _with_extra_keys() -> TobigsConfig:
+    config = _tiny_gpt2()
+    for key, value in EXTRA.items():
+        setattr(config, key, value)
+    return config
+
+
+def _warning_names_the_extra_keys(caplog) -> None:
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and "no field" in r.getMessage()]
+    assert warnings and all(re.search(rf"\b{key}\b", warnings[-1]) for key in EXTRA), warnings
+
+
+@pytest.mark.parametrize("load", [
+    lambda path: TobigsConfig.from_pretrained(path),
+    lambda path: AutoConfig.from_pretrained(path),
+    lambda path: TobigsConfig.from_json_file(path / "config.json"),
+    lambda path: TobigsConfig.from_dict(json.loads((path / "config.json").read_text())),
+], ids=["from_pretrained", "AutoConfig", "from_json_file", "from_dict"])
+def test_saved_config_with_extra_keys_loads_keeps_them_and_saves_again(tmp_path, caplog, load):
+    config = _with_extra_keys()
+    config.save_pretrained(tmp_path / "first")
+    saved = json.loads((tmp_path / "first" / "config.json").read_text())
+    assert {key: value for key, value in saved.items() if key in EXTRA} == EXTRA
+    with caplog.at_level(logging.WARNING):
+        loaded = load(tmp_path / "first")
+    _warning_names_the_extra_keys(caplog)
+    assert isinstance(loaded, TobigsConfig)
+    assert {key: getattr(loaded, key) for key in EXTRA} == EXTRA
+    assert loaded.d_model == 32 and loaded.architecture == "decoder-only"
+    loaded.save_pretrained(tmp_path / "second")
+    again = TobigsConfig.from_pretrained(tmp_path / "second")
+    drop = {"_name_or_path"}
+    assert {k: v for k, v in again.to_dict().items() if k not in drop} == {
+        k: v for k, v in config.to_dict().items() if k not in drop
+    }
+
+
+def test_model_with_extra_config_keys_saves_and_loads(tmp_path):
+    """The round trip of transformers' common test_eager_matches_sdpa_inference: set the keys, save, load."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tobigs_transformer import TobigsForCausalLM
+
+    torch.manual_seed(0)
+    model = TobigsForCausalLM(_with_extra_keys()).eval()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path, attn_implementation="sdpa").eval()
+    assert loaded.config.batch_norm_eps == 1.0 and loaded.config.my_tool == EXTRA["my_tool"]
+    ids = torch.tensor([[5, 6, 7, 8]])
+    torch.testing.assert_close(loaded(ids).logits, model(ids).logits)
+
+
+def test_keyword_argument_wins_over_a_saved_extra_key(tmp_path):
+    _with_extra_keys().save_pretrained(tmp_path)
+    assert TobigsConfig.from_pretrained(tmp_path, norm_eps=0.5).norm_eps == 0.5
+
+
+def test_loading_still_validates_the_fields(tmp_path):
+    """Extra keys are kept, but the fields' values are checked as at construction."""
+    saved = {**_tiny_gpt2().to_dict(), **EXTRA, "dropout": 1.5}
+    with pytest.raises(ValueError, match=re.escape("dropout must be in [0, 1), got 1.5")):
+        TobigsConfig.from_dict(saved)
+
+
+def test_typo_in_overrides_of_a_loaded_config_with_extra_keys_is_caught(tmp_path):
+    """--config_name DIR keeps the file's extra keys; a misspelt --config_overrides key on it still fails (it fails
+    before the tokenizer is read, so none is given)."""
+    from tobigs_transformer.training.arguments import ModelArguments
+    from tobigs_transformer.training.common import ArgumentError, build_config
+
+    _with_extra_keys().save_pretrained(tmp_path)
+    args = ModelArguments(config_name=str(tmp_path), config_overrides="d_modle=48")
+    with pytest.raises(ArgumentError, match="no field 'd_modle'; did you mean 'd_model'"):
+        build_config(args, None, "clm", "gpt2")
+
+
+def test_extra_keys_are_still_a_typo_when_typed():
+    """The keys transformers' helpers set are no field: typed into the constructor or a preset they raise."""
+    with pytest.raises(ValueError, match="TobigsConfig has no field 'norm_eps'; did you mean 'layer_norm_eps'"):
+        TobigsConfig(norm_eps=1.0)
+    with pytest.raises(ValueError, match="TobigsConfig has no field 'd_modle'; did you mean 'd_model'"):
+        TobigsConfig.from_preset("gpt2", d_modle=1)
+    assert TobigsConfig.unknown_keys(["d_model", "_commit_hash", "num_beams", "d_modle", "norm_eps"]) == [
+        "d_modle", "norm_eps"]
+
+
 def test_everything_transformers_passes_is_accepted(tmp_path):
     from transformers import AutoModelForSequenceClassification, GenerationConfig
 

@@ -5,9 +5,10 @@ GPT, the encoder alone as in BERT); every other difference between the families 
 presets in `presets.py` set them. Field names follow transformers (BART's in particular) so that users and the
 converters meet familiar names.
 
-Unknown keys are an error (a misspelt `d_modle=128` would otherwise be kept as an attribute, written to config.json
-and never used), and so are special-token ids outside the vocabulary; `from_preset` says how a preset's ids follow a
-smaller `vocab_size`.
+Unknown keys are an error where a person types them (constructor, `from_preset`, overrides: a misspelt
+`d_modle=128` would otherwise be kept as an attribute, written to config.json and never used); a loaded config
+(`from_dict`, `from_pretrained`) keeps them with a warning, as transformers' configs do. Special-token ids outside the
+vocabulary are an error too; `from_preset` says how a preset's ids follow a smaller `vocab_size`.
 """
 
 import dataclasses
@@ -355,15 +356,43 @@ class TobigsConfig(PreTrainedConfig):
     @classmethod
     def check_keys(cls, keys) -> None:
         """Raise a ValueError naming the first key that is no TobigsConfig field (nor anything transformers passes to
-        a config) and the closest field. Used by the constructor; call it before `setattr`-ing user overrides on an
-        existing config."""
+        a config) and the closest field. Used by the constructor and `from_preset` (keys a person typed); call it
+        before `setattr`-ing user overrides on an existing config. Loading (`from_dict`, `from_pretrained`) keeps
+        extra keys instead."""
+        for key in cls.unknown_keys(keys):
+            fields = _own_fields(cls)
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the fields are: {', '.join(fields)}"
+            raise ValueError(f"{cls.__name__} has no field {key!r}; {hint}")
+
+    @classmethod
+    def unknown_keys(cls, keys) -> list[str]:
+        """The keys that are no TobigsConfig field nor anything transformers passes to a config, in order."""
         known = _known_keys(cls)
-        for key in keys:
-            if not key.startswith("_") and key not in known:
-                fields = _own_fields(cls)
-                close = difflib.get_close_matches(key, fields, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"the fields are: {', '.join(fields)}"
-                raise ValueError(f"{cls.__name__} has no field {key!r}; {hint}")
+        return [key for key in keys if not key.startswith("_") and key not in known]
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """transformers' `from_dict`, keeping keys that are no field as plain attributes (as transformers' configs
+        do), with a warning naming them: a saved config may carry what other tools set on it (transformers' test
+        helpers set `batch_norm_eps`, `norm_eps`, ... on every config) and must load and save again. A typo in code
+        is caught by the constructor and `from_preset` instead."""
+        extra = cls.unknown_keys(config_dict)
+        if not extra:
+            return super().from_dict(config_dict, **kwargs)
+        logger.warning(f"{cls.__name__}: keeping keys that are no field of it (nothing in the model reads them): "
+                       f"{', '.join(extra)}")
+        known = {key: value for key, value in config_dict.items() if key not in extra}
+        loaded = super().from_dict(known, **kwargs)
+        config = loaded[0] if isinstance(loaded, tuple) else loaded  # (config, unused kwargs) if asked for
+        for key in extra:  # a keyword argument of the same name wins, as it does over the file's fields
+            setattr(config, key, kwargs.get(key, config_dict[key]))
+        return loaded
+
+    @classmethod
+    def from_json_file(cls, json_file):
+        """transformers' `from_json_file`, keeping extra keys as `from_dict` does."""
+        return cls.from_dict(cls._dict_from_json_file(json_file))
 
     # ---- loading -----------------------------------------------------------------------------------------------
     @classmethod

@@ -534,11 +534,13 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             attentions=outputs.attentions, mems=outputs.mems, cross_attentions=outputs.cross_attentions,
         )
 
-    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, *args, mems: Memory | None = None,
+    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, *args,
+                                      inputs_embeds: torch.Tensor | None = None, mems: Memory | None = None,
                                       **kwargs) -> dict:
         """transformers' preparation, plus Transformer-XL's memory: given once per prompt, repeated for the beams
-        and returned sequences of that prompt (they share its context); it stays fixed while the cache grows."""
-        model_inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
+        and returned sequences of that prompt (they share its context); it stays fixed while the cache grows.
+        `inputs_embeds` is named so that generate (and its tests) see that a prompt may be given as embeddings."""
+        model_inputs = super().prepare_inputs_for_generation(input_ids, *args, inputs_embeds=inputs_embeds, **kwargs)
         if mems is not None:
             copies = input_ids.shape[0] // mems[0].shape[0]
             model_inputs["mems"] = tuple(m.repeat_interleave(copies, dim=0) for m in mems) if copies > 1 else mems
