@@ -47,10 +47,7 @@ class SinusoidalPositionalEncoding(nn.Module):
     def __init__(self, num_positions: int, dim: int, layout: str = "interleaved"):
         super().__init__()
         self.layout = layout
-        # In the default dtype, as the parameters: `from_pretrained(..., dtype=torch.float16)` builds the model under
-        # that default and casts no buffer, so a float32 table would turn every embedding sum back into float32.
-        table = sinusoidal_table(num_positions, dim, layout).to(torch.get_default_dtype())
-        self.register_buffer("pe", table, persistent=False)
+        self.register_buffer("pe", sinusoidal_table(num_positions, dim, layout), persistent=False)
 
     def forward(self, position_ids: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """(B, T) -> (B, T, d_model), in `dtype` (default: the table's)."""
