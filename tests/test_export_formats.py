@@ -22,7 +22,12 @@ import torch
 from torch.export import Dim
 
 from tiny import tiny_config
-from tobigs_transformer import TobigsForCausalLM, TobigsForConditionalGeneration, TobigsForMaskedLM
+from tobigs_transformer import (
+    TobigsForCausalLM,
+    TobigsForConditionalGeneration,
+    TobigsForMaskedLM,
+    TobigsForSequenceClassification,
+)
 
 TRACED = (2, 7)  # (batch, length) the programs are traced on
 # Other shapes than the traced one: larger, and the smallest (a single token, where 0/1 specialisation would show).
@@ -139,6 +144,29 @@ def test_exported_program_has_no_value_checks(exported):
         model(**inputs)
     targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
     assert not any("_assert_async" in t or "local_scalar_dense" in t for t in targets), sorted(targets)
+    with pytest.raises(IndexError, match="index out of range"):
+        program.module()(**inputs)
+
+
+def test_encoder_decoder_classifier_exports_down_to_one_token():
+    """BART's classifier feeds the decoder the source shifted right (`shift_tokens_right`, no decoder_input_ids):
+    the shift must not guard the dynamic length away from 1 and 2 (a copy into `shifted[:, 1:]` did)."""
+    config = tiny_config("bart-base", num_labels=3)
+    model = randomize_(TobigsForSequenceClassification(config)).eval()
+    batch, length = Dim("batch", min=1, max=64), Dim("length", min=1, max=64)
+
+    def inputs(rows, columns):
+        ids = torch.randint(3, 98, (rows, columns))
+        ids[:, -1] = config.eos_token_id  # the classifier reads the decoder state at the last EOS
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    with torch.no_grad():
+        program = torch.export.export(model, (), inputs(*TRACED), dynamic_shapes={
+            "input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}})
+        for shape in [(1, 1), (3, 2), (2, 12)]:
+            given = inputs(*shape)
+            difference = (program.module()(**given).logits - model(**given).logits).abs().max().item()
+            assert difference < 1e-5, shape
 
 
 # ---------------------------------------------------------------------------------------------------------------
