@@ -248,8 +248,17 @@ REMOTE_SCRIPT = textwrap.dedent("""
         exported = program.module()(**other, use_cache=False).logits
         eager = model(**other, use_cache=False).logits
     result = {"class": type(model).__module__ + "." + type(model).__name__, "exported": exported.tolist(),
-              "eager": eager.tolist(),
-              "modules": sorted(m for m in sys.modules if "tobigs" in m and sys.modules[m] is not None)}
+              "eager": eager.tolist(), "onnx": None}
+    try:
+        import onnxruntime, onnxscript  # noqa: F401 - the ONNX step runs where the parent's ONNX tests run
+    except ImportError:
+        pass
+    else:
+        onnx_program = torch.onnx.export(program, dynamo=True, output_names=["logits"], verbose=False)
+        onnx_program.save(folder + "/model.onnx")
+        session = onnxruntime.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])
+        result["onnx"] = session.run(None, {name: value.numpy() for name, value in other.items()})[0].tolist()
+    result["modules"] = sorted(m for m in sys.modules if "tobigs" in m and sys.modules[m] is not None)
     with open(out_file, "w") as f:
         json.dump(result, f)
 """)
@@ -258,7 +267,8 @@ REMOTE_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_remote_code_folder_exports_without_the_package(tmp_path):
     """transformers' way in: `AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)` in an interpreter
-    that cannot import tobigs_transformer, then `torch.export` with dynamic shapes, as with the installed package."""
+    that cannot import tobigs_transformer, then `torch.export` with dynamic shapes and (where installed) ONNX through
+    onnxruntime, as with the installed package."""
     model = randomize_(TobigsForCausalLM(tiny_config("gpt2"))).eval()
     folder = tmp_path / "gpt2"
     model.save_pretrained(folder)
@@ -280,3 +290,11 @@ def test_remote_code_folder_exports_without_the_package(tmp_path):
         installed = model(**other, use_cache=False).logits
     assert (torch.tensor(result["exported"]) - torch.tensor(result["eager"])).abs().max().item() < 1e-5
     assert (torch.tensor(result["exported"]) - installed).abs().max().item() < 1e-5
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        assert result["onnx"] is None
+    else:  # real tokens only (see test_onnx_runtime_matches_eager_on_other_shapes)
+        real = other["attention_mask"].bool()
+        assert (torch.tensor(result["onnx"]) - installed)[real].abs().max().item() < 1e-4
