@@ -227,6 +227,25 @@ def test_onnx_runtime_matches_eager_on_other_shapes(onnx_sessions, architecture,
         assert difference.max().item() < 1e-4, name
 
 
+def test_transformer_xl_relative_attention_exports_to_onnx(tmp_path):
+    """Transformer-XL's relative attention (its own sdpa call) through both exporters: its output reshape must be a
+    real copy, or the ONNX decomposition rejects the view torch.export recorded ("Cannot view a tensor ...")."""
+    ort = pytest.importorskip("onnxruntime", reason="running the ONNX models needs the onnxruntime package")
+    pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs the onnxscript package")
+    model = randomize_(TobigsForCausalLM(tiny_config("transformer-xl"))).eval()
+    with torch.no_grad():
+        program = torch.export.export(model, (), make_inputs("decoder-only", *TRACED),
+                                      dynamic_shapes=dynamic_shapes("decoder-only"))
+    torch.onnx.export(program, dynamo=True, output_names=["logits"], verbose=False).save(str(tmp_path / "xl.onnx"))
+    session = ort.InferenceSession(str(tmp_path / "xl.onnx"), providers=["CPUExecutionProvider"])
+    inputs = make_inputs("decoder-only", 3, 11)
+    with torch.no_grad():
+        expected = model(**inputs).logits
+        assert (program.module()(**inputs).logits - expected).abs().max().item() < 1e-5
+    got = torch.from_numpy(session.run(None, {n: inputs[n].numpy() for n in ("input_ids", "attention_mask")})[0])
+    assert (got - expected)[inputs["attention_mask"].bool()].abs().max().item() < 1e-4
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # A saved folder loaded as remote code (package not importable), exported the same way.
 # ---------------------------------------------------------------------------------------------------------------
