@@ -58,9 +58,11 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int | None, decoder_s
         raise ValueError("config.decoder_start_token_id must be set to build decoder_input_ids from labels")
     if pad_token_id is None:
         raise ValueError("config.pad_token_id must be set to build decoder_input_ids from labels")
-    shifted = labels.new_empty(labels.shape)
-    shifted[:, 1:] = labels[:, :-1]
-    shifted[:, 0] = decoder_start_token_id
+    # A roll rather than a copy of `labels[:, :-1]` into `shifted[:, 1:]`: under torch.export a slice of length
+    # (dynamic length - 1) guards the length away from 1 and 2, so a 1- or 2-token input could not run the program.
+    shifted = labels.roll(1, dims=1)  # (B, T); the last label wraps round to position 0, replaced here
+    first = torch.arange(labels.shape[1], device=labels.device) == 0  # (T,)
+    shifted = shifted.masked_fill(first, decoder_start_token_id)
     return shifted.masked_fill(shifted == -100, pad_token_id)
 
 

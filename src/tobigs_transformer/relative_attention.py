@@ -170,5 +170,9 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
                 query + u, key, value, attn_mask=bias, dropout_p=dropout, scale=self.scaling
             )  # (B, H, T_q, Dh)
             weights = None
-        output = output.transpose(1, 2).reshape(batch_size, q_length, self.d_model)  # (B, T_q, d_model)
+        # An explicit copy, not reshape()/contiguous(): sdpa's output already has this layout, so torch.export records
+        # a plain view, and the ONNX exporter's decomposition (a math sdpa, other strides) then rejects that view with
+        # dynamic lengths ("Cannot view a tensor with shape ..."). One (B, T_q, d_model) copy per layer.
+        output = output.transpose(1, 2).clone(memory_format=torch.contiguous_format)  # (B, T_q, H, Dh)
+        output = output.reshape(batch_size, q_length, self.d_model)  # (B, T_q, d_model)
         return self.out_proj(output), weights
