@@ -444,6 +444,7 @@ def _worker(mode: str, folder: str) -> None:
     if rank == 0:
         with open(os.path.join(folder, f"losses_{mode}.json"), "w") as f:
             json.dump(losses, f)
+    dist.barrier()  # no rank leaves while another still talks to it (a gloo abort at exit otherwise, now and then)
     dist.destroy_process_group()
 
 

@@ -410,9 +410,9 @@ def test_last_takes_the_newest_unmarked_checkpoint_that_verifies(tmp_path, caplo
     os.remove(os.path.join(newest, COMPLETE_MARKER))  # as plain transformers / an older version leaves it
     with caplog.at_level(logging.WARNING, logger="tobigs_transformer.training"):
         assert last_good_checkpoint(out) == newest
-    assert f"{newest}, which has no {COMPLETE_MARKER}" in caplog.text
-    os.remove(os.path.join(newest, WEIGHTS))  # not loadable: the older marked one, with a warning naming why
-    assert last_good_checkpoint(out) == os.path.join(out, "checkpoint-1")
+        assert f"{newest}, which has no {COMPLETE_MARKER}" in caplog.text
+        os.remove(os.path.join(newest, WEIGHTS))  # not loadable: the older marked one, with a warning naming why
+        assert last_good_checkpoint(out) == os.path.join(out, "checkpoint-1")
     assert "no model weights" in caplog.text
 
 
