@@ -24,17 +24,14 @@ import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; outputs are not locked there
-    fcntl = None
+from . import locks
+
 
 __all__ = [
     "OUTPUT_MARKER",
@@ -254,46 +251,20 @@ class _TargetLock:
         self.fd: int | None = None
 
     def __enter__(self) -> "_TargetLock":
-        if fcntl is None:
+        if not locks.LOCKING_AVAILABLE:
             logger.warning(f"no file locking on this platform; {self.target} is not protected from a second writer")
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _read_holder(fd)
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
+            self.fd = locks.acquire(self.path)
+        except locks.LockHeld as held:
             raise OutputInUseError(
-                f"{self.option} {self.target} is being written by another process ({holder}); two writers would "
+                f"{self.option} {self.target} is being written by another process ({held.holder}); two writers would "
                 f"replace each other's output. Wait for it to finish or give another {self.option} (lock file "
                 f"{self.path}, released by the system when that process exits)."
             ) from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv)[:500],
-                "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-        self.fd = fd
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.fd is None:
-            return
-        fd, self.fd = self.fd, None
-        try:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
-    except (OSError, ValueError):
-        info = {}
-    if not info.get("pid"):
-        return "holder not recorded yet"
-    return (f"pid {info['pid']} on host {info.get('host', '?')}, started {info.get('started', '?')}: "
-            f"{info.get('command', '')}")
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            locks.release(fd)

@@ -31,14 +31,11 @@ leaves it stuck.
 from __future__ import annotations
 
 import datetime
-import errno
 import json
 import logging
 import os
 import re
 import shutil
-import socket
-import sys
 
 from ..integrity.manifest import (
     MANIFEST_NAME,
@@ -51,12 +48,9 @@ from ..integrity.manifest import (
     write_json_atomically,
 )
 from ..integrity.weights import CorruptWeightsError, scan_weight_file
+from ..tooling import locks
 from ..tooling.cli import UsageError
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; runs are not locked there
-    fcntl = None
 
 logger = logging.getLogger("tobigs_transformer.training")
 
@@ -377,7 +371,7 @@ class OutputDirLock:
     def acquire(self) -> "OutputDirLock":
         if self.held:
             return self
-        if fcntl is None:
+        if not locks.LOCKING_AVAILABLE:
             logger.warning(f"no file locking on this platform; {self.output_dir} is not protected from a second run")
             self.held = True
             return self
@@ -386,20 +380,14 @@ class OutputDirLock:
         if key in _HELD:
             _HELD[key][1] += 1
         else:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                holder = _read_holder(fd)
-                os.close(fd)
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
+                fd = locks.acquire(self.path)
+            except locks.LockHeld as held:
                 raise OutputDirInUseError(
-                    f"--output_dir {self.output_dir} is in use by another run ({holder}); two runs in one folder "
+                    f"--output_dir {self.output_dir} is in use by another run ({held.holder}); two runs in one folder "
                     "would interleave their checkpoints. Wait for it to finish or choose another --output_dir "
                     f"(lock file {self.path}, released by the system when that process exits)."
                 ) from None
-            _write_holder(fd)
             _HELD[key] = [fd, 1]
         self.held = True
         return self
@@ -408,7 +396,7 @@ class OutputDirLock:
         if not self.held:
             return
         self.held = False
-        if fcntl is None:
+        if not locks.LOCKING_AVAILABLE:
             return
         key = os.path.realpath(self.path)
         entry = _HELD.get(key)
@@ -417,40 +405,13 @@ class OutputDirLock:
         entry[1] -= 1
         if entry[1] == 0:
             del _HELD[key]
-            fd = entry[0]
-            try:
-                os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+            locks.release(entry[0])
 
     def __enter__(self) -> "OutputDirLock":
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def _write_holder(fd: int) -> None:
-    info = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv)[:500],
-    }
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
-    except (OSError, ValueError):
-        info = {}
-    if not info.get("pid"):
-        return "holder not recorded yet"
-    started = info.get("started", "?")
-    return f"pid {info['pid']} on host {info.get('host', '?')}, started {started}: {info.get('command', '')}"
 
 
 __all__ = [
