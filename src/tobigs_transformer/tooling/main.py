@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .cli import UsageError, run_cli
 from .commands import Command, execute
 
-__all__ = ["COMMANDS", "Entry", "find", "main"]
+__all__ = ["COMMANDS", "Entry", "find", "leave_process_group", "main"]
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,22 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     name = prog or f"tobigs {entry.words}"
     target = _load(entry)
     if isinstance(target, Command):
-        return run_cli(lambda words: execute(target, words, name), name, rest)
-    return run_cli(target, name, rest)
+        status = run_cli(lambda words: execute(target, words, name), name, rest)
+    else:
+        status = run_cli(target, name, rest)
+    if status == 0:
+        leave_process_group()
+    return status
+
+
+def leave_process_group() -> None:
+    """After a command that succeeded under torchrun / accelerate launch: every rank waits for the others, then
+    the group is closed.  A gloo rank that exits while another still reads from it aborts (SIGABRT) now and then;
+    after a failure the launcher stops the other ranks, so nothing waits then."""
+    distributed = sys.modules.get("torch.distributed")  # never imported here for a command that did not use it
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.barrier()
+        distributed.destroy_process_group()
 
 
 def _raise(error: Exception):
