@@ -7,8 +7,8 @@ from tiny import tiny_config
 from torch.nn.functional import cross_entropy, linear
 
 import tobigs_transformer as tt
-from tobigs_transformer.chunked_loss import linear_cross_entropy_sum
-from tobigs_transformer.losses import chunked_token_cross_entropy, token_cross_entropy
+from tobigs_transformer.model.chunked_loss import linear_cross_entropy_sum
+from tobigs_transformer.model.losses import chunked_token_cross_entropy, token_cross_entropy
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -128,7 +128,7 @@ def _batch(cls):
 
 
 def _logits(out):
-    return out.prediction_logits if isinstance(out, tt.modeling_tobigs.TobigsForPreTrainingOutput) else out.logits
+    return out.prediction_logits if isinstance(out, tt.model.modeling_tobigs.TobigsForPreTrainingOutput) else out.logits
 
 
 def _loss_and_grads(model, call=None, **batch):

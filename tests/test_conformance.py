@@ -16,8 +16,8 @@ from transformers.utils import TransformersKwargs
 
 import tobigs_transformer as tt
 from tobigs_transformer.convert.gpt2 import config_from_hf
-from tobigs_transformer.layers import TobigsDecoderLayer, TobigsEncoderLayer
-from tobigs_transformer.stacks import TobigsDecoder, TobigsEncoder
+from tobigs_transformer.model.layers import TobigsDecoderLayer, TobigsEncoderLayer
+from tobigs_transformer.model.stacks import TobigsDecoder, TobigsEncoder
 
 # ---- `past_key_values`, the deprecated name of `cache` -------------------------------------------------------------
 # tests/utils/test_deprecation.py (test_rename_kwarg, test_warnings, test_raises), applied to every forward that takes

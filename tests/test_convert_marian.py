@@ -18,7 +18,7 @@ from test_convert_common import (
 
 from tobigs_transformer import TobigsForConditionalGeneration
 from tobigs_transformer.convert import convert_from_hf, convert_to_hf
-from tobigs_transformer.positional_encoding import sinusoidal_table
+from tobigs_transformer.model.positional_encoding import sinusoidal_table
 
 PAD, EOS = 98, 0
 

@@ -21,7 +21,7 @@ from transformers import PegasusConfig, pipeline
 
 from tobigs_transformer import TobigsConfig, TobigsForConditionalGeneration
 from tobigs_transformer.convert import ConversionError, convert_config_from_hf, convert_from_hf, convert_to_hf
-from tobigs_transformer.positional_encoding import sinusoidal_table
+from tobigs_transformer.model.positional_encoding import sinusoidal_table
 
 PAD, EOS = 0, 1
 

@@ -126,7 +126,7 @@ def test_confusion_matrix_and_on_target():
 def test_end_to_end_tiny_run(corpora, tmp_path):
     from transformers import AutoTokenizer
 
-    from tobigs_transformer.modeling_tobigs import TobigsForCausalLM
+    from tobigs_transformer.model.modeling_tobigs import TobigsForCausalLM
 
     data = cd.build_domain_dataset(corpora, str(tmp_path / "ctrl"), train_per_domain=16, seed=0, min_chars=1)
     out = str(tmp_path / "gpt")

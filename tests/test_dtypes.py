@@ -30,7 +30,7 @@ from tobigs_transformer import (
     TobigsForConditionalGeneration,
     TobigsForMaskedLM,
 )
-from tobigs_transformer.positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
+from tobigs_transformer.model.positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
 
 HALF = (torch.bfloat16, torch.float16)
 DTYPES = (torch.float32, *HALF)

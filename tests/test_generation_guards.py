@@ -8,7 +8,7 @@ import torch
 from tiny import tiny_config
 
 import tobigs_transformer as tt
-from tobigs_transformer.generation_tobigs import position_limit
+from tobigs_transformer.model.generation_tobigs import position_limit
 
 
 def ids(*shape, seed=0):

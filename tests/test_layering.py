@@ -1,7 +1,9 @@
-"""The package's layering: the root is the model API only, and imports run downward.
+"""The package's layering: `model/` is the model and imports nothing else of the package; the root re-exports the
+model API; imports run downward.
 
-    model (flat modules)  <  tooling plumbing, integrity, metrics  <  data  <  convert, hub, viz  <  training,
-    experiments  <  the `tobigs` front door (tooling/main.py, which reaches the commands by name only when they run)
+    model (flat modules)  <  integrations  <  the root  <  tooling plumbing, integrity, metrics  <  data  <  convert,
+    hub, viz  <  training, experiments  <  the `tobigs` front door (tooling/main.py, which reaches the commands by
+    name only when they run)
 """
 
 import ast
@@ -14,15 +16,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tobigs_transformer"
 SUBPACKAGES = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
-MODEL = "<model>"
+MODEL = "model"
+ROOT = "<root>"
 #: A unit may import the units of lower layers (and its own).
-LAYER = {MODEL: 0, "tooling": 1, "integrity": 1, "metrics": 1, "data": 2, "convert": 3, "hub": 3, "viz": 3,
-         "training": 4, "experiments": 4}
+LAYER = {MODEL: 0, "integrations": 1, ROOT: 2, "tooling": 3, "integrity": 3, "metrics": 3, "data": 4, "convert": 5,
+         "hub": 5, "viz": 5, "training": 6, "experiments": 6}
 
 
 def _unit(parts: list[str]) -> str:
     """The layering unit of a module path inside the package (``[]`` is the root)."""
-    return parts[0] if parts and parts[0] in SUBPACKAGES else MODEL
+    return parts[0] if parts and parts[0] in SUBPACKAGES else ROOT
 
 
 def _imports(path: Path, root: Path = PACKAGE) -> list[tuple[int, list[str]]]:
@@ -86,8 +89,8 @@ def test_importing_the_package_loads_the_model_api_only():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     loaded = set(ast.literal_eval(proc.stdout.strip().splitlines()[-1]))
-    assert loaded & set(SUBPACKAGES) == set(), sorted(loaded & set(SUBPACKAGES))
-    assert {"modeling_tobigs", "configuration_tobigs", "pipeline_tobigs"} <= loaded
+    assert loaded & set(SUBPACKAGES) == {MODEL, "integrations"}, sorted(loaded & set(SUBPACKAGES))
+    assert loaded - set(SUBPACKAGES) == {"_deprecated"}
 
 
 @pytest.mark.parametrize("name", ["convert_from_hf", "convert_to_hf"])
@@ -100,4 +103,10 @@ def test_converters_come_from_their_subpackage(name):
 
 def test_pipeline_module_is_a_flat_model_module():
     """pipeline_tobigs.py is registered at import and copied into exported folders: no package imports at all."""
-    assert _imports(PACKAGE / "pipeline_tobigs.py") == []
+    assert _imports(PACKAGE / MODEL / "pipeline_tobigs.py") == []
+
+
+def test_the_model_folder_holds_flat_modules_only():
+    """No sub-folder inside model/: a saved folder is flat, and model/ is exactly what it ships."""
+    assert [p.name for p in (PACKAGE / MODEL).iterdir() if p.is_dir() and p.name != "__pycache__"] == []
+    assert sorted(p.name for p in PACKAGE.glob("*.py")) == ["__init__.py", "_deprecated.py"]

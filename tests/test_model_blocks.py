@@ -8,9 +8,9 @@ from tiny import tiny_config
 from torch import nn
 
 from tobigs_transformer import TobigsForConditionalGeneration, TobigsModel
-from tobigs_transformer.attention import scaled_dot_product_attention
-from tobigs_transformer.layers import add_and_norm
-from tobigs_transformer.positional_encoding import sinusoidal_table
+from tobigs_transformer.model.attention import scaled_dot_product_attention
+from tobigs_transformer.model.layers import add_and_norm
+from tobigs_transformer.model.positional_encoding import sinusoidal_table
 
 
 def _qkv(batch=2, heads=3, q_len=5, k_len=5, dim=8):

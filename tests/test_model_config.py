@@ -246,7 +246,7 @@ def test_config_changed_after_construction_is_checked_when_a_model_is_built():
 @pytest.mark.parametrize("preset", TobigsConfig.presets())
 def test_preset_special_ids_follow_a_small_vocabulary(preset, caplog):
     original = TobigsConfig.from_preset(preset)
-    with caplog.at_level(logging.INFO, logger="tobigs_transformer.configuration_tobigs"):
+    with caplog.at_level(logging.INFO, logger="tobigs_transformer.model.configuration_tobigs"):
         small = TobigsConfig.from_preset(preset, vocab_size=99)
     for field in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
         before, after = getattr(original, field), getattr(small, field)
@@ -287,7 +287,7 @@ def test_missing_local_path_says_no_such_directory(path):
 
 
 def test_hub_ids_are_left_to_transformers():
-    from tobigs_transformer.configuration_tobigs import looks_local
+    from tobigs_transformer.model.configuration_tobigs import looks_local
 
     assert not any(looks_local(name) for name in ("gpt2", "owner/name", "my-org/tobigs-transformer-base"))
     assert all(looks_local(path) for path in ("/abs/dir", "./x", "../x", "~/x", "a/b/c", "a\\b"))

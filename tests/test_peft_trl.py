@@ -27,7 +27,7 @@ from tobigs_transformer import (
     TobigsForConditionalGeneration,
     TobigsForSequenceClassification,
 )
-from tobigs_transformer.peft_tobigs import (
+from tobigs_transformer.integrations.peft import (
     IA3_TARGET_MODULES,
     LORA_LIKE_METHODS,
     LORA_TARGET_MODULES,
@@ -142,7 +142,7 @@ def test_common_recipe_matches_nothing_and_our_check_names_what_exists():
         "target_modules ['q_proj', 'v_proj'] match no module of TobigsForCausalLM; self-attention projects Q, K and "
         "V with one fused `qkv_proj` (q_proj and kv_proj exist only in encoder-decoder cross-attention). Its Linear "
         "layers are ['feed_forward.fc1', 'feed_forward.fc2', 'lm_head', 'self_attn.out_proj', 'self_attn.qkv_proj']; "
-        "tobigs_transformer.peft_tobigs.lora_target_modules(model) gives ['qkv_proj'] (W^Q, W^K, W^V)")
+        "tobigs_transformer.integrations.peft.lora_target_modules(model) gives ['qkv_proj'] (W^Q, W^K, W^V)")
     check_target_modules(model, lora_target_modules(model))
     check_target_modules(model, r".*\.self_attn\.qkv_proj")
     check_target_modules(model, "all-linear")
@@ -416,7 +416,7 @@ def test_registration_is_guarded_when_peft_is_missing_or_broken(monkeypatch, cap
     import importlib.util
     import logging
 
-    from tobigs_transformer import peft_tobigs
+    from tobigs_transformer.integrations import peft as peft_tobigs
 
     table = peft.utils.constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
     monkeypatch.delitem(table, TobigsConfig.model_type)

@@ -10,7 +10,7 @@ from transformers import pipelines as hf_pipelines
 import test_pipeline_cases as cases
 import test_pipeline_support as support
 from tobigs_transformer.hub import export_for_hub
-from tobigs_transformer.pipeline_tobigs import (
+from tobigs_transformer.model.pipeline_tobigs import (
     TobigsSummarizationPipeline,
     TobigsText2TextGenerationPipeline,
     TobigsTranslationPipeline,
@@ -206,7 +206,7 @@ def test_folder_seq2seq_with_the_package_installed(installed_runs):
     model = AutoModelForSeq2SeqLM.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     pipe = pipeline("translation", model=model, tokenizer=tokenizer)
-    assert type(pipe) is TobigsTranslationPipeline and type(model).__module__ == "tobigs_transformer.modeling_tobigs"
+    assert type(pipe) is TobigsTranslationPipeline and type(model).__module__ == "tobigs_transformer.model.modeling_tobigs"
     assert pipe("the cat", **GEN) == pipeline("translation", model=folder, trust_remote_code=True)("the cat", **GEN)
 
 

@@ -6,7 +6,7 @@ import transformers
 
 import test_pipeline_cases as cases
 import test_pipeline_support as support
-from tobigs_transformer.pipeline_tobigs import register_pipelines
+from tobigs_transformer.model.pipeline_tobigs import register_pipelines
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import tobigs_transformer as tt
-from tobigs_transformer.attention import MultiHeadAttention
-from tobigs_transformer.positional_encoding import positions_from_mask
+from tobigs_transformer.model.attention import MultiHeadAttention
+from tobigs_transformer.model.positional_encoding import positions_from_mask
 from tiny import tiny_config
 
 LENGTHS = [5, 7, 4]

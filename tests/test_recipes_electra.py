@@ -12,7 +12,7 @@ from transformers.modeling_outputs import ModelOutput
 
 from tobigs_transformer import TobigsForReplacedTokenDetection, TobigsForSequenceClassification
 from tobigs_transformer.experiments.electra_vs_mlm import summarise
-from tobigs_transformer.modeling_electra import TobigsElectraForPreTraining
+from tobigs_transformer.model.modeling_electra import TobigsElectraForPreTraining
 from tobigs_transformer.tooling.commands import parse
 from tobigs_transformer.training.run_classification import main as classify
 from tobigs_transformer.training.run_mlm import (

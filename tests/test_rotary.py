@@ -10,7 +10,7 @@ from transformers import LlamaConfig, StaticCache
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
 
 import tobigs_transformer as tt
-from tobigs_transformer.rotary import RotaryEmbedding, apply_rotary
+from tobigs_transformer.model.rotary import RotaryEmbedding, apply_rotary
 from tiny import tiny_config
 
 HEAD_DIM = 8  # tiny d_model 32 / 4 heads

@@ -31,8 +31,8 @@ from tobigs_transformer import (
     TobigsForSequenceClassification,
 )
 from tobigs_transformer.hub import EXPORTED_MODULES, export_for_hub
-from tobigs_transformer.pipeline_tobigs import custom_pipelines_config, register_pipelines
-from tobigs_transformer.remote_code import AUTO_MODEL_CLASSES, auto_map_for, missing_code_files
+from tobigs_transformer.model.pipeline_tobigs import custom_pipelines_config, register_pipelines
+from tobigs_transformer.model.remote_code import AUTO_MODEL_CLASSES, auto_map_for, missing_code_files
 
 SCRIPT = Path(__file__).resolve().parent / "saved_folder_cases.py"
 ENCODER_AUTO = {"AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForPreTraining",

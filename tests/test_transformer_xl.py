@@ -12,7 +12,7 @@ from tiny import tiny_config
 from transformers import AutoModelForCausalLM
 
 from tobigs_transformer import TobigsConfig, TobigsForCausalLM
-from tobigs_transformer.relative_attention import relative_sinusoids
+from tobigs_transformer.model.relative_attention import relative_sinusoids
 
 
 def xl_model(seed: int = 0, **overrides) -> TobigsForCausalLM:

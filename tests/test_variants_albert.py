@@ -6,7 +6,7 @@ import torch
 from tiny import TINY
 
 from tobigs_transformer import TobigsConfig, TobigsForMaskedLM, TobigsForPreTraining, TobigsModel
-from tobigs_transformer.layers import layer_plan
+from tobigs_transformer.model.layers import layer_plan
 
 
 def _count(model) -> int:

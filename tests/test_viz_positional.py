@@ -8,7 +8,7 @@ import pytest
 from tiny import tiny_config
 
 from tobigs_transformer import TobigsModel
-from tobigs_transformer.positional_encoding import sinusoidal_table
+from tobigs_transformer.model.positional_encoding import sinusoidal_table
 from tobigs_transformer.viz import (
     pairwise_distances,
     panel_axes,

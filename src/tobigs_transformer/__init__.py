@@ -3,19 +3,19 @@ Hugging Face transformers v5.
 
 Importing the package registers `TobigsConfig` and every model with the matching `Auto*` class. Every folder a model
 writes (`save_pretrained`, Trainer checkpoints, exports) loads with `trust_remote_code=True` where the package is not
-installed: see `remote_code.py`.
+installed: see `model/remote_code.py`.
 
-The root is the model API only.  Tooling lives in sub-packages that import the model, never the reverse, and is
-imported from there: `tobigs_transformer.convert` (convert_from_hf / convert_to_hf), `.data`, `.training`, `.hub`,
+The model lives in `tobigs_transformer.model` (flat modules: exactly what a saved folder ships); the root re-exports
+its public API.  Tooling lives in sub-packages that import the model, never the reverse, and is imported from there: `tobigs_transformer.convert` (convert_from_hf / convert_to_hf), `.data`, `.training`, `.hub`,
 `.viz`, `.experiments`, `.tooling` (the `tobigs` command line).
 """
 
 import transformers
 from transformers import AutoConfig
 
-from .configuration_tobigs import TobigsConfig
-from .modeling_electra import TobigsElectraForPreTraining
-from .modeling_tobigs import (
+from .model.configuration_tobigs import TobigsConfig
+from .model.modeling_electra import TobigsElectraForPreTraining
+from .model.modeling_tobigs import (
     TobigsForCausalLM,
     TobigsForConditionalGeneration,
     TobigsForMaskedLM,
@@ -30,8 +30,8 @@ from .modeling_tobigs import (
     TobigsPreTrainedModel,
     shift_tokens_right,
 )
-from . import modeling_tobigs as _modeling
-from .remote_code import AUTO_MODEL_CLASSES, OWN_AUTO_CLASS
+from .model import modeling_tobigs as _modeling
+from .model.remote_code import AUTO_MODEL_CLASSES, OWN_AUTO_CLASS
 
 __version__ = "0.1.0"
 
@@ -58,14 +58,19 @@ def _register() -> None:
 _register()
 
 # v5 removed the translation/summarization/text2text pipelines; ours take those task names back for our models.
-from .pipeline_tobigs import register_pipelines  # noqa: E402
+from .model.pipeline_tobigs import register_pipelines  # noqa: E402
 
 register_pipelines()
 
 # peft (optional) learns our default target modules (qkv_proj, ...): `LoraConfig()` needs no target_modules.
-from .peft_tobigs import register_peft_target_modules  # noqa: E402
+from .integrations.peft import register_peft_target_modules  # noqa: E402
 
 register_peft_target_modules()
+
+# `tobigs_transformer.modeling_tobigs` and the other paths of the previous layout still import, with a FutureWarning.
+from ._deprecated import install as _install_moved_modules  # noqa: E402
+
+_install_moved_modules()
 
 __all__ = [
     "TobigsConfig",

@@ -13,7 +13,7 @@ from faults.fault_case import Fault, check, params
 
 import tobigs_transformer as tt
 from tobigs_transformer import TobigsConfig
-from tobigs_transformer.finite_weights import CorruptWeightsError
+from tobigs_transformer.model.finite_weights import CorruptWeightsError
 
 
 def ids(*shape, low=3, high=98):

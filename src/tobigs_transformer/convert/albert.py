@@ -28,7 +28,7 @@ refused on export, with that reason.
 
 from transformers import AlbertConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .bert import EMBEDDING_RULES, _pooler_kwargs, encoder_incompatibilities, encoder_kwargs
 from .bert import config_from_hf as bert_config_from_hf
 from .common import SAME, Family, class_pairs, module_rules, require, rule

@@ -13,10 +13,10 @@ import torch
 import transformers
 from transformers import PreTrainedConfig, PreTrainedModel
 
-from .. import modeling_tobigs
-from ..configuration_tobigs import TobigsConfig
+from ..model import modeling_tobigs
+from ..model.configuration_tobigs import TobigsConfig
 from ..integrity import check_model_weights
-from ..pretrained import TobigsPreTrainedModel
+from ..model.pretrained import TobigsPreTrainedModel
 from . import albert, bart, bert, ctrl, electra, gpt2, marian, openai_gpt, pegasus, roberta
 from .common import ClassPair, ConversionError, Family, convert_state_dict, load_exactly
 

@@ -38,7 +38,7 @@ with a warning and dropped.
 from transformers import BartConfig
 from transformers.utils import logging
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .common import (
     ROW,
     SAME,

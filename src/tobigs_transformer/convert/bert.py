@@ -28,7 +28,7 @@ Not expressible (raise): `position_embedding_type` other than "absolute", `is_de
 
 from transformers import BertConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .common import (
     SAME,
     Family,

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..configuration_tobigs import ACTIVATIONS, TobigsConfig
-from ..positional_encoding import sinusoidal_table
+from ..model.configuration_tobigs import ACTIVATIONS, TobigsConfig
+from ..model.positional_encoding import sinusoidal_table
 
 # Placeholders of the key patterns and what they match.
 PLACEHOLDERS = {"i": r"\d+", "p": r"weight|bias"}

@@ -24,7 +24,7 @@ released checkpoint the two tables differ in the last bits at large positions on
 
 from transformers import CTRLConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .common import Family, mismatches, module_rules, require, rule
 from .gpt2 import DECODER_LAYOUT, decoder_fields, decoder_kwargs, decoder_pairs
 

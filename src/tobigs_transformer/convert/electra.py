@@ -24,7 +24,7 @@ express (`position_embedding_type` other than "absolute", `is_decoder`, `add_cro
 
 from transformers import ElectraConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .bert import ENCODER_RULES, encoder_incompatibilities, encoder_kwargs
 from .bert import config_from_hf as bert_config_from_hf
 from .common import Family, class_pairs, module_rules, require, rule

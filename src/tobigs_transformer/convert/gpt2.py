@@ -36,7 +36,7 @@ weights; converting back needs nothing, GPT-2 has no switch for it).
 from transformers import GPT2Config
 from transformers.utils import logging
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .common import (
     TRANSPOSE,
     ClassPair,

@@ -25,7 +25,7 @@ Not expressible (raise): `share_encoder_decoder_embeddings=False` or a `decoder_
 
 from transformers import MarianConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .bart import (
     LM_HEAD,
     SHARED_EMBEDDING_RULES,

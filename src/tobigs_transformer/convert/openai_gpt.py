@@ -23,7 +23,7 @@ resid_pdrop` only changes training: converted with a warning, keeping `resid_pdr
 
 from transformers import OpenAIGPTConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .common import Family, mismatches, module_rules, require
 from .gpt2 import DECODER_LAYOUT, LAYER_RULES, decoder_fields, decoder_kwargs, decoder_pairs
 

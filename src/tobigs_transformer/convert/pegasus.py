@@ -19,7 +19,7 @@ Not expressible (raise): `tie_word_embeddings=False`. LayerDrop only changes tra
 
 from transformers import PegasusConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .bart import (
     LM_HEAD,
     SHARED_EMBEDDING_RULES,

@@ -24,7 +24,7 @@ than "absolute", `is_decoder=True`, `add_cross_attention=True`.
 
 from transformers import RobertaConfig
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from .bert import BASE_RULES, _pooler_kwargs, encoder_incompatibilities, encoder_kwargs, unshared_full_width
 from .bert import config_from_hf as bert_config_from_hf
 from .common import SAME, Family, class_pairs, module_rules, require, rule

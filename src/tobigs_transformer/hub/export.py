@@ -4,8 +4,8 @@ The folder holds:
 - `model.safetensors` (or safetensors shards + index), `config.json` and `generation_config.json` (generating models);
 - in `config.json`, the complete `auto_map` (every Auto class the model's architecture supports, not only the saved
   class) and, for encoder-decoder models, `custom_pipelines` (translation / summarization / text2text-generation);
-- the model's source files: exactly the package's flat model modules (`EXPORTED_MODULES`), never tooling or training
-  code, each importing its siblings with single-dot relative imports only;
+- the model's source files: every module of `tobigs_transformer/model/` (`EXPORTED_MODULES`), never tooling or
+  training code, each importing its siblings with single-dot relative imports only;
 - the tokenizer files (`tokenizer.json`, `tokenizer_config.json`);
 - `README.md`, the model card with YAML metadata (see `model_card.py`);
 - `.tobigs_output.json`, the record of what the export wrote (`tooling/output_folders.py`; not uploaded).
@@ -26,39 +26,17 @@ from pathlib import Path
 from transformers.utils import logging
 
 from .. import TobigsConfig
-from .. import modeling_tobigs as _modeling
-from .. import remote_code as _remote_code
+from ..model import modeling_tobigs as _modeling
+from ..model import remote_code as _remote_code
 from ..integrity import check_model_weights
 from ..tooling.output_folders import atomic_output, check_output_dir
 from .model_card import DatasetInfo, build_model_card, infer_pipeline_tag, load_metrics
 
 logger = logging.get_logger(__name__)
 
-PACKAGE_DIR = Path(_modeling.__file__).resolve().parent
-# What an export must contain, exactly (checked against transformers' own import resolution in the tests).
-EXPORTED_MODULES = (
-    "configuration_tobigs.py",
-    "presets.py",
-    "positional_encoding.py",
-    "embeddings.py",
-    "finite_weights.py",
-    "attention.py",
-    "relative_attention.py",
-    "memory.py",
-    "feed_forward.py",
-    "layers.py",
-    "stacks.py",
-    "heads.py",
-    "pretrained.py",
-    "losses.py",
-    "chunked_loss.py",
-    "rotary.py",
-    "generation_tobigs.py",
-    "modeling_tobigs.py",
-    "modeling_electra.py",
-    "pipeline_tobigs.py",
-    "remote_code.py",
-)
+PACKAGE_DIR = Path(_modeling.__file__).resolve().parent  # tobigs_transformer/model/
+#: What an export must contain, exactly (checked against transformers' own import resolution in the tests): every module of `tobigs_transformer/model/` (the folder holds the model and nothing else): what a folder ships.
+EXPORTED_MODULES = tuple(sorted(p.name for p in PACKAGE_DIR.glob("*.py") if p.name != "__init__.py"))
 WRITTEN_BY = "tobigs export"
 PACKAGE_NAME = __name__.split(".")[0]
 
@@ -234,7 +212,7 @@ def _write_export(model, tokenizer, folder: Path, *, src_lang: str | None, tgt_l
     if prefix is not None:
         config_dict["prefix"] = prefix
     if src_lang or tgt_lang:
-        from ..pipeline_tobigs import custom_pipelines_config
+        from ..model.pipeline_tobigs import custom_pipelines_config
 
         config_dict["custom_pipelines"] = custom_pipelines_config(src_lang, tgt_lang)
     missing = _remote_code.missing_code_files(folder, config_dict)

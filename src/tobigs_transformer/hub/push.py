@@ -13,7 +13,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-from ..remote_code import missing_code_files
+from ..model.remote_code import missing_code_files
 from ..tooling.output_folders import OUTPUT_MARKER
 
 try:  # huggingface_hub >= 2 talks through httpx2; older versions through httpx

@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from ..finite_weights import check_finite, source_folder
+from ..model.finite_weights import check_finite, source_folder
 from .manifest import verify_recorded_weights
 
 

@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from ..finite_weights import CorruptWeightsError, check_finite, describe_non_finite, first_non_finite
+from ..model.finite_weights import CorruptWeightsError, check_finite, describe_non_finite, first_non_finite
 
 _CHUNK = 8 << 20
 

@@ -17,8 +17,8 @@ import yaml
 from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, AutoTokenizer, set_seed
 
-from ..configuration_tobigs import TobigsConfig
-from ..presets import PRESETS
+from ..model.configuration_tobigs import TobigsConfig
+from ..model.presets import PRESETS
 from .callbacks import last_good_checkpoint
 from .checkpoints import resumable_checkpoints
 from .validation import (

@@ -252,7 +252,7 @@ def _reload(model_class, folder: str) -> bool:
 
 
 def run_translation_stage(out, data_dir, toks, cfg, seed, quick):
-    from ..modeling_tobigs import TobigsForConditionalGeneration
+    from ..model.modeling_tobigs import TobigsForConditionalGeneration
     from . import run_translation
 
     s, data = cfg["mt"], os.path.join(data_dir, "ko_en")
@@ -284,7 +284,7 @@ def run_gpt_stage(out, data_dir, toks, cfg, seed, quick):
     trained on held-out real text (training/ctrl_domains.py)."""
     from transformers import AutoTokenizer
 
-    from ..modeling_tobigs import TobigsForCausalLM
+    from ..model.modeling_tobigs import TobigsForCausalLM
     from . import ctrl_domains, run_clm
 
     s = cfg["gpt"]
@@ -318,7 +318,7 @@ def run_gpt_stage(out, data_dir, toks, cfg, seed, quick):
 
 
 def run_bert_stage(out, data_dir, toks, cfg, seed, quick):
-    from ..modeling_tobigs import TobigsForPreTraining, TobigsForSequenceClassification
+    from ..model.modeling_tobigs import TobigsForPreTraining, TobigsForSequenceClassification
     from . import run_classification, run_mlm
 
     s, data = cfg["bert"], data_dir
@@ -345,7 +345,7 @@ def run_bert_stage(out, data_dir, toks, cfg, seed, quick):
 
 
 def run_bart_stage(out, data_dir, toks, cfg, seed, quick):
-    from ..modeling_tobigs import TobigsForConditionalGeneration
+    from ..model.modeling_tobigs import TobigsForConditionalGeneration
     from . import run_denoising
 
     s, data = cfg["bart"], os.path.join(data_dir, "en")
@@ -367,7 +367,7 @@ def export_and_pipeline(out: str, folder: str) -> dict:
         return {"skipped": f"tobigs_transformer.hub not available: {exc}"}
     from transformers import AutoTokenizer, pipeline
 
-    from ..modeling_tobigs import TobigsForConditionalGeneration
+    from ..model.modeling_tobigs import TobigsForConditionalGeneration
 
     model = TobigsForConditionalGeneration.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)

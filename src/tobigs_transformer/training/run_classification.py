@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from transformers import DataCollatorWithPadding
 
-from ..modeling_tobigs import TobigsForSequenceClassification
+from ..model.modeling_tobigs import TobigsForSequenceClassification
 from ..tooling.cli import run_cli
 from .arguments import DataArguments
 from .metrics import classification_metrics

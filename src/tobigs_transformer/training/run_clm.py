@@ -47,7 +47,7 @@ from functools import partial
 import datasets
 import torch
 
-from ..modeling_tobigs import TobigsForCausalLM
+from ..model.modeling_tobigs import TobigsForCausalLM
 from ..tooling.cli import run_cli
 from .arguments import DataArguments, TobigsTrainingArguments
 from .clm_data import DataCollatorForShiftedBlocks, coded_blocks, group_shifted_blocks, tokenize_documents

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any, Literal
 
 from ..data.denoising import DataCollatorForDenoising, NoisingConfig, tokenize_for_denoising
-from ..modeling_tobigs import TobigsForConditionalGeneration
+from ..model.modeling_tobigs import TobigsForConditionalGeneration
 from ..tooling.cli import run_cli
 from .arguments import DocumentDataArguments
 from .common import map_examples

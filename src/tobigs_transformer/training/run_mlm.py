@@ -46,8 +46,8 @@ from ..data.nsp import (
 )
 from ..data.ngram_masking import DataCollatorForNgramMasking
 from ..data.packing import pack_sentences
-from ..modeling_electra import TobigsElectraForPreTraining, generator_config
-from ..modeling_tobigs import TobigsForMaskedLM, TobigsForPreTraining
+from ..model.modeling_electra import TobigsElectraForPreTraining, generator_config
+from ..model.modeling_tobigs import TobigsForMaskedLM, TobigsForPreTraining
 from ..tooling.cli import run_cli
 from .arguments import DocumentDataArguments
 from .common import map_examples, split_source

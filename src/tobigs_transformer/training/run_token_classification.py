@@ -22,7 +22,7 @@ import numpy as np
 
 from transformers import DataCollatorForTokenClassification
 
-from ..modeling_tobigs import TobigsForTokenClassification
+from ..model.modeling_tobigs import TobigsForTokenClassification
 from ..tooling.cli import run_cli
 from .arguments import DataArguments
 from .common import map_examples, split_source

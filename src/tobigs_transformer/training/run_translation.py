@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from transformers import DataCollatorForSeq2Seq
 
-from ..modeling_tobigs import TobigsForConditionalGeneration
+from ..model.modeling_tobigs import TobigsForConditionalGeneration
 from ..tooling.cli import run_cli
 from .arguments import DataArguments, TobigsSeq2SeqTrainingArguments
 from .common import logger, map_examples, split_source

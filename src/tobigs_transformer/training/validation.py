@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import partial
 
-from ..configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 from ..tooling import paths
 from ..tooling.cli import UsageError
 from ..tooling.data_files import Column, Columns, DataFileError, check_data_file
@@ -37,7 +37,7 @@ class ArgumentError(UsageError):
 
 
 def presets_for(task: str) -> list[str]:
-    from ..presets import PRESETS
+    from ..model.presets import PRESETS
 
     return [name for name, values in PRESETS.items() if values.get("architecture") in TASK_ARCHITECTURES[task]]
 

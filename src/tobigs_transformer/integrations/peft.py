@@ -2,16 +2,15 @@
 
 PEFT picks default `target_modules` from `model.config.model_type`; it does not know "tobigs_transformer", and the
 usual recipe `target_modules=["q_proj", "v_proj"]` does not fit our attention: self-attention projects Q, K and V
-with ONE fused linear layer `qkv_proj` (W^Q, W^K, W^V stacked, attention.py); only cross-attention has a separate
+with ONE fused linear layer `qkv_proj` (W^Q, W^K, W^V stacked, model/attention.py); only cross-attention has a separate
 `q_proj` (and a fused `kv_proj`). So on GPT/BERT-style models the recipe matches nothing, and on encoder-decoder
 models it would silently adapt only the cross-attention queries.
 
 This module gives the names (`lora_target_modules`), checks user-given names against a model with an error that
 lists the names that exist (`check_target_modules`), and registers our defaults in peft's model-type tables
-(`register_peft_target_modules`, called at `import tobigs_transformer` when peft is installed). It is a flat model
-module because the package root calls it at import and the root may not import the tooling sub-packages; it is
-not part of the exported remote code (no modeling file imports it), and peft stays optional: it is imported only
-inside `register_peft_target_modules`.
+(`register_peft_target_modules`, called at `import tobigs_transformer` when peft is installed). It lives outside
+`model/` because a saved folder does not need it (a folder loaded as remote code names its target modules itself),
+and peft stays optional: it is imported only inside `register_peft_target_modules`.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 from torch import nn
 
-from .configuration_tobigs import TobigsConfig
+from ..model.configuration_tobigs import TobigsConfig
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ def check_target_modules(model: nn.Module, target_modules: str | Sequence[str]) 
         shown = str(missing)
     hint, suggestion = "", ""
     if isinstance(getattr(model, "config", None), TobigsConfig):
-        suggestion = (f"; tobigs_transformer.peft_tobigs.lora_target_modules(model) gives "
+        suggestion = (f"; tobigs_transformer.integrations.peft.lora_target_modules(model) gives "
                       f"{lora_target_modules(model)} (W^Q, W^K, W^V)")
     if re.search(r"(?<![a-z])[qkv]_proj", shown):  # the usual separate W^Q/W^K/W^V names (not qkv_proj, kv_proj)
         hint = ("; self-attention projects Q, K and V with one fused `qkv_proj` (q_proj and kv_proj exist only in "
