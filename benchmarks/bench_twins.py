@@ -20,7 +20,7 @@ after each measurement so a run cut short keeps what it measured), and with `--u
 device's block of benchmarks/RESULTS.md (or the block `--results-block` names, e.g. one run's subsection).
 
     python benchmarks/bench_twins.py                  # full run on the device found (cuda if present)
-    python benchmarks/bench_twins.py --smoke          # every path on tiny models (tests/test_bench_twins.py)
+    python benchmarks/bench_twins.py --smoke          # every path on tiny models (tests/benchmarks/test_bench_twins.py)
     python benchmarks/bench_twins.py --no-compile --families gpt2,bart --budget-s 120 --out /tmp/twins.json
     python benchmarks/bench_twins.py --families variants --no-compile --out benchmarks/results_twins_cpu_variants.json
 """

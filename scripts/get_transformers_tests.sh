@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# transformers' own common model tests (tests/test_modeling_common.py, ...) for tests/test_hf_common.py: they ship in
+# transformers' own common model tests (tests/test_modeling_common.py, ...) for tests/interop/test_hf_common.py: they ship in
 # transformers' source distribution, not in its wheel. Unpacks the sdist of the installed version into
 # .cache/hf-sdist/ (once) and prints the folder for TRANSFORMERS_TESTS_DIR. Prints nothing when it cannot be had (no
 # package index reachable): the common tests then skip, saying what they need.

@@ -14,7 +14,7 @@
 # later), BENCH_TIMEOUT_S (210: hard stop), TRAIN_BUDGET_S (240), TRAIN_TIMEOUT_S (330), TRAIN_BATCH (128),
 # TRAIN_WARMUP (1000), TRAIN_LR_SCALE (0.5: noam peak 0.5 * (512 * warmup)^-0.5 = 7e-4, the paper's peak).
 # GPU_CHECK_REHEARSAL=1 rehearses every step on a CPU (bench --smoke; the translation with --use_cpu and the flags
-# in TRAIN_EXTRA appended, e.g. a tiny --config_overrides): tests/test_bench_twins.py runs it that way.
+# in TRAIN_EXTRA appended, e.g. a tiny --config_overrides): tests/benchmarks/test_bench_twins.py runs it that way.
 set -uo pipefail
 
 PHASE="${1:-all}"

@@ -1,4 +1,6 @@
-"""Test-wide settings: offline Hugging Face libraries and a fixed seed. The tiny configurations are in tiny.py."""
+"""Test-wide settings: offline Hugging Face libraries, a fixed seed, log levels restored after each test, and slow
+tests opt-in (as in transformers: `RUN_SLOW=1`, or select them with `-m slow`).  The tiny configurations are in
+tiny.py."""
 
 import os
 
@@ -8,6 +10,21 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `slow` (multi-process, compile, transformers' common tests, full command runs) run only with
+    RUN_SLOW=1 or when `-m` names the marker; the default run stays within minutes."""
+    if _truthy(os.environ.get("RUN_SLOW")) or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow test: run with RUN_SLOW=1 (or -m slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """Load `save_pretrained` folders with every Auto class of their `auto_map`, in a clean interpreter that cannot import
-tobigs_transformer (run by tests/test_saved_folders.py). Imports only torch/transformers and the pipeline cases.
+tobigs_transformer (run by tests/interop/test_saved_folders.py). Imports only torch/transformers and the pipeline cases.
 
     python tests/saved_folder_cases.py spec.json out.json
 """
@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-import test_pipeline_cases as cases
+import pipeline_cases as cases
 
 TEXT = cases.TEXTS[0]
 

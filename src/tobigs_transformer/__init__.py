@@ -6,8 +6,9 @@ writes (`save_pretrained`, Trainer checkpoints, exports) loads with `trust_remot
 installed: see `model/remote_code.py`.
 
 The model lives in `tobigs_transformer.model` (flat modules: exactly what a saved folder ships); the root re-exports
-its public API.  Tooling lives in sub-packages that import the model, never the reverse, and is imported from there: `tobigs_transformer.convert` (convert_from_hf / convert_to_hf), `.data`, `.training`, `.hub`,
-`.viz`, `.experiments`, `.tooling` (the `tobigs` command line).
+its public API.  Tooling lives in sub-packages that import the model, never the reverse, and is imported from
+there: `tobigs_transformer.convert` (convert_from_hf / convert_to_hf), `.data`, `.training`, `.hub`, `.viz`,
+`.experiments`, `.tooling` (the `tobigs` command line).
 """
 
 import transformers

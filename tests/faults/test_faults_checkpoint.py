@@ -11,7 +11,7 @@ import socket
 import tempfile
 
 import pytest
-import test_checkpoint_integrity as ci
+from training import test_checkpoint_integrity as ci
 import torch
 from faults.fault_case import Fault, check, params
 from fixtures.helpers import TINY, path, tokenizers

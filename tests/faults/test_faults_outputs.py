@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import test_pipeline_support as support
+import pipeline_support as support
 from faults.fault_case import Fault, check, params
 from transformers import PreTrainedTokenizerBase
 

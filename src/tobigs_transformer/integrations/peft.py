@@ -47,7 +47,7 @@ IA3_FEEDFORWARD_MODULES = ["feed_forward.fc2"]
 
 # peft's model-type tables (peft.utils.constants.TRANSFORMERS_MODELS_TO_<METHOD>_TARGET_MODULES_MAPPING) that get
 # our defaults: the methods that adapt Linear layers the way LoRA does (each checked on the three architectures by
-# tests/test_peft_trl.py). Left out: BEFT (adapts the value projection alone, which is fused with Q and K here).
+# tests/interop/test_peft_trl.py). Left out: BEFT (adapts the value projection alone, which is fused with Q and K here).
 LORA_LIKE_METHODS = ("LORA", "LOHA", "LOKR", "ADALORA", "OFT", "VERA", "HRA", "FOURIERFT", "VBLORA", "RANDLORA")
 
 

@@ -25,7 +25,7 @@ Artefacts that a later run reuses (the corpora, the tokenizers) live in folders 
 them — ``OUTPUT_DIR/data-<hash>`` and ``OUTPUT_DIR/tokenizers-<hash>`` — each with a ``settings.json`` written last;
 a folder is reused only when its recorded settings equal the current ones, so a full run after a ``--quick`` run
 into the same ``--output_dir`` trains its own tokenizers.  Same command + same seed gives byte-identical tokenizer
-files and equal metrics (tests/test_reproducibility.py).
+files and equal metrics (tests/training/test_reproducibility.py).
 """
 
 from __future__ import annotations
