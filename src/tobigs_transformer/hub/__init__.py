@@ -11,7 +11,7 @@ Tooling only: nothing here is exported with the model.
 """
 
 from .export import EXPORTED_MODULES, check_flat_imports, export_for_hub, exported_module_files, full_auto_map
-from .model_card import DatasetInfo, build_model_card, eval_results_from_metrics, load_metrics, recorded_metrics
+from .model_card import DatasetInfo, ModelCardInfo, build_model_card, eval_results_from_metrics, load_metrics, recorded_metrics
 from .push import HubUploadError, push_to_hub
 from ..tooling.output_folders import OutputInUseError, UnsafeOutputError
 
@@ -19,6 +19,7 @@ __all__ = [
     "EXPORTED_MODULES",
     "DatasetInfo",
     "HubUploadError",
+    "ModelCardInfo",
     "OutputInUseError",
     "UnsafeOutputError",
     "build_model_card",

@@ -95,6 +95,7 @@ def _metrics_file(args: ExportArguments) -> str | None:
 
 def export(args: ExportArguments) -> int:
     from .export import export_for_hub
+    from .model_card import ModelCardInfo
     from .push import push_to_hub
 
     folder = Path(args.from_folder) if args.from_folder else None
@@ -109,11 +110,14 @@ def export(args: ExportArguments) -> int:
             dataset = {"id": args.dataset_id, "name": args.dataset_name, "config": args.dataset_config,
                        "split": args.dataset_split}
         model, tokenizer = load_trained(args.model_dir, args.tokenizer_dir)
+        card = ModelCardInfo(
+            model_name=args.model_name, dataset=dataset, language=args.language, license=args.license,
+            base_model=args.base_model, tags=args.tags, pipeline_tag=args.pipeline_tag, src_lang=args.src_lang,
+            tgt_lang=args.tgt_lang,
+        )
         folder = export_for_hub(
-            model, tokenizer, args.output_dir, metrics=_metrics_file(args), dataset=dataset,
-            model_name=args.model_name, language=args.language, license=args.license, base_model=args.base_model,
-            tags=args.tags, pipeline_tag=args.pipeline_tag, src_lang=args.src_lang, tgt_lang=args.tgt_lang,
-            prefix=args.prefix, card_template=args.card_template, overwrite=args.overwrite,
+            model, tokenizer, args.output_dir, card, metrics=_metrics_file(args), prefix=args.prefix,
+            card_template=args.card_template, overwrite=args.overwrite,
         )
         print(f"exported {type(model).__name__} to {folder}")
     if args.push_to_hub:

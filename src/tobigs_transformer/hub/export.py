@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from transformers.utils import logging
@@ -30,7 +30,7 @@ from ..model import modeling_tobigs as _modeling
 from ..model import remote_code as _remote_code
 from ..integrity import check_model_weights
 from ..tooling.output_folders import atomic_output, check_output_dir
-from .model_card import DatasetInfo, build_model_card, infer_pipeline_tag, load_metrics
+from .model_card import ModelCardInfo, build_model_card, infer_pipeline_tag, load_metrics
 
 logger = logging.get_logger(__name__)
 
@@ -93,45 +93,30 @@ def export_for_hub(
     model,
     tokenizer,
     out_dir: str | Path,
+    card: ModelCardInfo | None = None,
     *,
     metrics: Mapping | str | Path | None = None,
-    dataset: DatasetInfo | Mapping | str | None = None,
-    model_name: str | None = None,
-    language: str | Iterable[str] | None = None,
-    license: str = "apache-2.0",
-    base_model: str | Iterable[str] | None = None,
-    tags: Iterable[str] | None = None,
-    pipeline_tag: str | None = None,
-    src_lang: str | None = None,
-    tgt_lang: str | None = None,
     prefix: str | None = None,
-    description: str | None = None,
-    intended_use: str | None = None,
-    training_data: str | None = None,
-    training_procedure: str | None = None,
-    training_hyperparameters: Mapping | None = None,
-    limitations: str | None = None,
     card_template: str | Path | None = None,
     overwrite: bool = False,
+    **card_fields,
 ) -> Path:
     """Write a Hub-ready folder for `model` (any `TobigsPreTrainedModel`) and `tokenizer` into `out_dir`.
 
     Args:
+        card: what the model card says beyond the config (`ModelCardInfo`: model_name, dataset, language, license,
+            base_model, tags, pipeline_tag, src_lang, tgt_lang and the prose sections). `model_name` defaults to the
+            folder name, `pipeline_tag` to the task of the model class (`translation` when a language pair is given
+            for a seq2seq model). `src_lang`/`tgt_lang` are also stored in `config.json` (the translation pipeline
+            then rejects another pair) and registered as the task `translation_<src>_to_<tgt>`.
+        **card_fields: any `ModelCardInfo` field as a keyword (`language=["ro", "en"]`, `src_lang="ro"`, ...), set on
+            top of `card`; another keyword is a `TypeError`.
         metrics: the evaluation results the training run recorded: a dict or the path of a JSON file such as the
             Trainer's `eval_results.json`/`all_results.json` (`{"eval_bleu": 27.3, "eval_loss": 1.9, ...}`), optionally
-            with a `"dataset"` entry (same fields as `dataset`). Every numeric `eval_*`/`test_*`/`predict_*` value
-            except timings becomes one `model-index` result.
-        dataset: the evaluation/training dataset: a Hub dataset id (`"wmt16"`) or a dict
-            `{"id", "name", "config", "split", "revision"}` (overrides the metrics file's `"dataset"`).
-        model_name: the model's name in the card and the model-index (default: the folder name).
-        language, license, base_model, tags, pipeline_tag: card metadata. `pipeline_tag` defaults to the task of
-            the model class (`translation` when a language pair is given for a seq2seq model).
-        src_lang, tgt_lang: the direction a translation model was trained on; stored in `config.json` (the
-            translation pipeline then rejects another pair) and registered as the task `translation_<src>_to_<tgt>`.
+            with a `"dataset"` entry (same fields as `ModelCardInfo.dataset`, which overrides it). Every numeric
+            `eval_*`/`test_*`/`predict_*` value except timings becomes one `model-index` result.
         prefix: a task prefix every pipeline input gets (stored as `config.prefix`); may contain `{src_lang}` and
             `{tgt_lang}`.
-        description, intended_use, training_data, training_procedure, training_hyperparameters, limitations: card
-            sections (sensible defaults per task when left out).
         card_template: a Jinja model-card template (default: see `model_card.resolve_template`).
         overwrite: replace a non-empty `out_dir` that is an earlier, unchanged output of `export_for_hub` /
             `tobigs convert` (recognised by its `.tobigs_output.json`); any other folder is refused with
@@ -145,6 +130,8 @@ def export_for_hub(
     loaded from, or is not an earlier export; `OutputInUseError` while another process writes `out_dir`. The folder
     appears complete or not at all: it is written beside `out_dir` and renamed into place.
     """
+    info = (card or ModelCardInfo()).updated(**card_fields)
+    src_lang, tgt_lang = info.src_lang, info.tgt_lang
     check_model_weights(model)
     config = model.config
     if not isinstance(config, TobigsConfig):
@@ -157,35 +144,18 @@ def export_for_hub(
     sources = [("the model's folder", _local_folder(model)), ("the tokenizer's folder", _local_folder(tokenizer))]
     check_output_dir(out_dir, sources, overwrite=overwrite, option="out_dir")
     recorded = load_metrics(metrics) if metrics is not None else {}
-    pipeline_tag = pipeline_tag or infer_pipeline_tag(model, src_lang, tgt_lang)
+    info = info.updated(model_name=info.model_name or out_dir.resolve().name,
+                        pipeline_tag=info.pipeline_tag or infer_pipeline_tag(model, src_lang, tgt_lang))
     if tokenizer is None:
         logger.warning("export_for_hub: no tokenizer given; the folder will not work with pipeline() or AutoTokenizer")
 
     with atomic_output(out_dir, sources, overwrite=overwrite, written_by=WRITTEN_BY, option="out_dir") as folder:
         _write_export(model, tokenizer, folder, src_lang=src_lang, tgt_lang=tgt_lang, prefix=prefix)
-        card = build_model_card(
-            model,
-            model_name=model_name or out_dir.resolve().name,
-            metrics=recorded,
-            dataset=dataset,
-            language=language,
-            license=license,
-            base_model=base_model,
-            tags=tags,
-            pipeline_tag=pipeline_tag,
-            src_lang=src_lang,
-            tgt_lang=tgt_lang,
-            description=description,
-            intended_use=intended_use,
-            training_data=training_data,
-            training_procedure=training_procedure,
-            training_hyperparameters=training_hyperparameters,
-            limitations=limitations,
-            files=sorted(p.name for p in folder.iterdir()) + ["README.md"],
-            mask_token=getattr(tokenizer, "mask_token", None),
-            template=card_template,
+        model_card = build_model_card(
+            model, info, metrics=recorded, files=sorted(p.name for p in folder.iterdir()) + ["README.md"],
+            mask_token=getattr(tokenizer, "mask_token", None), template=card_template,
         )
-        card.save(folder / "README.md")
+        model_card.save(folder / "README.md")
     return out_dir
 
 

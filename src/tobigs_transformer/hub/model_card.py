@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+#: The template the package ships: a symlink to the repository's `model_card.md` (the one copy of the text), which
+#: setuptools follows when it builds a wheel, so an installed package holds the file itself.
 PACKAGE_TEMPLATE = Path(__file__).with_name("model_card_template.md")
 _METRIC_PREFIXES = {"eval": "validation", "test": "test", "predict": "test"}
 _NOT_METRICS = ("runtime", "samples_per_second", "steps_per_second", "epoch", "step", "mem", "flos", "num_samples")
@@ -62,6 +64,44 @@ class DatasetInfo:
         if unknown or "id" not in value:
             raise ValueError(f"dataset needs 'id' (and optionally name/config/split/revision); got {sorted(value)}")
         return cls(**value)
+
+
+@dataclass
+class ModelCardInfo:
+    """What a model card says about a model beyond its config: metadata and prose sections. `export_for_hub` and
+    `build_model_card` take one; `tobigs export` fills it from its options. Fields left `None` get defaults from the
+    model and the task (`build_model_card`)."""
+
+    #: the model's name in the card and the model-index (the export's default: the folder name)
+    model_name: str | None = None
+    #: the evaluation/training dataset: a Hub dataset id or `{"id", "name", "config", "split", "revision"}`
+    dataset: DatasetInfo | Mapping | str | None = None
+    language: str | Iterable[str] | None = None
+    license: str = "apache-2.0"
+    base_model: str | Iterable[str] | None = None
+    tags: Iterable[str] | None = None
+    #: default: the task of the model class (`translation` for a seq2seq model given a language pair)
+    pipeline_tag: str | None = None
+    #: the direction a translation model was trained on
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    description: str | None = None
+    intended_use: str | None = None
+    training_data: str | None = None
+    training_procedure: str | None = None
+    training_hyperparameters: Mapping | None = field(default=None)
+    limitations: str | None = None
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def updated(self, **values) -> ModelCardInfo:
+        """A copy with `values` set; keywords that are no field raise `TypeError` naming them and the fields."""
+        unknown = sorted(set(values) - set(self.field_names()))
+        if unknown:
+            raise TypeError(f"{unknown} are no ModelCardInfo fields; the fields are {list(self.field_names())}")
+        return replace(self, **values)
 
 
 def load_metrics(metrics: Mapping | str | os.PathLike) -> dict:
@@ -137,24 +177,17 @@ def infer_pipeline_tag(model, src_lang: str | None = None, tgt_lang: str | None 
 
 
 def resolve_template(template: str | os.PathLike | None = None) -> Path:
-    """The model-card template: `template` if given, else `$TOBIGS_MODEL_CARD_TEMPLATE`, else `model_card.md` at the
-    root of a source checkout (next to pyproject.toml), else the template shipped with the package."""
+    """The model-card template: `template` if given, else `$TOBIGS_MODEL_CARD_TEMPLATE`, else the packaged template
+    (`PACKAGE_TEMPLATE`: in a source checkout, the repository's `model_card.md` through a symlink)."""
     if template is not None:
-        candidates = [Path(template)]
+        candidate = Path(template)
+    elif os.environ.get("TOBIGS_MODEL_CARD_TEMPLATE"):
+        candidate = Path(os.environ["TOBIGS_MODEL_CARD_TEMPLATE"])
     else:
-        candidates = []
-        if os.environ.get("TOBIGS_MODEL_CARD_TEMPLATE"):
-            candidates.append(Path(os.environ["TOBIGS_MODEL_CARD_TEMPLATE"]))
-        for parent in Path(__file__).resolve().parents:
-            if (parent / "pyproject.toml").is_file():
-                if (parent / "model_card.md").is_file():
-                    candidates.append(parent / "model_card.md")
-                break
-        candidates.append(PACKAGE_TEMPLATE)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"model card template {candidates[0]} does not exist")
+        candidate = PACKAGE_TEMPLATE
+    if not candidate.is_file():
+        raise FileNotFoundError(f"model card template {candidate} does not exist")
+    return candidate
 
 
 def _as_list(value) -> list | None:
@@ -218,35 +251,31 @@ def usage_snippet(pipeline_tag: str | None, model_id: str, src_lang=None, tgt_la
 
 def build_model_card(
     model,
+    info: ModelCardInfo | None = None,
     *,
-    model_name: str,
     metrics: Mapping | None = None,
-    dataset: DatasetInfo | Mapping | str | None = None,
-    language: str | Iterable[str] | None = None,
-    license: str = "apache-2.0",
-    base_model: str | Iterable[str] | None = None,
-    tags: Iterable[str] | None = None,
-    pipeline_tag: str | None = None,
-    src_lang: str | None = None,
-    tgt_lang: str | None = None,
-    description: str | None = None,
-    intended_use: str | None = None,
-    training_data: str | None = None,
-    training_procedure: str | None = None,
-    training_hyperparameters: Mapping | None = None,
-    limitations: str | None = None,
     files: Iterable[str] | None = None,
     model_id: str | None = None,
     mask_token: str | None = None,
     template: str | os.PathLike | None = None,
+    **card_fields,
 ) -> ModelCard:
     """A `ModelCard` for `model`, with YAML metadata (including a `model-index` of the recorded metrics) and prose
-    sections, rendered from the template (`resolve_template`)."""
+    sections, rendered from the template (`resolve_template`). `info` says what the card says beyond the config;
+    keywords named like its fields (`model_name="x"`, `src_lang="ro"`, ...) set those fields on top of it."""
+    info = (info or ModelCardInfo()).updated(**card_fields)
+    if not info.model_name:
+        raise ValueError("build_model_card needs a model_name (ModelCardInfo.model_name)")
+    model_name, license = info.model_name, info.license
+    language, base_model, tags, pipeline_tag = info.language, info.base_model, info.tags, info.pipeline_tag
+    src_lang, tgt_lang, description = info.src_lang, info.tgt_lang, info.description
+    intended_use, training_data, training_procedure = info.intended_use, info.training_data, info.training_procedure
+    training_hyperparameters, limitations, dataset = info.training_hyperparameters, info.limitations, info.dataset
     config = model.config
     metrics = dict(metrics or {})
     pipeline_tag = pipeline_tag or infer_pipeline_tag(model, src_lang, tgt_lang)
-    info = DatasetInfo.coerce(dataset if dataset is not None else metrics.get("dataset"))
-    eval_results = eval_results_from_metrics(metrics, info, pipeline_tag)
+    dataset_info = DatasetInfo.coerce(dataset if dataset is not None else metrics.get("dataset"))
+    eval_results = eval_results_from_metrics(metrics, dataset_info, pipeline_tag)
     family = _FAMILY.get(config.architecture, config.architecture)
     language = _as_list(language)
     if language is None and src_lang and tgt_lang:
@@ -261,7 +290,7 @@ def build_model_card(
         license=license,
         library_name="transformers",
         tags=all_tags,
-        datasets=[info.id] if info is not None else None,
+        datasets=[dataset_info.id] if dataset_info is not None else None,
         metrics=sorted({r.metric_type for r in eval_results}) or None,
         pipeline_tag=pipeline_tag,
         base_model=_as_list(base_model),
@@ -269,9 +298,9 @@ def build_model_card(
         eval_results=eval_results or None,
     )
     defaults = _default_sections(pipeline_tag, family, src_lang, tgt_lang)
-    if info is not None and training_data is None:
-        config_name = f", configuration `{info.config}`" if info.config else ""
-        training_data = f"{info.name or info.id} (dataset `{info.id}`{config_name})."
+    if dataset_info is not None and training_data is None:
+        config_name = f", configuration `{dataset_info.config}`" if dataset_info.config else ""
+        training_data = f"{dataset_info.name or dataset_info.id} (dataset `{dataset_info.id}`{config_name})."
     hyperparameters = dict(training_hyperparameters or {})
     n_parameters = sum(p.numel() for p in model.parameters())
     model_id = model_id or model_name
@@ -315,12 +344,13 @@ def build_model_card(
         license=license,
         language=language,
         base_model=_as_list(base_model),
-        dataset=info,
+        dataset=dataset_info,
     )
 
 
 __all__ = [
     "DatasetInfo",
+    "ModelCardInfo",
     "METRIC_NAMES",
     "build_model_card",
     "eval_results_from_metrics",
