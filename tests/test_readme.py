@@ -1,6 +1,6 @@
-"""The README runs as written: its Python examples, and every `tobigs` command of its shell blocks (each parses with
-the current options and its --help works; the training chain, the tokenizers, the export and the figures run on tiny
-data in place of the corpora)."""
+"""The README and docs/commands.md (where the README's recipes live) run as written: their Python examples, and every
+`tobigs` command of their shell blocks (each parses with the current options and its --help works; the training
+chain, the tokenizers, the export and the figures run on tiny data in place of the corpora)."""
 
 import json
 import re
@@ -15,8 +15,11 @@ from tobigs_transformer.tooling.cli import argparse_errors_raise
 from tobigs_transformer.tooling.commands import Command, _with_positional, build_parser
 from tobigs_transformer.tooling.main import _load, find, main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-TEXT = README.read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: The pages whose commands and Python are tested here: the README, then the page with every recipe.
+DOCUMENTS = (README, ROOT / "docs" / "commands.md")
+TEXT = "\n".join(document.read_text(encoding="utf-8") for document in DOCUMENTS)
 
 
 def _python_blocks() -> list[str]:
@@ -24,7 +27,7 @@ def _python_blocks() -> list[str]:
 
 
 def readme_commands() -> list[list[str]]:
-    """The words after `tobigs` of every command in the README's bash blocks (continuation lines joined, comments
+    """The words after `tobigs` of every command in the bash blocks of `DOCUMENTS` (continuation lines joined, comments
     dropped), in the order they appear."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", TEXT, flags=re.S):
@@ -36,7 +39,9 @@ def readme_commands() -> list[list[str]]:
 
 
 def test_readme_quick_example_runs(tmp_path, monkeypatch):
-    example = next(b for b in _python_blocks() if "TobigsConfig.from_preset" in b)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    example = next(b for b in blocks if "TobigsConfig.from_preset" in b)
+    assert len(example.strip().splitlines()) <= 10  # the README's promise: a ten-line quickstart
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
@@ -44,7 +49,16 @@ def test_readme_quick_example_runs(tmp_path, monkeypatch):
     assert namespace["out"].shape[0] == 1 and (tmp_path / "my-transformer" / "model.safetensors").is_file()
 
 
-def test_the_readme_shows_every_recipe_and_every_command_kind():
+def test_the_readme_commands_are_the_set_up_and_the_help():
+    readme = README.read_text(encoding="utf-8")
+    shell = "\n".join(re.findall(r"```bash\n(.*?)```", readme, flags=re.S))
+    assert "bash scripts/run_demo.sh" in shell and "bash scripts/run_tests.sh" in shell
+    for script in ("scripts/run_demo.sh", "scripts/run_tests.sh", "scripts/quickstart.py"):
+        assert (ROOT / script).is_file(), script
+    assert "`tobigs --help`" in readme and ["--help"] in readme_commands()
+
+
+def test_the_docs_show_every_recipe_and_every_command_kind():
     commands = [" ".join(words) for words in readme_commands()]
     for recipe in ("train clm", "train mlm --objective mlm+nsp", "train mlm --objective mlm ",
                    "train mlm --objective mlm+sop", "train denoising --noising paper",
@@ -132,6 +146,6 @@ def test_the_readme_training_chain_runs_on_tiny_data(tmp_path, monkeypatch, caps
     # the plain-Python translator of the README, on the model the chain trained
     example = next(b for b in _python_blocks() if "AutoModelForSeq2SeqLM.from_pretrained(\"runs/" in b)
     capsys.readouterr()
-    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+    exec(compile(example, "docs/commands.md", "exec"), {})  # noqa: S102 - our own documentation
     printed = capsys.readouterr().out.strip()
     assert printed.startswith("[") and printed.endswith("]")
