@@ -10,7 +10,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_tobigs import TobigsConfig, check_local_path
-from .embeddings import check_compute_dtype
+from .checks import check_compute_dtype
 from .finite_weights import check_loaded_weights
 from .losses import LOSSES, TOKEN_LOSSES, chunked_token_cross_entropy
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
