@@ -241,14 +241,15 @@ class TobigsDecoder(TobigsStack):
             # The relative attention masks by distance (i - j < 0 is the future) over memory + cache + segment; it
             # takes the 2-D padding mask as it is.
             causal_mask = attention_mask
-            positions = relative_positions(self.config, memory_length + int(past_length), seq_length,
+            rotary = None
+            distances = relative_positions(self.config, memory_length + int(past_length), seq_length,
                                            hidden_states.dtype, hidden_states.device, self.global_bias)
         else:
             causal_mask = create_causal_mask(
                 config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask,
                 cache=self_attention_cache, and_mask_function=packed,
             )
-            positions = self.rotary_angles(position_ids, hidden_states)
+            rotary, distances = self.rotary_angles(position_ids, hidden_states), None
         if encoder_hidden_states is not None:
             encoder_attention_mask = create_bidirectional_mask(
                 config=self.config,
@@ -267,7 +268,8 @@ class TobigsDecoder(TobigsStack):
                 encoder_hidden_states,  # positional, as gradient checkpointing requires
                 encoder_attention_mask=encoder_attention_mask,
                 position_ids=position_ids,
-                position_embeddings=positions,
+                position_embeddings=rotary,
+                relative_positions=distances,
                 cache=cache,
                 use_cache=use_cache,
                 memory=memory,
