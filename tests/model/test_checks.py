@@ -8,7 +8,7 @@ import torch
 from tiny import tiny_config
 from transformers.cache_utils import DynamicCache
 
-from tobigs_transformer.model import attention, checks, layers
+from tobigs_transformer.model import attention, checks, embeddings, heads, layers, stacks
 
 
 def test_decoder_inputs_report_cached_and_memory_lengths():
@@ -40,8 +40,8 @@ def test_encoder_decoder_names_its_decoder_inputs_and_needs_the_encoder_first():
                                     None, None, torch.float32)
 
 
-@pytest.mark.parametrize("module", [attention, layers], ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("module", [attention, layers, stacks, embeddings, heads], ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_lecture_boxes_raise_nothing_themselves(module):
-    """The attention and layer modules read like the lecture's boxes: no input checking inline."""
+    """The lecture's boxes (attention, layers, stacks, embeddings, heads) do no input checking inline: checks.py does."""
     tree = ast.parse(inspect.getsource(module))
     assert not [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Raise)]
