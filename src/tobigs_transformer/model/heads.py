@@ -5,8 +5,11 @@ The language-model heads of GPT and of the encoder-decoder are a single linear l
 linear transformation", §3.4) and live in the task models themselves.
 """
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+from transformers.utils import is_torchdynamo_compiling
 
 from .configuration_tobigs import TobigsConfig
 from .feed_forward import get_activation
@@ -36,8 +39,23 @@ class TobigsMaskedLMHead(nn.Module):
         self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.decoder = nn.Linear(width, config.vocab_size)
 
+    def transform(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Dense + activation + LayerNorm: the head before its output projection."""
+        return self.layer_norm(self.activation(self.dense(hidden_states)))
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))  # (B, T, vocab_size)
+        return self.decoder(self.transform(hidden_states))  # (B, T, vocab_size)
+
+    def chunked_loss(self, hidden_states: torch.Tensor, labels: torch.Tensor,
+                     lm_loss: Callable[[torch.Tensor, nn.Linear, torch.Tensor], torch.Tensor],
+                     ignore_index: int = -100) -> torch.Tensor:
+        """The MLM loss through this head with the output projection and the cross-entropy chunked (`lm_loss`: the
+        model's `chunked_lm_loss`); in eager mode only the positions with a label go through the head at all."""
+        if not is_torchdynamo_compiling():
+            # The head is per position: the ~85% of positions without a label need no transform either.
+            keep = labels != ignore_index  # (B, T)
+            hidden_states, labels = hidden_states[keep], labels[keep]  # (M, d_model), (M,)
+        return lm_loss(self.transform(hidden_states), self.decoder, labels)
 
 
 class TobigsClassificationHead(nn.Module):

@@ -168,14 +168,18 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        position_embeddings: tuple[torch.Tensor, torch.Tensor] | RelativePositions | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        relative_positions: RelativePositions | None = None,
         cache: Cache | None = None,
         use_cache: bool | None = None,
         memory: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         """memory: Transformer-XL's (B, M, d_model) input of this layer over the previous segment(s), attended to
-        with the current segment; position_embeddings: rotary (cos, sin) or the stack's `RelativePositions`."""
+        with the current segment; position_embeddings: rotary (cos, sin); relative_positions: Transformer-XL's
+        distances (the stack's `RelativePositions`), read by its relative self-attention only."""
+        if relative_positions is not None:
+            kwargs["relative_positions"] = relative_positions
         if memory is not None:
             # The memory is this layer's input: pre-LN normalizes it like the current input before the projections.
             memory = self.self_attn_layer_norm(memory) if self.normalize_before else memory

@@ -19,6 +19,7 @@ encoder alone (BERT). Each task class below says which architectures it takes.
 import copy
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -38,7 +39,7 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple, is_torchdynamo_compiling
+from transformers.utils import TransformersKwargs, can_return_tuple
 
 from .configuration_tobigs import TobigsConfig
 from .generation_tobigs import TobigsGenerationMixin
@@ -391,14 +392,12 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, TobigsGenerationMixi
             use_cache=use_cache,
             **kwargs,
         )
-        logits = loss = None
-        if labels is not None and self.uses_chunked_loss(return_logits, logits_to_keep):
-            loss = self.chunked_lm_loss(outputs.last_hidden_state, self.lm_head, labels, **kwargs)
-        else:
-            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-            logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
-            if labels is not None:
-                loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
+        loss, logits = self.loss_or_logits(
+            outputs.last_hidden_state, self.lm_head, labels,
+            lambda: self.chunked_lm_loss(outputs.last_hidden_state, self.lm_head, labels, **kwargs),
+            lambda logits: self.loss_function(logits, labels, self.config.vocab_size, **kwargs),
+            return_logits, logits_to_keep,
+        )
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -520,17 +519,16 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
             encoder_attention_mask=encoder_attention_mask,
             **kwargs,
         )
-        has_targets = labels is not None or shift_labels is not None
-        logits = loss = None
-        if has_targets and self.uses_chunked_loss(return_logits, logits_to_keep):
-            targets = next_token_targets(labels, shift_labels, kwargs.get("ignore_index", -100))
-            loss = self.chunked_lm_loss(outputs.last_hidden_state, self.lm_head, targets, **kwargs)
-        else:
-            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-            logits = self.lm_head(outputs.last_hidden_state[:, keep])  # (B, T, vocab_size)
-            if has_targets:
-                loss = self.loss_function(logits, labels, self.config.vocab_size, shift_labels=shift_labels,
-                                          **kwargs)
+        loss, logits = self.loss_or_logits(
+            outputs.last_hidden_state, self.lm_head, labels if labels is not None else shift_labels,
+            lambda: self.chunked_lm_loss(
+                outputs.last_hidden_state, self.lm_head,
+                next_token_targets(labels, shift_labels, kwargs.get("ignore_index", -100)), **kwargs,
+            ),
+            lambda logits: self.loss_function(logits, labels, self.config.vocab_size, shift_labels=shift_labels,
+                                              **kwargs),
+            return_logits, logits_to_keep,
+        )
         return CausalLMOutputWithMemoryAndCrossAttentions(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states,
             attentions=outputs.attentions, mems=outputs.mems, cross_attentions=outputs.cross_attentions,
@@ -593,32 +591,18 @@ class TobigsForMaskedLM(TobigsPreTrainedModel):
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
         hidden_states = outputs.last_hidden_state  # (B, T, d_model)
-        logits = loss = None
         if labels is not None:
             check_labels(labels, hidden_states.shape[:2], "the input (batch, length)", self.config.vocab_size,
                          "vocab_size")
-        if labels is not None and self.uses_chunked_loss(return_logits):
-            loss = masked_lm_chunked_loss(self, hidden_states, labels, **kwargs)
-        else:
-            logits = self.lm_head(hidden_states)
-            if labels is not None:
-                loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
+        loss, logits = self.loss_or_logits(
+            hidden_states, self.lm_head, labels,
+            lambda: self.lm_head.chunked_loss(hidden_states, labels, partial(self.chunked_lm_loss, **kwargs),
+                                              kwargs.get("ignore_index", -100)),
+            lambda logits: self.loss_function(logits, labels, self.config.vocab_size, **kwargs),
+            return_logits,
+        )
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                               attentions=outputs.attentions)
-
-
-def masked_lm_chunked_loss(model: TobigsPreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor,
-                           **kwargs) -> torch.Tensor:
-    """The MLM loss through BERT's head (dense + activation + LayerNorm, then the tied projection) with the projection
-    and the cross-entropy chunked; in eager mode only the positions with a label go through the head at all."""
-    head = model.lm_head
-    ignore_index = kwargs.get("ignore_index", -100)
-    if not is_torchdynamo_compiling():
-        # The head is per position: the ~85% of positions without a label need no transform either.
-        keep = labels != ignore_index  # (B, T)
-        hidden_states, labels = hidden_states[keep], labels[keep]  # (M, d_model), (M,)
-    transformed = head.layer_norm(head.activation(head.dense(hidden_states)))  # TobigsMaskedLMHead minus its decoder
-    return model.chunked_lm_loss(transformed, head.decoder, labels, **kwargs)
 
 
 @dataclass
@@ -687,19 +671,21 @@ class TobigsForPreTraining(TobigsPreTrainedModel):
         outputs = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds,
                              **kwargs)
         hidden_states = outputs.last_hidden_state  # (B, T, d_model)
-        chunked = labels is not None and self.uses_chunked_loss(return_logits)
-        prediction_logits = None if chunked else self.lm_head(hidden_states)  # (B, T, vocab_size)
+        if labels is not None:
+            check_labels(labels, hidden_states.shape[:2], "the input (batch, length)", self.config.vocab_size,
+                         "vocab_size")
+        mlm_loss, prediction_logits = self.loss_or_logits(
+            hidden_states, self.lm_head, labels,
+            lambda: self.lm_head.chunked_loss(hidden_states, labels, self.chunked_lm_loss),
+            lambda logits: self.loss_function(logits, labels, self.config.vocab_size),
+            return_logits,
+        )
         seq_relationship_logits = self.next_sentence_head(outputs.pooler_output)  # (B, 2)
         loss = None
         if labels is not None or next_sentence_label is not None:
             loss = 0.0
             if labels is not None:
-                check_labels(labels, hidden_states.shape[:2], "the input (batch, length)", self.config.vocab_size,
-                             "vocab_size")
-                if chunked:
-                    loss = loss + masked_lm_chunked_loss(self, hidden_states, labels)
-                else:
-                    loss = loss + self.loss_function(prediction_logits, labels, self.config.vocab_size)
+                loss = loss + mlm_loss
             if next_sentence_label is not None:
                 check_labels(next_sentence_label, hidden_states.shape[:1], "next sentence prediction (batch,)",
                              2, "NSP classes", "next_sentence_label")

@@ -2,6 +2,7 @@
 
 import math
 import os
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -10,7 +11,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_tobigs import TobigsConfig, check_local_path
-from .embeddings import check_compute_dtype
+from .checks import check_compute_dtype
 from .finite_weights import check_loaded_weights
 from .losses import LOSSES, TOKEN_LOSSES, chunked_token_cross_entropy
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
@@ -168,6 +169,18 @@ class TobigsPreTrainedModel(PreTrainedModel):
         if not isinstance(logits_to_keep, int) or logits_to_keep != 0:
             return False
         return self.training if return_logits is None else not return_logits
+
+    def loss_or_logits(self, hidden_states: torch.Tensor, head: nn.Module, targets: torch.Tensor | None,
+                       chunked_loss: Callable[[], torch.Tensor], plain_loss: Callable[[torch.Tensor], torch.Tensor],
+                       return_logits: bool | None = None, logits_to_keep: int | torch.Tensor = 0):
+        """The choice every LM head makes: with targets and `uses_chunked_loss`, `chunked_loss()` and no logits;
+        otherwise `head` on the kept positions (`logits_to_keep`, 0 = all) and, with targets, `plain_loss(logits)`.
+        Returns (loss or None, logits or None)."""
+        if targets is not None and self.uses_chunked_loss(return_logits, logits_to_keep):
+            return chunked_loss(), None
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = head(hidden_states[:, keep])  # (B, T, vocab_size)
+        return (None if targets is None else plain_loss(logits)), logits
 
     def chunked_lm_loss(self, hidden_states: torch.Tensor, projection: nn.Linear, targets: torch.Tensor,
                         **kwargs) -> torch.Tensor:

@@ -107,13 +107,13 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         attention_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
         position_ids: torch.Tensor | None = None,
-        position_embeddings: RelativePositions | None = None,
+        relative_positions: RelativePositions | None = None,
         memory: torch.Tensor | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """hidden_states: (B, T_q, d_model); memory: (B, M, d_model) this layer's input over the previous segment(s)
         (already layer-normed where the layer norms its input); attention_mask: the 2-D padding mask of cached + new
-        tokens (or a custom 4-D one); position_embeddings: the stack's `RelativePositions`. position_ids are not
+        tokens (or a custom 4-D one); relative_positions: the stack's `RelativePositions`. position_ids are not
         used: the distances come from the order of the tokens."""
         batch_size, q_length = hidden_states.shape[:2]
         query, key, value = self._split_heads(self.qkv_proj(hidden_states), 3)  # 3 x (B, H, T_q, Dh)
@@ -130,7 +130,7 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
             key = torch.cat([memory_key, key], dim=-2)  # (B, H, M + T_k, Dh)
             value = torch.cat([memory_value, value], dim=-2)
 
-        encodings, query_start, shared_bias = position_embeddings
+        encodings, query_start, shared_bias = relative_positions
         biases = self.global_bias if self.global_bias is not None else shared_bias
         u = biases.content_bias[:, None]  # (H, 1, Dh), broadcast over batch and queries
         v = biases.position_bias[:, None]

@@ -9,8 +9,8 @@ attention kernel, and none at all when sdpa's `is_causal` alone does the job):
 Masks given by the user are 2-D (batch, length) with 1 for a token to attend to and 0 for padding, in any dtype (a
 custom 4-D mask is passed on as transformers' models do). Any other value is an error in eager mode: the mask also
 counts positions (a left-padded prompt gets the positions of the prompt alone), so a 2 or an additive -10000 would
-silently shift or invert them. The values are checked in the embeddings, in the one host sync that also checks the
-ids; under torch.compile nothing data-dependent is checked and any non-zero value attends.
+silently shift or invert them. The values are checked (`checks.py`) from the embeddings, in the one host sync that
+also checks the ids; under torch.compile nothing data-dependent is checked and any non-zero value attends.
 """
 
 import torch
@@ -24,15 +24,16 @@ from transformers.masking_utils import (
 )
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, is_torchdynamo_compiling
+from transformers.utils import TransformersKwargs
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .attention import MultiHeadAttention
+from .checks import check_decoder_inputs, check_encoder_inputs, check_relative_packing
 from .configuration_tobigs import TobigsConfig
 from .embeddings import TransformerEmbeddings
 from .layers import TobigsDecoderLayer, TobigsEncoderLayer, layer_plan
-from .memory import DecoderOutputWithMemory, Memory, check_memory, update_memory
+from .memory import DecoderOutputWithMemory, Memory, update_memory
 from .positional_encoding import compute_position_ids
 from .relative_attention import GlobalBiases, relative_positions
 from .rotary import RotaryEmbedding
@@ -45,64 +46,6 @@ accepts_past_key_values = deprecate_kwarg(
     "past_key_values", "5.40.0", new_name="cache", raise_if_both_names=True,
     additional_message="Pass the cache as `cache` only.",
 )
-
-
-def check_inputs(input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, ids_name: str = "input_ids",
-                 embeds_name: str = "inputs_embeds") -> tuple[int, int]:
-    """Exactly one of ids or embeddings, shaped (batch, length), neither of them empty; returns that shape."""
-    if (input_ids is None) == (inputs_embeds is None):
-        raise ValueError(f"pass exactly one of {ids_name} or {embeds_name}")
-    if input_ids is not None and input_ids.dim() != 2:
-        raise ValueError(f"{ids_name} must have shape (batch, length), got {tuple(input_ids.shape)}")
-    name, given = (ids_name, input_ids) if input_ids is not None else (embeds_name, inputs_embeds)
-    shape = tuple(given.shape[:2])
-    if shape[0] == 0 or shape[1] == 0:  # static shapes: no host sync, no graph break
-        raise ValueError(
-            f"{name} is empty, shape {tuple(given.shape)}; the batch size and the length must both be >= 1"
-        )
-    return shape
-
-
-def check_shape(tensor: torch.Tensor | None, expected: tuple[int, int], name: str, against: str) -> None:
-    """A per-token tensor (mask, token types) must have the (batch, length) shape of what it belongs to."""
-    if is_torchdynamo_compiling() or tensor is None:
-        return
-    expected = tuple(int(n) for n in expected)
-    if tuple(tensor.shape) != expected:
-        kind = "" if tensor.dim() == 2 else " (a 2-D (batch, length) tensor)"
-        raise ValueError(f"{name} has shape {tuple(tensor.shape)} but {against} needs {expected}{kind}")
-
-
-def check_mask(mask: torch.Tensor | None, expected: tuple[int, int], name: str, against: str) -> None:
-    """A 2-D mask has the shape of what it masks (its 0/1 values are checked with the ids, in the embeddings, in the
-    same host sync); a custom 4-D mask is passed on as transformers' models do."""
-    if mask is not None and mask.dim() != 4:
-        check_shape(mask, expected, name, against)
-
-
-def check_encoder_hidden_states(config: TobigsConfig, states: torch.Tensor, batch_size: int) -> None:
-    """What a decoder's cross-attention reads: (batch, source length, d_model) encoder states, and only a decoder
-    that has cross-attention (they are never silently ignored)."""
-    if not config.has_cross_attention:
-        raise ValueError(
-            "encoder_hidden_states were given, but this decoder has no cross-attention to read them "
-            f"(architecture={config.architecture!r}, add_cross_attention=False); build it with "
-            "add_cross_attention=True (EncoderDecoderModel.from_encoder_decoder_pretrained sets it)"
-        )
-    if is_torchdynamo_compiling():
-        return
-    if states.dim() != 3:
-        raise ValueError(f"encoder_hidden_states must have shape (batch, source length, d_model), got "
-                         f"{tuple(states.shape)}")
-    if states.shape[-1] != config.d_model:
-        raise ValueError(
-            f"encoder_hidden_states are {states.shape[-1]} wide but the decoder's cross-attention takes "
-            f"d_model={config.d_model}; project the encoder output to d_model first (EncoderDecoderModel adds "
-            "enc_to_dec_proj when the encoder's hidden_size differs from the decoder's)"
-        )
-    if states.shape[0] != batch_size:
-        raise ValueError(f"encoder_hidden_states have batch size {states.shape[0]} but the decoder input has "
-                         f"{batch_size}")
 
 
 def stack_position_ids(
@@ -201,9 +144,7 @@ class TobigsEncoder(TobigsStack):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutput:
-        shape = check_inputs(input_ids, inputs_embeds)
-        check_mask(attention_mask, shape, "attention_mask", "input_ids")
-        check_shape(token_type_ids, shape, "token_type_ids", "input_ids")
+        shape = check_encoder_inputs(input_ids, inputs_embeds, attention_mask, token_type_ids)
         positions_given = position_ids is not None
         position_ids = stack_position_ids(self.config, input_ids, inputs_embeds, position_ids, attention_mask)
         hidden_states = self.embeddings(
@@ -269,15 +210,10 @@ class TobigsDecoder(TobigsStack):
     ) -> DecoderOutputWithMemory:
         """mems: Transformer-XL's memory of the previous segment(s), as the previous forward returned it (`memory.py`);
         the output's `mems` is the memory for the next segment (config.mem_len > 0)."""
-        prefix = "decoder_" if self.config.is_encoder_decoder else ""  # the names the user passed them under
-        ids_name, embeds_name = f"{prefix}input_ids", f"{prefix}inputs_embeds"
-        batch_size, seq_length = check_inputs(input_ids, inputs_embeds, ids_name, embeds_name)
-        if self.config.is_encoder_decoder and encoder_hidden_states is None:
-            raise ValueError("the decoder of an encoder-decoder model needs encoder_hidden_states to attend to")
-        if encoder_hidden_states is not None:
-            check_encoder_hidden_states(self.config, encoder_hidden_states, batch_size)
-        elif encoder_attention_mask is not None:
-            raise ValueError("encoder_attention_mask was given without encoder_hidden_states to mask")
+        batch_size, seq_length, past_length, memory_length, prefix = check_decoder_inputs(
+            self.config, input_ids, inputs_embeds, attention_mask, encoder_hidden_states, encoder_attention_mask,
+            cache, mems, self.get_input_embeddings().weight.dtype,
+        )
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training
         if use_cache and cache is None:
@@ -287,15 +223,6 @@ class TobigsDecoder(TobigsStack):
                 if encoder_hidden_states is not None
                 else DynamicCache(config=self.config)
             )
-        past_length = cache.get_seq_length() if cache is not None else 0
-        memory_length = check_memory(self.config, mems, batch_size, self.get_input_embeddings().weight.dtype,
-                                     (input_ids if input_ids is not None else inputs_embeds).device)
-        check_mask(attention_mask, (batch_size, past_length + seq_length), f"{prefix}attention_mask",
-                   "cached + new tokens")
-        if encoder_hidden_states is not None:
-            # Its values were checked when the encoder ran on it.
-            check_mask(encoder_attention_mask, tuple(encoder_hidden_states.shape[:2]), "encoder attention_mask",
-                       "the encoder output")
 
         positions_given = position_ids is not None
         position_ids = stack_position_ids(
@@ -309,23 +236,20 @@ class TobigsDecoder(TobigsStack):
         packed = packed_sequences_mask(
             position_ids if positions_given else None, attention_mask, batch_size, self_attention_cache, past_length
         )
+        check_relative_packing(self.config, packed)
         if self.config.position_embedding_type == "relative":
-            if packed is not None:  # the distances come from the token order: packed rows would attend across
-                raise ValueError(
-                    "packed rows (position_ids restarting inside a row) are not supported with "
-                    "position_embedding_type='relative'; pass one sequence per row with an attention_mask"
-                )
             # The relative attention masks by distance (i - j < 0 is the future) over memory + cache + segment; it
             # takes the 2-D padding mask as it is.
             causal_mask = attention_mask
-            positions = relative_positions(self.config, memory_length + int(past_length), seq_length,
+            rotary = None
+            distances = relative_positions(self.config, memory_length + int(past_length), seq_length,
                                            hidden_states.dtype, hidden_states.device, self.global_bias)
         else:
             causal_mask = create_causal_mask(
                 config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask,
                 cache=self_attention_cache, and_mask_function=packed,
             )
-            positions = self.rotary_angles(position_ids, hidden_states)
+            rotary, distances = self.rotary_angles(position_ids, hidden_states), None
         if encoder_hidden_states is not None:
             encoder_attention_mask = create_bidirectional_mask(
                 config=self.config,
@@ -344,7 +268,8 @@ class TobigsDecoder(TobigsStack):
                 encoder_hidden_states,  # positional, as gradient checkpointing requires
                 encoder_attention_mask=encoder_attention_mask,
                 position_ids=position_ids,
-                position_embeddings=positions,
+                position_embeddings=rotary,
+                relative_positions=distances,
                 cache=cache,
                 use_cache=use_cache,
                 memory=memory,
