@@ -6,6 +6,7 @@ from configs and randomly initialised: nothing is downloaded.
 
 import torch
 import transformers
+from tiny import TINY
 from transformers import BartConfig, BertConfig, GPT2Config, MarianConfig
 
 from tobigs_transformer.convert import convert_from_hf, convert_to_hf
@@ -18,47 +19,38 @@ OUTPUT_FIELDS = ("loss", "logits", "prediction_logits", "seq_relationship_logits
 # Tiny transformers configs (transformers' own tester sizes) and helpers shared by the family tests.
 # ---------------------------------------------------------------------------------------------------------------
 
+# The sizes of tests/tiny.py (the one source), in each family's own field names.
+_V, _D, _L, _H, _F, _P = (TINY[k] for k in ("vocab_size", "d_model", "encoder_layers", "encoder_attention_heads",
+                                            "encoder_ffn_dim", "max_position_embeddings"))
+_ENC_DEC = dict(vocab_size=_V, d_model=_D, encoder_layers=_L, decoder_layers=_L, encoder_attention_heads=_H,
+                decoder_attention_heads=_H, encoder_ffn_dim=_F, decoder_ffn_dim=_F, max_position_embeddings=_P)
+_ENCODER = dict(vocab_size=_V, hidden_size=_D, num_hidden_layers=_L, num_attention_heads=_H, intermediate_size=_F,
+                max_position_embeddings=_P)
+_DECODER = dict(vocab_size=_V, n_embd=_D, n_layer=_L, n_head=_H, n_positions=_P)
+
+
+def _config(config_class, **defaults):
+    return lambda **kw: config_class(**{**defaults, **kw})
+
+
 TINY_HF = {
-    "gpt2": lambda **kw: GPT2Config(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_inner=37,
-                                              n_positions=64, bos_token_id=98, eos_token_id=98, pad_token_id=0,
-                                              num_labels=3), **kw}),
-    "bert": lambda **kw: BertConfig(**{**dict(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-                                              num_attention_heads=4, intermediate_size=37,
-                                              max_position_embeddings=64, type_vocab_size=2, num_labels=3), **kw}),
-    "bart": lambda **kw: BartConfig(**{**dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2,
-                                              encoder_attention_heads=4, decoder_attention_heads=4,
-                                              encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
-                                              pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                                              decoder_start_token_id=2, forced_eos_token_id=2, num_labels=3), **kw}),
-    "marian": lambda **kw: MarianConfig(**{**dict(vocab_size=99, decoder_vocab_size=99, d_model=32,
-                                                  encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                                                  decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37,
-                                                  max_position_embeddings=64, scale_embedding=True,
-                                                  activation_function="swish", pad_token_id=98, eos_token_id=0,
-                                                  decoder_start_token_id=98, forced_eos_token_id=0), **kw}),
-    "openai-gpt": lambda **kw: transformers.OpenAIGPTConfig(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4,
-                                                                      n_positions=64, pad_token_id=0, num_labels=3),
-                                                               **kw}),
-    "ctrl": lambda **kw: transformers.CTRLConfig(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, dff=37,
-                                                           n_positions=64, pad_token_id=0, num_labels=3), **kw}),
-    "roberta": lambda **kw: transformers.RobertaConfig(**{**dict(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-                                                                 num_attention_heads=4, intermediate_size=37,
-                                                                 max_position_embeddings=66, type_vocab_size=1,
-                                                                 num_labels=3), **kw}),
-    "albert": lambda **kw: transformers.AlbertConfig(**{**dict(vocab_size=99, embedding_size=16, hidden_size=32,
-                                                               num_hidden_layers=4, num_hidden_groups=2,
-                                                               num_attention_heads=4, intermediate_size=37,
-                                                               max_position_embeddings=64), **kw}),
-    "electra": lambda **kw: transformers.ElectraConfig(**{**dict(vocab_size=99, embedding_size=16, hidden_size=32,
-                                                                 num_hidden_layers=2, num_attention_heads=4,
-                                                                 intermediate_size=37, max_position_embeddings=64),
-                                                          **kw}),
-    "pegasus": lambda **kw: transformers.PegasusConfig(**{**dict(vocab_size=99, d_model=32, encoder_layers=2,
-                                                                 decoder_layers=2, encoder_attention_heads=4,
-                                                                 decoder_attention_heads=4, encoder_ffn_dim=37,
-                                                                 decoder_ffn_dim=37, max_position_embeddings=64,
-                                                                 scale_embedding=True, activation_function="relu"),
-                                                          **kw}),
+    "gpt2": _config(GPT2Config, **_DECODER, n_inner=_F, bos_token_id=98, eos_token_id=98, pad_token_id=0,
+                    num_labels=3),
+    "bert": _config(BertConfig, **_ENCODER, type_vocab_size=2, num_labels=3),
+    "bart": _config(BartConfig, **_ENC_DEC, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
+                    forced_eos_token_id=2, num_labels=3),
+    "marian": _config(MarianConfig, **_ENC_DEC, decoder_vocab_size=_V, scale_embedding=True,
+                      activation_function="swish", pad_token_id=98, eos_token_id=0, decoder_start_token_id=98,
+                      forced_eos_token_id=0),
+    "openai-gpt": _config(transformers.OpenAIGPTConfig, **_DECODER, pad_token_id=0, num_labels=3),
+    "ctrl": _config(transformers.CTRLConfig, **_DECODER, dff=_F, pad_token_id=0, num_labels=3),
+    # RoBERTa's positions start after the padding row: two more rows for the same usable length.
+    "roberta": _config(transformers.RobertaConfig, **{**_ENCODER, "max_position_embeddings": _P + 2},
+                       type_vocab_size=1, num_labels=3),
+    "albert": _config(transformers.AlbertConfig, **{**_ENCODER, "num_hidden_layers": 4}, embedding_size=16,
+                      num_hidden_groups=2),
+    "electra": _config(transformers.ElectraConfig, **_ENCODER, embedding_size=16),
+    "pegasus": _config(transformers.PegasusConfig, **_ENC_DEC, scale_embedding=True, activation_function="relu"),
 }
 
 
