@@ -10,8 +10,8 @@ from the config with `sinusoidal_layout="concatenated"`.
 """
 
 import re
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 import torch
