@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 import transformers
-from convert.test_convert_common import assert_same_state_dict, right_padded, tiny_hf
+from convert.convert_cases import assert_same_state_dict, right_padded, tiny_hf
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 import tobigs_transformer

@@ -1,22 +1,12 @@
-"""The strict conversion engine, family inference and unsupported configs; shared helpers for the family tests.
-
-The family tests (test_convert_{gpt2,bert,bart,marian}.py) import `check_parity`, `randomize_` and the tiny configs
-from here. Tiny transformers models are built from configs and randomly initialised: nothing is downloaded.
-"""
+"""The strict conversion engine, family inference and configs that cannot be converted (the per-family parity tests
+are in test_convert_families.py; shared helpers in convert_cases.py)."""
 
 import pytest
 import torch
 import transformers
+from convert.convert_cases import TINY_HF, assert_same_state_dict, randomize_, tiny_hf
 from tiny import tiny_config
-from transformers import (
-    BartConfig,
-    BertConfig,
-    BertForMaskedLM,
-    BertModel,
-    GPT2Config,
-    GPT2LMHeadModel,
-    MarianConfig,
-)
+from transformers import BertForMaskedLM, BertModel, GPT2LMHeadModel
 
 from tobigs_transformer import TobigsForCausalLM, TobigsForConditionalGeneration, TobigsModel
 from tobigs_transformer.convert import (
@@ -28,151 +18,6 @@ from tobigs_transformer.convert import (
     supported_classes,
 )
 from tobigs_transformer.convert.common import CAT, RENAME, ROW, SAME, TRANSPOSE, convert_state_dict, module_rules, rule
-
-ATOL = 1e-5  # acceptance: max |ours - transformers| < 1e-5 in fp32
-OUTPUT_FIELDS = ("loss", "logits", "prediction_logits", "seq_relationship_logits", "start_logits", "end_logits",
-                 "last_hidden_state", "pooler_output", "encoder_last_hidden_state")
-
-# ---------------------------------------------------------------------------------------------------------------
-# Tiny transformers configs (transformers' own tester sizes) and helpers shared by the family tests.
-# ---------------------------------------------------------------------------------------------------------------
-
-TINY_HF = {
-    "gpt2": lambda **kw: GPT2Config(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_inner=37,
-                                              n_positions=64, bos_token_id=98, eos_token_id=98, pad_token_id=0,
-                                              num_labels=3), **kw}),
-    "bert": lambda **kw: BertConfig(**{**dict(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-                                              num_attention_heads=4, intermediate_size=37,
-                                              max_position_embeddings=64, type_vocab_size=2, num_labels=3), **kw}),
-    "bart": lambda **kw: BartConfig(**{**dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2,
-                                              encoder_attention_heads=4, decoder_attention_heads=4,
-                                              encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
-                                              pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                                              decoder_start_token_id=2, forced_eos_token_id=2, num_labels=3), **kw}),
-    "marian": lambda **kw: MarianConfig(**{**dict(vocab_size=99, decoder_vocab_size=99, d_model=32,
-                                                  encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                                                  decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37,
-                                                  max_position_embeddings=64, scale_embedding=True,
-                                                  activation_function="swish", pad_token_id=98, eos_token_id=0,
-                                                  decoder_start_token_id=98, forced_eos_token_id=0), **kw}),
-    "openai-gpt": lambda **kw: transformers.OpenAIGPTConfig(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4,
-                                                                      n_positions=64, pad_token_id=0, num_labels=3),
-                                                               **kw}),
-    "ctrl": lambda **kw: transformers.CTRLConfig(**{**dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, dff=37,
-                                                           n_positions=64, pad_token_id=0, num_labels=3), **kw}),
-    "roberta": lambda **kw: transformers.RobertaConfig(**{**dict(vocab_size=99, hidden_size=32, num_hidden_layers=2,
-                                                                 num_attention_heads=4, intermediate_size=37,
-                                                                 max_position_embeddings=66, type_vocab_size=1,
-                                                                 num_labels=3), **kw}),
-    "albert": lambda **kw: transformers.AlbertConfig(**{**dict(vocab_size=99, embedding_size=16, hidden_size=32,
-                                                               num_hidden_layers=4, num_hidden_groups=2,
-                                                               num_attention_heads=4, intermediate_size=37,
-                                                               max_position_embeddings=64), **kw}),
-    "electra": lambda **kw: transformers.ElectraConfig(**{**dict(vocab_size=99, embedding_size=16, hidden_size=32,
-                                                                 num_hidden_layers=2, num_attention_heads=4,
-                                                                 intermediate_size=37, max_position_embeddings=64),
-                                                          **kw}),
-    "pegasus": lambda **kw: transformers.PegasusConfig(**{**dict(vocab_size=99, d_model=32, encoder_layers=2,
-                                                                 decoder_layers=2, encoder_attention_heads=4,
-                                                                 decoder_attention_heads=4, encoder_ffn_dim=37,
-                                                                 decoder_ffn_dim=37, max_position_embeddings=64,
-                                                                 scale_embedding=True, activation_function="relu"),
-                                                          **kw}),
-}
-
-
-def tiny_hf(family: str, class_name: str, **config_overrides):
-    """A tiny randomly initialised transformers model, in eval mode, with every parameter randomised."""
-    model = getattr(transformers, class_name)(TINY_HF[family](**config_overrides))
-    return randomize_(model.eval())
-
-
-@torch.no_grad()
-def randomize_(model: torch.nn.Module) -> torch.nn.Module:
-    """Give every parameter (LayerNorms and biases included) and BART's final_logits_bias a distinct random value, so
-    that a swapped or dropped tensor changes the outputs. Marian's and Pegasus' fixed sinusoid tables are left
-    alone."""
-    for name, param in model.named_parameters():
-        if name.endswith("embed_positions.weight") and type(model).__name__.startswith(("Marian", "Pegasus")):
-            continue
-        param.normal_(0.0, 0.2 if param.dim() > 1 else 0.5)
-        if name.endswith("norm.weight") or "LayerNorm.weight" in name or name.endswith("layernorm_embedding.weight"):
-            param.add_(1.0)
-    for name, buffer in model.named_buffers():
-        if name.endswith("final_logits_bias"):
-            buffer.normal_(0.0, 0.5)
-    return model
-
-
-# transformers' names for outputs that ours carry under another name (ALBERT's SOP head is our NSP head).
-OUTPUT_ALIASES = {"sop_logits": "seq_relationship_logits"}
-
-
-def outputs_of(model, inputs: dict) -> dict:
-    with torch.no_grad():
-        out = model(**inputs)
-    found = {name: getattr(out, name) for name in OUTPUT_FIELDS if getattr(out, name, None) is not None}
-    found.update({ours: getattr(out, name) for name, ours in OUTPUT_ALIASES.items()
-                  if getattr(out, name, None) is not None})
-    return found
-
-
-def assert_same_outputs(a: dict, b: dict, atol: float = ATOL) -> None:
-    # BART's classifier also returns the encoder output; our SequenceClassifierOutput does not.
-    assert set(a) ^ set(b) <= {"encoder_last_hidden_state"}, (sorted(a), sorted(b))
-    for name in set(a) & set(b):
-        assert a[name].shape == b[name].shape, name
-        diff = (a[name] - b[name]).abs().max().item()
-        assert diff < atol, f"{name}: max |difference| = {diff}"
-
-
-def assert_same_state_dict(a: dict, b: dict) -> None:
-    assert sorted(a) == sorted(b)
-    for key in a:
-        assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
-
-
-def check_parity(hf_model, inputs: dict, tmp_path, generate_inputs: dict | None = None, generate_kwargs=None):
-    """The acceptance checks for one pair: same outputs (and loss, when `inputs` carry labels), same greedy and beam
-    tokens, exact round trip of the state dict, and save/reload of the converted model."""
-    ours = convert_from_hf(hf_model)
-    assert not ours.training
-    assert_same_outputs(outputs_of(ours, inputs), outputs_of(hf_model, inputs))
-
-    if generate_inputs is not None:
-        for num_beams in (1, 3):
-            settings = dict(max_new_tokens=6, do_sample=False, num_beams=num_beams, **(generate_kwargs or {}))
-            expected = hf_model.generate(**generate_inputs, **settings)
-            got = ours.generate(**generate_inputs, **settings)
-            assert torch.equal(got, expected), (num_beams, got, expected)
-
-    back = convert_to_hf(ours, target=type(hf_model))
-    assert type(back) is type(hf_model)
-    assert_same_state_dict(back.state_dict(), hf_model.state_dict())
-    assert_same_outputs(outputs_of(back.eval(), inputs), outputs_of(hf_model, inputs))
-
-    ours.save_pretrained(tmp_path / "ours")
-    reloaded = type(ours).from_pretrained(tmp_path / "ours").eval()
-    assert_same_state_dict(reloaded.state_dict(), ours.state_dict())
-    # Same weights; memory-mapped tensors may take another SIMD path, hence a tolerance rather than bit equality.
-    assert_same_outputs(outputs_of(reloaded, inputs), outputs_of(ours, inputs))
-    if generate_inputs is not None:
-        assert reloaded.generation_config.to_diff_dict() == ours.generation_config.to_diff_dict()
-    return ours
-
-
-def right_padded(batch_size: int, lengths: list[int], low: int, high: int, pad: int, eos: int | None = None):
-    """Random ids in [low, high) with right padding (and an end-of-sequence token last, when given)."""
-    seq_length = max(lengths)
-    ids = torch.randint(low, high, (batch_size, seq_length))
-    mask = torch.zeros(batch_size, seq_length, dtype=torch.long)
-    for row, length in enumerate(lengths):
-        mask[row, :length] = 1
-        if eos is not None:
-            ids[row, length - 1] = eos
-        ids[row, length:] = pad
-    return ids, mask
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Engine tests.

@@ -12,7 +12,7 @@ Tiny random models, fp32, nothing downloaded.
 
 import pytest
 import torch
-from convert.test_convert_common import ATOL, assert_same_state_dict, randomize_, right_padded, tiny_hf
+from convert.convert_cases import ATOL, assert_same_state_dict, randomize_, right_padded, tiny_hf
 from tiny import tiny_config
 from transformers import BartForCausalLM, EncoderDecoderModel, GPT2LMHeadModel
 

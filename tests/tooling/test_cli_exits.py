@@ -173,12 +173,33 @@ def _console(script: str, *argv: str) -> subprocess.CompletedProcess:
                           cwd=str(ROOT))
 
 
-@pytest.mark.parametrize("script", sorted(SCRIPTS))
+# Started as real processes in the default run: one alias of each kind (a training command, a tool); the others,
+# ~5 s each to start, run as processes in the slow run, and every script runs in-process below in both runs
+# (test_front_door.py starts `tobigs` itself as a process).
+SUBPROCESS_DEFAULT = {"tobigs-train-clm", "tobigs-convert"}
+
+
+@pytest.mark.parametrize("script", [pytest.param(script, marks=() if script in SUBPROCESS_DEFAULT else pytest.mark.slow)
+                                    for script in sorted(SCRIPTS)])
 def test_console_script_unknown_option(script):
     proc = _console(script, *BAD_OPTION.get(script, ["--no-such-option"]))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [f"{script}: error: unrecognized arguments: --no-such-option"], \
         proc.stderr
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_console_script_entry_unknown_option_in_process(script, monkeypatch, capsys):
+    # What pip's wrapper does, in this process: sys.argv[0] is the script name, `sys.exit(entry())`.
+    module, func = SCRIPTS[script].split(":")
+    entry = getattr(__import__(module, fromlist=[func]), func)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    monkeypatch.setattr(sys, "argv", [script, *BAD_OPTION.get(script, ["--no-such-option"])])
+    with pytest.raises(SystemExit) as info:
+        sys.exit(entry())
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{script}: error: unrecognized arguments: --no-such-option"]
 
 
 def test_console_script_runtime_error_is_one_line_with_status_1(tmp_path):

@@ -213,6 +213,9 @@ def crash_at_every_step(reference, tmp_path, limit, exhaustive: bool) -> int:
     return len(chosen)
 
 
+# ~36 s for the two: slow. The default run keeps test_killed_process_between_rotation_steps_resumes (a real death
+# mid-save, then resume) and the checkpoint fault rows.
+@pytest.mark.slow
 @pytest.mark.parametrize("limit", [None, 1], ids=["no-limit", "save_total_limit-1"])
 def test_crash_at_every_step_of_a_save_then_resume(reference, tmp_path, limit):
     assert crash_at_every_step(reference, tmp_path, limit, exhaustive=False) >= 15
