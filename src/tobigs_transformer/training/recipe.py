@@ -34,11 +34,11 @@ from .callbacks import (
 from .checkpoints import OutputDirLock, read_trainer_state
 from .documents import read_documents
 from .labels import label_config, label_names
+from .logging_setup import setup
 from .model_config import build_config
 from .model_loading import load_model, load_tokenizer, require_pad_token
 from .raw_data import load_raw_datasets, map_examples, require_columns, select, split_source
 from .resume import resolve_checkpoint
-from .run_setup import setup
 from .tasks import Task
 from .trainers import perplexity
 from .validation import ArgumentError, check_length, check_run

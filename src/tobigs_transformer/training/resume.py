@@ -6,7 +6,7 @@ import os
 
 from .callbacks import last_good_checkpoint
 from .checkpoints import resumable_checkpoints
-from .run_setup import logger
+from .logging_setup import logger
 from .validation import LAST_CHECKPOINT, ArgumentError, check_resume_arg
 
 
