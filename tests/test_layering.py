@@ -2,8 +2,8 @@
 model API; imports run downward.
 
     model (flat modules)  <  integrations  <  the root  <  tooling plumbing, integrity, metrics  <  data  <  convert,
-    hub, viz  <  training, experiments  <  the `tobigs` front door (tooling/main.py, which reaches the commands by
-    name only when they run)
+    hub, viz  <  training  <  experiments (the demo and the measurements, which run the training commands)  <  the
+    `tobigs` front door (tooling/main.py, which reaches the commands by name only when they run)
 """
 
 import ast
@@ -20,7 +20,7 @@ MODEL = "model"
 ROOT = "<root>"
 #: A unit may import the units of lower layers (and its own).
 LAYER = {MODEL: 0, "integrations": 1, ROOT: 2, "tooling": 3, "integrity": 3, "metrics": 3, "data": 4, "convert": 5,
-         "hub": 5, "viz": 5, "training": 6, "experiments": 6}
+         "hub": 5, "viz": 5, "training": 6, "experiments": 7}
 
 
 def _unit(parts: list[str]) -> str:

@@ -17,7 +17,9 @@ from tobigs_transformer.convert import (
     convert_to_hf,
     supported_classes,
 )
-from tobigs_transformer.convert.common import CAT, RENAME, ROW, SAME, TRANSPOSE, convert_state_dict, module_rules, rule
+from tobigs_transformer.convert.engine import convert_state_dict
+from tobigs_transformer.convert.ops import CAT, RENAME, ROW, SAME, TRANSPOSE
+from tobigs_transformer.convert.rules import module_rules, rule
 
 # ---------------------------------------------------------------------------------------------------------------
 # Engine tests.

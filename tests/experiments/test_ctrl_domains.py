@@ -1,4 +1,4 @@
-"""The CTRL control-code measure (training/ctrl_domains.py): the three-domain dataset, the domain classifier, the
+"""The CTRL control-code measure (experiments/ctrl_domains.py): the three-domain dataset, the domain classifier, the
 confusion matrix, and a tiny end-to-end run (train with codes, generate from each code, classify)."""
 
 import json
@@ -8,7 +8,7 @@ import os
 import pytest
 from fixtures.helpers import COMMON, TINY, path, tokenizers
 
-from tobigs_transformer.training import ctrl_domains as cd
+from tobigs_transformer.experiments import ctrl_domains as cd
 from tobigs_transformer.training import run_clm
 
 

@@ -184,7 +184,8 @@ def test_typo_in_overrides_of_a_loaded_config_with_extra_keys_is_caught(tmp_path
     """--config_name DIR keeps the file's extra keys; a misspelt --config_overrides key on it still fails (it fails
     before the tokenizer is read, so none is given)."""
     from tobigs_transformer.training.arguments import ModelArguments
-    from tobigs_transformer.training.common import ArgumentError, build_config
+    from tobigs_transformer.training.model_config import build_config
+    from tobigs_transformer.training.validation import ArgumentError
 
     _with_extra_keys().save_pretrained(tmp_path)
     args = ModelArguments(config_name=str(tmp_path), config_overrides="d_modle=48")

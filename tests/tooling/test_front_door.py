@@ -280,7 +280,7 @@ def test_training_functions_are_short_and_commands_share_nothing_sideways():
 def test_nothing_is_set_on_the_trainer_or_the_arguments_after_construction():
     """`trainer.x = ...`, `training_args.x = ...` and `collator.x = ...` do not occur in the training commands."""
     offending = []
-    for file in sorted(TRAINING.glob("run_*.py")) + [TRAINING / "recipe.py", TRAINING / "common.py"]:
+    for file in sorted(TRAINING.glob("run_*.py")) + [TRAINING / f"{name}.py" for name in ("recipe", "logging_setup", "raw_data", "documents", "labels", "model_config", "model_loading", "resume")]:
         for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Assign):
                 for target in node.targets:

@@ -132,7 +132,7 @@ def test_quick_demo_is_reproducible(tmp_path):
     DEMO_CACHE.mkdir(parents=True, exist_ok=True)
     script = """
     import sys
-    from tobigs_transformer.training.demo import main
+    from tobigs_transformer.experiments.demo import main
     main(["--quick", "--output_dir", sys.argv[1], "--cache_dir", sys.argv[2], "--seed", "42"])
     """
     first, second = _run_in_two_processes(script, tmp_path, str(DEMO_CACHE))

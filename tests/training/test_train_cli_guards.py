@@ -8,7 +8,8 @@ from fixtures.helpers import TINY, path, tokenizers
 from tobigs_transformer.tooling.commands import parse
 from tobigs_transformer.tooling.main import main as tobigs
 from tobigs_transformer.training import run_clm
-from tobigs_transformer.training.common import build_config, load_tokenizer, parse_overrides
+from tobigs_transformer.training.model_config import build_config, parse_overrides
+from tobigs_transformer.training.model_loading import load_tokenizer
 
 
 def _yaml(tmp_path, name: str, text: str) -> str:

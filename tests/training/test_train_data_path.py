@@ -14,7 +14,7 @@ from tobigs_transformer import TobigsConfig, TobigsForCausalLM
 from tobigs_transformer.training import ArgumentError, run_classification, run_clm
 from tobigs_transformer.training.arguments import ModelArguments, TobigsTrainingArguments, parse_args
 from tobigs_transformer.training.clm_data import DataCollatorForShiftedBlocks, group_shifted_blocks
-from tobigs_transformer.training.common import build_config
+from tobigs_transformer.training.model_config import build_config
 
 TEXT = "ab c\nd\n\nef g\nhi\n"
 

@@ -6,7 +6,7 @@ ELECTRA, BART, Marian and Pegasus classes.
     back = convert_to_hf(ours)                                                  # -> GPT2LMHeadModel
 
 One key map per family (gpt2.py, openai_gpt.py, ctrl.py, bert.py, roberta.py, albert.py, electra.py, bart.py,
-marian.py, pegasus.py), applied by the strict engine in common.py; the
+marian.py, pegasus.py), applied by the strict engine in engine.py (rules.py, ops.py, families.py); the
 command line is `tobigs-convert --from-hf DIR --out DIR` / `--to-hf DIR --out DIR` (cli.py).
 This sub-package is tooling: it imports the model, the model never imports it.
 """
@@ -20,7 +20,7 @@ from .api import (
     infer_family,
     supported_classes,
 )
-from .common import ConversionError
+from .errors import ConversionError
 
 __all__ = [
     "ConversionError",

@@ -31,7 +31,10 @@ from transformers import AlbertConfig
 from ..model.configuration_tobigs import TobigsConfig
 from .bert import EMBEDDING_RULES, _pooler_kwargs, encoder_incompatibilities, encoder_kwargs
 from .bert import config_from_hf as bert_config_from_hf
-from .common import SAME, Family, class_pairs, module_rules, require, rule
+from .engine import require
+from .families import Family, class_pairs
+from .ops import SAME
+from .rules import module_rules, rule
 
 # One ALBERT layer, our module <- ALBERT's (separate W^Q, W^K, W^V: concatenated).
 LAYER_MODULES = {

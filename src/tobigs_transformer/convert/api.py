@@ -13,12 +13,14 @@ import torch
 import transformers
 from transformers import PreTrainedConfig, PreTrainedModel
 
+from ..integrity import check_model_weights
 from ..model import modeling_tobigs
 from ..model.configuration_tobigs import TobigsConfig
-from ..integrity import check_model_weights
 from ..model.pretrained import TobigsPreTrainedModel
 from . import albert, bart, bert, ctrl, electra, gpt2, marian, openai_gpt, pegasus, roberta
-from .common import ClassPair, ConversionError, Family, convert_state_dict, load_exactly
+from .engine import convert_state_dict, load_exactly
+from .errors import ConversionError
+from .families import ClassPair, Family
 
 FAMILIES: dict[str, Family] = {
     family.name: family

@@ -39,20 +39,11 @@ from transformers import BartConfig
 from transformers.utils import logging
 
 from ..model.configuration_tobigs import TobigsConfig
-from .common import (
-    ROW,
-    SAME,
-    SINUSOID,
-    ZERO_BIAS,
-    Family,
-    activation_of,
-    class_pairs,
-    common_config_fields,
-    mismatches,
-    module_rules,
-    require,
-    rule,
-)
+from .config_fields import activation_of, common_config_fields, mismatches
+from .engine import require
+from .families import Family, class_pairs
+from .ops import ROW, SAME, SINUSOID, ZERO_BIAS
+from .rules import module_rules, rule
 
 logger = logging.get_logger(__name__)
 

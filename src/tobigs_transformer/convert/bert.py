@@ -29,18 +29,11 @@ Not expressible (raise): `position_embedding_type` other than "absolute", `is_de
 from transformers import BertConfig
 
 from ..model.configuration_tobigs import TobigsConfig
-from .common import (
-    SAME,
-    Family,
-    activation_of,
-    class_pairs,
-    mismatches,
-    module_rules,
-    require,
-    rule,
-    single_stack_fields,
-    token_fields,
-)
+from .config_fields import activation_of, mismatches, single_stack_fields, token_fields
+from .engine import require
+from .families import Family, class_pairs
+from .ops import SAME
+from .rules import module_rules, rule
 
 # Our embedding modules <- BERT's (RoBERTa, ALBERT and ELECTRA name them alike).
 EMBEDDING_MODULES = {

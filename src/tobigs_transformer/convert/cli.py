@@ -38,7 +38,7 @@ from ..tooling.commands import Command, execute, run_command
 from ..tooling.output_folders import UnsafeOutputError, atomic_output, check_output_dir
 from ..tooling.paths import check_local_dir
 from .api import FAMILIES, convert_from_hf, convert_to_hf, family_of_hf_config
-from .common import ConversionError
+from .errors import ConversionError
 
 PROG = "tobigs-convert"
 

@@ -25,8 +25,11 @@ released checkpoint the two tables differ in the last bits at large positions on
 from transformers import CTRLConfig
 
 from ..model.configuration_tobigs import TobigsConfig
-from .common import Family, mismatches, module_rules, require, rule
+from .config_fields import mismatches
+from .engine import require
+from .families import Family
 from .gpt2 import DECODER_LAYOUT, decoder_fields, decoder_kwargs, decoder_pairs
+from .rules import module_rules, rule
 
 CTRL_LAYER_NORM_EPS = 1e-6  # hard-coded in CTRL's EncoderLayer
 

@@ -27,8 +27,10 @@ from transformers import ElectraConfig
 from ..model.configuration_tobigs import TobigsConfig
 from .bert import ENCODER_RULES, encoder_incompatibilities, encoder_kwargs
 from .bert import config_from_hf as bert_config_from_hf
-from .common import Family, class_pairs, module_rules, require, rule
+from .engine import require
+from .families import Family, class_pairs
 from .roberta import CLASSIFICATION_HEAD
+from .rules import module_rules, rule
 
 BASE_RULES = ENCODER_RULES + (rule("embeddings_project.{p}", "encoder.embeddings.projection.{p}"),)
 

@@ -37,20 +37,11 @@ from transformers import GPT2Config
 from transformers.utils import logging
 
 from ..model.configuration_tobigs import TobigsConfig
-from .common import (
-    TRANSPOSE,
-    ClassPair,
-    Family,
-    Rule,
-    activation_of,
-    class_pairs,
-    mismatches,
-    module_rules,
-    require,
-    rule,
-    single_stack_fields,
-    token_fields,
-)
+from .config_fields import activation_of, mismatches, single_stack_fields, token_fields
+from .engine import require
+from .families import ClassPair, Family, class_pairs
+from .ops import TRANSPOSE
+from .rules import Rule, module_rules, rule
 
 logger = logging.get_logger(__name__)
 

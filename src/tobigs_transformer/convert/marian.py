@@ -37,7 +37,8 @@ from .bart import (
     seq2seq_layer_rules,
     warn_layerdrop,
 )
-from .common import Family, class_pairs, require
+from .engine import require
+from .families import Family, class_pairs
 
 BASE_RULES = SHARED_EMBEDDING_RULES + SINUSOID_RULES + seq2seq_layer_rules()
 

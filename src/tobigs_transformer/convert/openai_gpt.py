@@ -24,8 +24,11 @@ resid_pdrop` only changes training: converted with a warning, keeping `resid_pdr
 from transformers import OpenAIGPTConfig
 
 from ..model.configuration_tobigs import TobigsConfig
-from .common import Family, mismatches, module_rules, require
+from .config_fields import mismatches
+from .engine import require
+from .families import Family
 from .gpt2 import DECODER_LAYOUT, LAYER_RULES, decoder_fields, decoder_kwargs, decoder_pairs
+from .rules import module_rules
 
 # OpenAI GPT's `afn` -> our activation of the same function, and back.
 ACTIVATIONS_FROM_HF = {"gelu": "gelu_new", "relu": "relu", "silu": "silu", "swish": "silu"}

@@ -31,7 +31,9 @@ from .bart import (
     seq2seq_layer_rules,
     warn_layerdrop,
 )
-from .common import Family, class_pairs, require, rule
+from .engine import require
+from .families import Family, class_pairs
+from .rules import rule
 
 BASE_RULES = SHARED_EMBEDDING_RULES + SINUSOID_RULES + (
     rule("encoder.layer_norm.{p}", "encoder.final_layer_norm.{p}"),

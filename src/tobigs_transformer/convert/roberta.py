@@ -27,7 +27,10 @@ from transformers import RobertaConfig
 from ..model.configuration_tobigs import TobigsConfig
 from .bert import BASE_RULES, _pooler_kwargs, encoder_incompatibilities, encoder_kwargs, unshared_full_width
 from .bert import config_from_hf as bert_config_from_hf
-from .common import SAME, Family, class_pairs, module_rules, require, rule
+from .engine import require
+from .families import Family, class_pairs
+from .ops import SAME
+from .rules import module_rules, rule
 
 MLM_HEAD = module_rules("lm_head.", "lm_head.", {"dense": "dense", "layer_norm": "layer_norm"}) + (
     rule("lm_head.decoder.weight", "lm_head.decoder.weight"),

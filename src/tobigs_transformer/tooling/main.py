@@ -68,7 +68,7 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("tokenizer", "train a GPT / BERT / BART / translation tokenizer for AutoTokenizer",
           "tobigs_transformer.data.cli_train_tokenizer:COMMAND"),
     Entry("demo", "the main job: corpora, tokenizers, every family trained and evaluated, Hub export",
-          f"{_TRAINING}.demo:COMMAND"),
+          "tobigs_transformer.experiments.demo:COMMAND"),
     Entry("electra-vs-mlm", "ELECTRA vs MLM-only pre-training at equal compute, fine-tuned on Rotten Tomatoes",
           "tobigs_transformer.experiments.electra_vs_mlm:COMMAND"),
     Entry("xl-memory", "Transformer-XL's segment memory vs none vs a GPT at equal compute, Shakespeare perplexity",

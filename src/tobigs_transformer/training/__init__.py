@@ -5,8 +5,9 @@ One module per ``tobigs train`` command, each a :class:`.recipe.Recipe` with ``m
 (GPT), :mod:`.run_mlm` (``--objective mlm+nsp`` BERT, ``mlm`` RoBERTa, ``mlm+sop`` ALBERT), :mod:`.run_denoising`
 (BART, ``--noising paper|bart-large|pegasus``), :mod:`.run_translation` (``--task translation|summarization``),
 :mod:`.run_classification`, :mod:`.run_token_classification`.  :mod:`.recipe` is the one shape they share,
-:mod:`.tasks` what each task declares once, :mod:`.metrics` their metrics; :mod:`.demo` runs the lecture's main job on
-real data.  :mod:`.schedules` holds the Transformer paper's warm-up schedule (``--lr_scheduler_type noam``).
+:mod:`.tasks` what each task declares once, :mod:`.metrics` their metrics (the lecture's main job that runs them on
+real data is :mod:`tobigs_transformer.experiments.demo`).  :mod:`.schedules` holds the Transformer paper's warm-up
+schedule (``--lr_scheduler_type noam``).
 """
 
 from .arguments import DataArguments, ModelArguments, TobigsSeq2SeqTrainingArguments, TobigsTrainingArguments, parse_args

@@ -237,7 +237,7 @@ class DataArguments:
 
 @dataclass
 class DocumentDataArguments(DataArguments):
-    """Data read as documents of sentences (:func:`~.common.load_documents`): NSP/SOP pairs, RoBERTa packing and
+    """Data read as documents of sentences (:func:`~.documents.load_documents`): NSP/SOP pairs, RoBERTa packing and
     BART noising."""
 
     sentences_column: str = field(default="sentences", metadata={"help": "Column of documents as sentence lists."})

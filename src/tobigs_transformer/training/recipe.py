@@ -32,22 +32,13 @@ from .callbacks import (
     write_metrics_json,
 )
 from .checkpoints import OutputDirLock, read_trainer_state
-from .common import (
-    build_config,
-    label_config,
-    label_names,
-    read_documents,
-    require_columns,
-    load_model,
-    load_raw_datasets,
-    load_tokenizer,
-    map_examples,
-    require_pad_token,
-    resolve_checkpoint,
-    select,
-    setup,
-    split_source,
-)
+from .documents import read_documents
+from .labels import label_config, label_names
+from .logging_setup import setup
+from .model_config import build_config
+from .model_loading import load_model, load_tokenizer, require_pad_token
+from .raw_data import load_raw_datasets, map_examples, require_columns, select, split_source
+from .resume import resolve_checkpoint
 from .tasks import Task
 from .trainers import perplexity
 from .validation import ArgumentError, check_length, check_run

@@ -51,9 +51,10 @@ from ..model.modeling_tobigs import TobigsForCausalLM
 from ..tooling.cli import run_cli
 from .arguments import DataArguments, TobigsTrainingArguments
 from .clm_data import DataCollatorForShiftedBlocks, coded_blocks, group_shifted_blocks, tokenize_documents
-from .common import data_files, load_raw_datasets, logger, map_examples, require_columns, split_source, text_builder
 from .lm_streams import plan_streams, stream_segments
+from .logging_setup import logger
 from .metrics import argmax_logits, next_token_accuracy
+from .raw_data import data_files, load_raw_datasets, map_examples, require_columns, split_source, text_builder
 from .recipe import Recipe
 from .segment_memory import SegmentMemoryTrainer
 from .tasks import Task

@@ -31,7 +31,7 @@ from ..data.denoising import DataCollatorForDenoising, NoisingConfig, tokenize_f
 from ..model.modeling_tobigs import TobigsForConditionalGeneration
 from ..tooling.cli import run_cli
 from .arguments import DocumentDataArguments
-from .common import map_examples
+from .raw_data import map_examples
 from .recipe import DocumentRecipe
 from .tasks import Task
 from .validation import ArgumentError

@@ -38,20 +38,20 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling
 
+from ..data.ngram_masking import DataCollatorForNgramMasking
 from ..data.nsp import (
     DataCollatorForNextSentencePrediction,
     create_nsp_examples,
     create_sop_examples,
     pair_batch_size,
 )
-from ..data.ngram_masking import DataCollatorForNgramMasking
 from ..data.packing import pack_sentences
 from ..model.modeling_electra import TobigsElectraForPreTraining, generator_config
 from ..model.modeling_tobigs import TobigsForMaskedLM, TobigsForPreTraining
 from ..tooling.cli import run_cli
 from .arguments import DocumentDataArguments
-from .common import map_examples, split_source
 from .metrics import argmax_pretraining_logits, pretraining_accuracy
+from .raw_data import map_examples, split_source
 from .recipe import DocumentRecipe
 from .tasks import Task
 from .trainers import TobigsTrainer

@@ -19,14 +19,13 @@ from functools import partial
 
 import datasets
 import numpy as np
-
 from transformers import DataCollatorForTokenClassification
 
 from ..model.modeling_tobigs import TobigsForTokenClassification
 from ..tooling.cli import run_cli
 from .arguments import DataArguments
-from .common import map_examples, split_source
 from .metrics import TokenClassificationMetrics
+from .raw_data import map_examples, split_source
 from .recipe import ClassifierRecipe
 from .tasks import Task
 from .validation import ArgumentError

@@ -30,8 +30,9 @@ from transformers import DataCollatorForSeq2Seq
 from ..model.modeling_tobigs import TobigsForConditionalGeneration
 from ..tooling.cli import run_cli
 from .arguments import DataArguments, TobigsSeq2SeqTrainingArguments
-from .common import logger, map_examples, split_source
+from .logging_setup import logger
 from .metrics import GenerationMetrics, decode_ids
+from .raw_data import map_examples, split_source
 from .recipe import Recipe
 from .tasks import Task
 from .validation import ArgumentError

@@ -292,7 +292,7 @@ def generate_from_codes(model, tokenizer, codes: Sequence[str], n_per_code: int,
     that ignored its code would still write the same texts under each (hits not independent, the binomial test
     void).  ``min_new_tokens`` keeps every sample from being empty (an empty text has no feature, and the
     classifier's tie rule would decide it)."""
-    from .run_clm import generate_samples
+    from ..training.run_clm import generate_samples
 
     return [sample for i, code in enumerate(codes)
             for sample in generate_samples(model, tokenizer, [""], max_new_tokens, top_k, seed + i,

@@ -253,7 +253,7 @@ def _reload(model_class, folder: str) -> bool:
 
 def run_translation_stage(out, data_dir, toks, cfg, seed, quick):
     from ..model.modeling_tobigs import TobigsForConditionalGeneration
-    from . import run_translation
+    from ..training import run_translation
 
     s, data = cfg["mt"], os.path.join(data_dir, "ko_en")
     folder = os.path.join(out, "transformer-ko-en")
@@ -281,11 +281,12 @@ def run_translation_stage(out, data_dir, toks, cfg, seed, quick):
 def run_gpt_stage(out, data_dir, toks, cfg, seed, quick):
     """CTRL (Keskar et al. 2019) as the causal-LM stage: one GPT trained with a control code per domain, asked for
     samples of each code from an empty prompt (CTRL's penalized sampling), judged by a domain classifier that was
-    trained on held-out real text (training/ctrl_domains.py)."""
+    trained on held-out real text (experiments/ctrl_domains.py)."""
     from transformers import AutoTokenizer
 
     from ..model.modeling_tobigs import TobigsForCausalLM
-    from . import ctrl_domains, run_clm
+    from ..training import run_clm
+    from . import ctrl_domains
 
     s = cfg["gpt"]
     folder = os.path.join(out, "gpt-ctrl")
@@ -319,7 +320,7 @@ def run_gpt_stage(out, data_dir, toks, cfg, seed, quick):
 
 def run_bert_stage(out, data_dir, toks, cfg, seed, quick):
     from ..model.modeling_tobigs import TobigsForPreTraining, TobigsForSequenceClassification
-    from . import run_classification, run_mlm
+    from ..training import run_classification, run_mlm
 
     s, data = cfg["bert"], data_dir
     pre = os.path.join(out, "bert-shakespeare")
@@ -346,7 +347,7 @@ def run_bert_stage(out, data_dir, toks, cfg, seed, quick):
 
 def run_bart_stage(out, data_dir, toks, cfg, seed, quick):
     from ..model.modeling_tobigs import TobigsForConditionalGeneration
-    from . import run_denoising
+    from ..training import run_denoising
 
     s, data = cfg["bart"], os.path.join(data_dir, "en")
     folder = os.path.join(out, "bart-shakespeare")
