@@ -24,6 +24,9 @@ MODEL_MODULES = (
 #: old module path -> new module path
 MOVED = {f"{PACKAGE}.{name}": f"{PACKAGE}.model.{name}" for name in MODEL_MODULES}
 MOVED[f"{PACKAGE}.peft_tobigs"] = f"{PACKAGE}.integrations.peft"
+# the demo is an application of the training commands, not one of them
+MOVED[f"{PACKAGE}.training.demo"] = f"{PACKAGE}.experiments.demo"
+MOVED[f"{PACKAGE}.training.ctrl_domains"] = f"{PACKAGE}.experiments.ctrl_domains"
 
 
 class _Alias(importlib.abc.Loader):
