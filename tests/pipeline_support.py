@@ -125,7 +125,7 @@ def bert_tagger():
     tok = bert_tokenizer()
     torch.manual_seed(2)
     labels = ["O", "B-ANIMAL", "I-ANIMAL", "B-PLACE", "I-PLACE"]
-    cfg = config("bert-base", tok, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    cfg = config("bert-base", tok, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
     return TobigsForTokenClassification(cfg).eval(), tok
 
 

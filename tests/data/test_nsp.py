@@ -28,7 +28,7 @@ CLS, SEP, PAD, MASK = 2, 3, 0, 4
 
 def corpus(n_docs: int, n_sentences: int, rng: np.random.Generator, vocab: int = 4995):
     """Documents of sentences of 3–9 words; word ids run consecutively through the corpus (mod vocab)."""
-    docs, owner, k = [], {}, 0
+    docs, k = [], 0
     for d in range(n_docs):
         sentences = []
         for _ in range(n_sentences):

@@ -5,7 +5,6 @@ file), instead of a degenerate tokenizer, a mislabelled pair or a torch/numpy tr
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
 import unicodedata
 import zipfile

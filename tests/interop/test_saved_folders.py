@@ -8,7 +8,6 @@ remote-loaded model saves a folder that loads again, and a folder without its co
 where the package is missing but loads where it is installed."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys

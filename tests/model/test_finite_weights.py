@@ -2,7 +2,6 @@
 float16's range), naming the tensor and the file; the integrity tooling uses the same single implementation."""
 
 import json
-import os
 import struct
 
 import pytest

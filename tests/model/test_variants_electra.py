@@ -117,3 +117,18 @@ def test_labels_are_required():
     model = TobigsElectraForPreTraining(tiny_electra())
     with pytest.raises(ValueError, match="needs labels"):
         model(_batch()[0]["input_ids"])
+
+
+def test_resizing_the_vocabulary_resizes_both_models_and_keeps_them_tied():
+    model = TobigsElectraForPreTraining(tiny_electra())
+    assert model.get_input_embeddings() is model.discriminator.get_input_embeddings()
+    model.resize_token_embeddings(120, mean_resizing=False)
+    table = model.discriminator.get_input_embeddings().weight
+    assert table.shape[0] == 120 and model.config.vocab_size == 120
+    assert model.generator.config.vocab_size == 120
+    assert model.generator.get_input_embeddings().weight.data_ptr() == table.data_ptr()
+    assert model.generator.lm_head.decoder.weight.data_ptr() == table.data_ptr()
+    batch, _ = _batch(vocab_size=120)
+    batch["input_ids"][0, 0] = 119  # a new id goes through both models
+    output = model(**batch)
+    assert output.generator_logits.shape[-1] == 120 and torch.isfinite(output.loss)

@@ -2,7 +2,6 @@
 special tokens, every example starting with its code, and generation from a code and an optional (empty) prompt."""
 
 import json
-import os
 
 import pytest
 from fixtures.helpers import COMMON, TINY, path, read_metrics, tokenizers

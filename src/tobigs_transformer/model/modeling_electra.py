@@ -15,6 +15,7 @@ import copy
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from transformers.modeling_outputs import ModelOutput
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
@@ -81,6 +82,26 @@ class TobigsElectraForPreTraining(TobigsPreTrainedModel):
                                    if shared + name in present}  # no segment table or LayerNorm: nothing to share
         self._tied_weights_keys["generator.lm_head.decoder.weight"] = shared + "word_embeddings.weight"
         self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The discriminator's token table, which the generator shares (what resizing and PEFT reach for)."""
+        return self.discriminator.get_input_embeddings()
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
+    ) -> nn.Embedding:
+        """Resize both models (the generator's LM head and its output bias too), then tie the generator's tables
+        to the discriminator's again: the generator has its own config, which the base method would leave behind."""
+        embeddings = self.discriminator.resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        self.generator.resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        self.config.vocab_size = embeddings.num_embeddings
+        self.tie_weights()
+        return embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        # the generator's table is tied to this one (`_tied_weights_keys`): re-tie rather than set it twice
+        self.discriminator.set_input_embeddings(value)
+        self.tie_weights()
 
     def forward(
         self,

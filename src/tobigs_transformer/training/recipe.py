@@ -149,7 +149,7 @@ class Recipe:
     # ---------------------------------------------------------------------------------------- the shape
     def run(self) -> dict[str, Any]:
         """arguments → data → model → collator → trainer → train / evaluate / predict → artefacts."""
-        model_args, data_args, training_args, task = self.model_args, self.data_args, self.training_args, self.task
+        model_args, data_args, training_args = self.model_args, self.data_args, self.training_args
         check_run(model_args, data_args, training_args)
         setup(training_args, model_args, data_args)
         # held until the last file of the command is written (the final model, its metrics, the artefacts), not
