@@ -60,6 +60,11 @@ def cluster_width(d_embed: int, div_val: int, cluster: int) -> int:
     return d_embed // div_val**cluster
 
 
+def log_softmax_at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """log_softmax in float32 for half-precision logits (as the full softmax's loss), in float64 for float64 ones."""
+    return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+
+
 class AdaptiveEmbedding(nn.Module):
     """Adaptive input representations: per cluster a table of width d_embed // div_val**i and a projection to
     d_model, the result scaled by sqrt(d_model). `num_embeddings` and `embedding_dim` (= d_model, the width of what
@@ -105,7 +110,8 @@ class AdaptiveEmbedding(nn.Module):
 class ProjectedAdaptiveLogSoftmax(nn.Module):
     """The adaptive softmax over per-cluster projections (Transformer-XL's `ProjectedAdaptiveLogSoftmax`).
 
-    `forward(hidden)` returns log p(w | h) for every word of the vocabulary, float32, (..., vocab_size): what the
+    `forward(hidden)` returns log p(w | h) for every word of the vocabulary, float32 (float64 for a float64 model),
+    (..., vocab_size): what the
     model returns as `logits` (a softmax over them gives the same distribution back, so generate and pipelines use
     them unchanged). `nll_sum(hidden, targets)` is the training loss without them."""
 
@@ -156,14 +162,14 @@ class ProjectedAdaptiveLogSoftmax(nn.Module):
         if self.n_clusters:
             weight = torch.cat([weight, self.cluster_weight], dim=0)  # (shortlist + n_clusters, d_embed)
             bias = torch.cat([bias, self.cluster_bias], dim=0)
-        return torch.log_softmax(self.project_and_score(hidden, weight, bias, projection).float(), dim=-1)
+        return log_softmax_at_least_float32(self.project_and_score(hidden, weight, bias, projection))
 
     def tail_log_probs(self, hidden: torch.Tensor, i: int) -> torch.Tensor:
-        """log p_i(w | h, cluster i) over the words of tail cluster i, float32."""
-        return torch.log_softmax(self.project_and_score(hidden, *self.cluster_parameters(i)).float(), dim=-1)
+        """log p_i(w | h, cluster i) over the words of tail cluster i, at least float32."""
+        return log_softmax_at_least_float32(self.project_and_score(hidden, *self.cluster_parameters(i)))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """log p(w | h) for every word: (..., d_model) -> (..., vocab_size), float32."""
+        """log p(w | h) for every word: (..., d_model) -> (..., vocab_size), at least float32."""
         head = self.head_log_probs(hidden_states)  # (..., head_size)
         parts = [head[..., : self.shortlist_size]]
         for i in range(1, self.n_clusters + 1):
@@ -172,7 +178,7 @@ class ProjectedAdaptiveLogSoftmax(nn.Module):
         return torch.cat(parts, dim=-1)
 
     def nll_sum(self, hidden: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
-        """sum_t -log p(targets_t | hidden_t) over the targets that are not `ignore_index`, float32.
+        """sum_t -log p(targets_t | hidden_t) over the targets that are not `ignore_index`, at least float32.
 
         hidden: (N, d_model), targets: (N,). A tail cluster's softmax runs over its own tokens only."""
         head = self.head_log_probs(hidden)  # (N, head_size)
@@ -202,7 +208,7 @@ class ProjectedAdaptiveLogSoftmax(nn.Module):
         if chunk_size <= 0 or hidden.shape[0] <= chunk_size:
             return self.nll_sum(hidden, targets, ignore_index)
         recompute = torch.is_grad_enabled()
-        total = hidden.new_zeros((), dtype=torch.float32)
+        total = hidden.new_zeros((), dtype=torch.promote_types(hidden.dtype, torch.float32))
         for start in range(0, hidden.shape[0], chunk_size):
             chunk = (hidden[start : start + chunk_size], targets[start : start + chunk_size], ignore_index)
             total = total + (checkpoint(self.nll_sum, *chunk, use_reentrant=False) if recompute
