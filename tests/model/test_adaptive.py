@@ -333,3 +333,19 @@ def test_loads_as_remote_code_with_the_same_outputs(tmp_path):
     assert result["module"].startswith("transformers_modules.")
     with torch.no_grad():
         assert torch.equal(torch.tensor(result["logits"]), model(ids).logits)
+
+
+def test_text_generation_pipeline_gives_generate_s_tokens():
+    from pipeline_support import config, gpt_tokenizer
+    from transformers import pipeline
+
+    tokenizer = gpt_tokenizer()
+    torch.manual_seed(0)
+    vocab = len(tokenizer)
+    model = TobigsForCausalLM(config("gpt2", tokenizer, adaptive_input=True, adaptive_softmax=True,
+                                     cutoffs=[vocab // 4, vocab // 2], div_val=2)).eval()
+    settings = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)
+    texts = pipeline("text-generation", model=model, tokenizer=tokenizer)("the cat", **settings)
+    prompt = tokenizer("the cat", return_tensors="pt")
+    tokens = model.generate(**prompt, **settings)
+    assert texts[0]["generated_text"] == tokenizer.decode(tokens[0], skip_special_tokens=True)
