@@ -275,6 +275,11 @@ ADAPTIVE = [  # adaptive input and adaptive softmax (Transformer-XL's cutoffs, d
     Fault(id="adaptive-label-smoothing", action=lambda: adaptive_xl(label_smoothing=0.1), error=ValueError,
           needles=("label_smoothing=0.1", "adaptive_softmax=True", "0.0"),
           guarantee="Label smoothing, which the adaptive softmax's loss cannot compute, is refused in the config."),
+    Fault(id="adaptive-resize-token-embeddings",
+          action=lambda: tt.TobigsForCausalLM(adaptive_xl()).resize_token_embeddings(120), error=ValueError,
+          needles=("resize_token_embeddings", "cutoffs=[20, 50]", "new vocab_size"),
+          guarantee="Resizing an adaptive vocabulary (one table per cluster) is refused with the reason (was "
+                    "\"'AdaptiveEmbedding' object has no attribute 'weight'\")."),
     Fault(id="adaptive-label-smoothing-forward",
           action=lambda: tt.TobigsForCausalLM(adaptive_xl(mem_len=8)).train()(ids(2, 6), labels=ids(2, 6),
                                                                              label_smoothing=0.1),

@@ -308,3 +308,11 @@ def check_adaptive_label_smoothing(label_smoothing: float) -> None:
     if label_smoothing:
         raise ValueError(f"label_smoothing={label_smoothing} is not supported with adaptive_softmax=True: smoothing "
                          "spreads mass over every token, which the adaptive softmax's loss never scores; use 0.0")
+
+
+def check_resizable(config: TobigsConfig) -> None:
+    """resize_token_embeddings grows one table; adaptive input and softmax have one per cluster, cut at `cutoffs`."""
+    if getattr(config, "uses_adaptive", False):
+        raise ValueError("resize_token_embeddings is not supported with adaptive_input / adaptive_softmax: the "
+                         f"vocabulary is cut into clusters at cutoffs={config.cutoffs}, each with its own table; "
+                         "build a new model with the new vocab_size (and cutoffs) instead")

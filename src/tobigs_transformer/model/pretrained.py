@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .adaptive import ClusterProjections, ProjectedAdaptiveLogSoftmax
-from .checks import check_compute_dtype
+from .checks import check_compute_dtype, check_resizable
 from .configuration_tobigs import TobigsConfig, check_local_path
 from .finite_weights import check_loaded_weights
 from .losses import LOSSES, TOKEN_LOSSES, adaptive_token_cross_entropy, chunked_token_cross_entropy
@@ -151,6 +151,11 @@ class TobigsPreTrainedModel(PreTrainedModel):
         if self.should_save_on_this_rank(is_main_process) and os.path.isdir(save_directory) and not adapters_only:
             save_model_code(save_directory)
         return result
+
+    def resize_token_embeddings(self, *args, **kwargs):
+        """transformers' `resize_token_embeddings`; refused with adaptive input or softmax (`check_resizable`)."""
+        check_resizable(self.config)
+        return super().resize_token_embeddings(*args, **kwargs)
 
     @property
     def loss_function(self):
