@@ -50,7 +50,8 @@ def definition_log_prob(softmax: ProjectedAdaptiveLogSoftmax, h: torch.Tensor, w
         return proj, softmax.out_layers[i].weight, softmax.out_layers[i].bias
 
     proj0, weight0, bias0 = cluster_layer(0)
-    head_logits = torch.cat([weight0 @ (h @ proj0) + bias0, softmax.cluster_weight @ (h @ proj0) + softmax.cluster_bias])
+    head_logits = torch.cat([weight0 @ (h @ proj0) + bias0,
+                             softmax.cluster_weight @ (h @ proj0) + softmax.cluster_bias])
     head = head_logits - torch.logsumexp(head_logits, 0)
     i, start = cluster_of(word)
     if i == 0:

@@ -102,7 +102,8 @@ class AdaptiveEmbedding(nn.Module):
             # Every token looks up a row of every cluster (a valid one, clamped) and keeps its own cluster's: static
             # shapes, and the other clusters' rows get a zero gradient through `where`.
             local = (input_ids - start).clamp(0, end - start - 1)
-            cluster_embeds = F.linear(self.emb_layers[i](local), self.emb_projs[i])  # (B, T, d_emb_i) -> (B, T, d_model)
+            # (B, T) -> (B, T, d_emb_i) -> (B, T, d_model)
+            cluster_embeds = F.linear(self.emb_layers[i](local), self.emb_projs[i])
             embeds = cluster_embeds if embeds is None else torch.where(inside[..., None], cluster_embeds, embeds)
         return embeds * self.emb_scale
 
@@ -235,5 +236,5 @@ def adaptive_tied_weights(config, head: str, embedding: str) -> dict[str, str]:
     return tied
 
 
-__all__ = ["AdaptiveEmbedding", "ClusterProjections", "ProjectedAdaptiveLogSoftmax", "adaptive_tied_weights", "cluster_bounds",
-           "cluster_width"]
+__all__ = ["AdaptiveEmbedding", "ClusterProjections", "ProjectedAdaptiveLogSoftmax", "adaptive_tied_weights",
+           "cluster_bounds", "cluster_width", "log_softmax_at_least_float32"]
