@@ -75,6 +75,18 @@ def one_minute_load() -> float:
     return os.getloadavg()[0]
 
 
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
@@ -120,7 +132,7 @@ def main() -> None:
     print(f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after")
     with open(args.out, "w") as f:
         json.dump({"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                   "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                   "machine": f"{cpu_name()}, {os.cpu_count()} cores",
                    "threads": args.threads, "torch": torch.__version__,
                    "load_1min": [load_before, load_after],
                    "command": " ".join(["benchmarks/bench_adaptive_softmax.py", *sys.argv[1:]]),
