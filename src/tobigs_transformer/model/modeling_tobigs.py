@@ -425,7 +425,12 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
     Over an encoder-decoder config it is that config's decoder stack alone with the LM head, no encoder
     (transformers' `BartForCausalLM`; `decoder_alone`): it loads the decoder of a saved encoder-decoder model, and
     its cross-attention reads `encoder_hidden_states` when they are given. With those, or over a decoder-only config
-    with `add_cross_attention=True` (GPT-2's "BERT2GPT"), it is the decoder of transformers' `EncoderDecoderModel`."""
+    with `add_cross_attention=True` (GPT-2's "BERT2GPT"), it is the decoder of transformers' `EncoderDecoderModel`.
+
+    With `config.adaptive_softmax` (and/or `adaptive_input`, `adaptive.py`) the head is Transformer-XL's adaptive
+    softmax and `logits` are log-probabilities over the whole vocabulary, float32, with or without labels (as
+    transformers 4.x TransfoXL's `prediction_scores`): a softmax over them gives the same distribution back, so
+    generate (greedy, sampling, beam search) and pipeline("text-generation") work unchanged."""
 
     supported_architectures = (DECODER_ONLY, ENCODER_DECODER)
     loss_kind = "causal_lm"
