@@ -350,3 +350,19 @@ def test_text_generation_pipeline_gives_generate_s_tokens():
     prompt = tokenizer("the cat", return_tensors="pt")
     tokens = model.generate(**prompt, **settings)
     assert texts[0]["generated_text"] == tokenizer.decode(tokens[0], skip_special_tokens=True)
+
+
+def test_training_keeps_no_vocabulary_wide_tensor_and_the_chunked_head_keeps_no_head_log_probs():
+    """What autograd saves for backward during a training forward: never a tensor over the whole vocabulary; with
+    loss_chunk_size > 0 not the head's (tokens x head size) log-probabilities either (recomputed in backward)."""
+    model = lm("gpt2").train()
+    ids = torch.randint(3, VOCAB, (2, 10))
+    head_size = CUTOFFS[0] + len(CUTOFFS)
+    for chunk_size, head_kept in ((0, True), (4, False)):
+        model.config.loss_chunk_size = chunk_size
+        widths = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: widths.append(t.shape[-1] if t.dim() else 0) or t,
+                                                      lambda t: t):
+            model(ids, labels=ids).loss.backward()
+        assert VOCAB not in widths
+        assert (head_size in widths) == head_kept
