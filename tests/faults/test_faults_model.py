@@ -231,6 +231,62 @@ MEMORY = [  # Transformer-XL's relative positions and segment memory
                     "first layer)."),
 ]
 
+def adaptive_xl(**overrides):
+    settings = dict(adaptive_input=True, adaptive_softmax=True, cutoffs=[20, 50], div_val=2)
+    return tiny_config("transformer-xl", **{**settings, **overrides})
+
+
+ADAPTIVE = [  # adaptive input and adaptive softmax (Transformer-XL's cutoffs, div_val, tie_projs)
+    Fault(id="adaptive-cutoffs-not-increasing", action=lambda: adaptive_xl(cutoffs=[50, 20]), error=ValueError,
+          needles=("cutoffs=[50, 20]", "increasing", "vocab_size=99", "20 is not in (50, 99)"),
+          guarantee="Cluster boundaries out of order are refused, naming the boundary and its interval."),
+    Fault(id="adaptive-cutoff-past-vocab", action=lambda: adaptive_xl(cutoffs=[20, 99]), error=ValueError,
+          needles=("cutoffs=[20, 99]", "vocab_size=99", "99 is not in (20, 99)"),
+          guarantee="A boundary at or past vocab_size (an empty last cluster) is refused; the last cluster ends "
+                    "at vocab_size by itself."),
+    Fault(id="adaptive-cutoff-zero", action=lambda: adaptive_xl(cutoffs=[0, 50]), error=ValueError,
+          needles=("cutoffs=[0, 50]", "0 is not in (0, 99)"),
+          guarantee="A boundary at 0 (an empty head cluster) is refused."),
+    Fault(id="adaptive-div-val-zero", action=lambda: adaptive_xl(div_val=0), error=ValueError,
+          needles=("div_val", ">= 1", "0"), guarantee="A width divisor below 1 is refused, naming the value."),
+    Fault(id="adaptive-width-zero", action=lambda: adaptive_xl(div_val=8), error=ValueError,
+          needles=("embedding_size // div_val**2", "32 // 64 = 0", "lower div_val"),
+          guarantee="A cluster that would be 0 wide is refused, naming the width computation."),
+    Fault(id="adaptive-tie-projs-length", action=lambda: adaptive_xl(tie_projs=[False, True]), error=ValueError,
+          needles=("tie_projs has 2 values", "len(cutoffs) + 1 = 3"),
+          guarantee="tie_projs must give one value per cluster; a short list names both counts."),
+    Fault(id="adaptive-encoder-decoder", action=lambda: tiny_config("transformer-base", adaptive_softmax=True),
+          error=ValueError, needles=("adaptive_input / adaptive_softmax", "decoder-only", "'encoder-decoder'"),
+          guarantee="Adaptive input and softmax name the architecture they are built for."),
+    Fault(id="adaptive-encoder-only", action=lambda: tiny_config("bert-base", adaptive_input=True),
+          error=ValueError, needles=("decoder-only", "'encoder-only'"),
+          guarantee="An encoder-only model with adaptive input is refused."),
+    Fault(id="adaptive-cutoffs-without-adaptive", action=lambda: tiny_config("gpt2", cutoffs=[20, 50]),
+          error=ValueError, needles=("cutoffs=[20, 50]", "both off", "adaptive_softmax=True"),
+          guarantee="Cluster settings without adaptive input or softmax are an error, not silently unused."),
+    Fault(id="adaptive-tie-one-side", action=lambda: adaptive_xl(adaptive_input=False), error=ValueError,
+          needles=("tie_word_embeddings=True with adaptive_softmax alone", "tie_word_embeddings=False"),
+          guarantee="Tying asked for with only one adaptive side (nothing of the same shape to tie to) is refused."),
+    Fault(id="adaptive-tie-projs-one-side",
+          action=lambda: adaptive_xl(adaptive_input=False, tie_word_embeddings=False,
+                                     tie_projs=[False, True, True]),
+          error=ValueError, needles=("tie_projs=[False, True, True]", "adaptive_input=True and adaptive_softmax=True"),
+          guarantee="Projections to tie with no adaptive input to tie them to are refused."),
+    Fault(id="adaptive-label-smoothing", action=lambda: adaptive_xl(label_smoothing=0.1), error=ValueError,
+          needles=("label_smoothing=0.1", "adaptive_softmax=True", "0.0"),
+          guarantee="Label smoothing, which the adaptive softmax's loss cannot compute, is refused in the config."),
+    Fault(id="adaptive-resize-token-embeddings",
+          action=lambda: tt.TobigsForCausalLM(adaptive_xl()).resize_token_embeddings(120), error=ValueError,
+          needles=("resize_token_embeddings", "cutoffs=[20, 50]", "new vocab_size"),
+          guarantee="Resizing an adaptive vocabulary (one table per cluster) is refused with the reason (was "
+                    "\"'AdaptiveEmbedding' object has no attribute 'weight'\")."),
+    Fault(id="adaptive-label-smoothing-forward",
+          action=lambda: tt.TobigsForCausalLM(adaptive_xl(mem_len=8)).train()(ids(2, 6), labels=ids(2, 6),
+                                                                             label_smoothing=0.1),
+          error=ValueError, needles=("label_smoothing=0.1", "adaptive_softmax=True"),
+          guarantee="Label smoothing passed to the forward of an adaptive-softmax model raises too, never ignored."),
+]
+
 GENERATE = [
     Fault(id="generate-empty-prompt", action=lambda: gpt2().generate(ids(1, 0), max_new_tokens=2), error=ValueError,
           needles=("empty prompt", "(1, 0)", ">= 1", "bos_token_id=98"),
@@ -347,7 +403,7 @@ LOADING = [
 ]
 
 
-FAULTS = CONFIG + FORWARD + MEMORY + GENERATE + LOADING
+FAULTS = CONFIG + FORWARD + MEMORY + ADAPTIVE + GENERATE + LOADING
 
 
 @pytest.mark.parametrize("fault", params(FAULTS))

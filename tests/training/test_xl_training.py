@@ -257,6 +257,21 @@ def test_xl_memory_bad_options():
         xl_memory.XlMemoryArguments(segment_length=1)
     assert xl_memory.XlMemoryArguments(arms="gpt").model("gpt")[:2] == ["--preset", "gpt2"]
     assert xl_memory.XlMemoryArguments().model("xl-mem0")[-1].endswith(",mem_len=0")
+    with pytest.raises(xl_memory.UsageError, match=r"--adaptive_cutoffs \[1000, 500\] must be increasing"):
+        xl_memory.XlMemoryArguments(arms="xl,xl-adaptive", adaptive_cutoffs="1000,500")
+
+
+def test_xl_memory_adaptive_arm_builds_the_authors_setting():
+    """The xl-adaptive arm is the xl arm (same sizes, same memory) with adaptive input and softmax."""
+    from tobigs_transformer.training.model_config import parse_overrides
+
+    args = xl_memory.XlMemoryArguments(arms="xl,xl-adaptive")
+    preset, overrides = args.model("xl-adaptive")[1], parse_overrides(args.model("xl-adaptive")[-1])
+    plain = parse_overrides(args.model("xl")[-1])
+    assert preset == "transformer-xl" and {k: overrides[k] for k in plain} == plain  # nothing of the xl arm changed
+    assert {k: overrides[k] for k in ("cutoffs", "div_val", "tie_projs")} == {
+        "cutoffs": [500, 1000], "div_val": 2, "tie_projs": [False, True, True]}
+    assert overrides["adaptive_input"] and overrides["adaptive_softmax"]
 
 
 # ------------------------------------------------------------------------------------------------ data parallel

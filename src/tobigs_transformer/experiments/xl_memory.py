@@ -6,6 +6,11 @@ One scaled-down decoder, one text (the offline Shakespeare corpus), one tokenize
 * ``xl/no-memory`` — the same trained ``xl`` model evaluated with its memory emptied before every segment (no extra
   training: the trainer's ``eval_perplexity_no_memory``);
 * ``xl-mem0``     — the same preset trained with ``mem_len=0`` (relative positions, no recurrence);
+* ``xl-adaptive`` — the ``xl`` arm with adaptive input and adaptive softmax (Baevski & Auli 2019, Grave et al.
+  2017, as the Transformer-XL authors use them): the vocabulary cut at ``--adaptive_cutoffs`` (default: a quarter
+  and a half of ``--vocab_size``; byte-level BPE ids are roughly frequency-ordered, the merges being learned most
+  frequent first), widths d_model / ``--adaptive_div_val``**i, tables and tail projections tied as the authors'
+  WikiText-103 setting. Not in the default ``--arms``: ``--arms xl,xl-adaptive`` compares the two softmaxes;
 * ``gpt``         — ``--preset gpt2`` scaled the same (d_model, layers, heads, FFN width, segment length = its
   learned position table).
 
@@ -39,10 +44,11 @@ from .common import machine, spread, tobigs, write_results
 
 logger = logging.getLogger(__name__)
 
-ARMS = ("xl", "xl-mem0", "gpt")
+ARMS = ("xl", "xl-mem0", "gpt", "xl-adaptive")
 #: Rows of the report: (name, arm trained, metric of its evaluation).
 ROWS = (("xl", "xl", "eval_perplexity"), ("xl/no-memory", "xl", "eval_perplexity_no_memory"),
-        ("xl-mem0", "xl-mem0", "eval_perplexity"), ("gpt", "gpt", "eval_perplexity"))
+        ("xl-mem0", "xl-mem0", "eval_perplexity"), ("gpt", "gpt", "eval_perplexity"),
+        ("xl-adaptive", "xl-adaptive", "eval_perplexity"))
 MODULE = "tobigs_transformer.experiments.xl_memory"
 
 
@@ -72,6 +78,9 @@ class XlMemoryArguments:
     eval_streams: int = field(default=8, metadata={"help": "Parallel validation streams (= eval batch size)."})
     eval_segments: int = field(default=128, metadata={"help": "Validation segments per stream (0 = all)."})
     threads: int = field(default=1, metadata={"help": "Torch threads (0 = torch's default)."})
+    adaptive_cutoffs: str = field(default="", metadata={"help": "Cluster boundaries of the xl-adaptive arm, "
+                                                                  "comma-separated ('' = vocab_size/4,vocab_size/2)."})
+    adaptive_div_val: int = field(default=2, metadata={"help": "Width divisor per cluster of the xl-adaptive arm."})
 
     def __post_init__(self):
         if self.quick:
@@ -92,6 +101,14 @@ class XlMemoryArguments:
                 raise UsageError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.segment_length < 2:
             raise UsageError(f"--segment_length must be >= 2, got {self.segment_length}")
+        try:
+            cutoffs = self.cutoff_list()
+        except ValueError as error:
+            raise UsageError(f"--adaptive_cutoffs {self.adaptive_cutoffs!r}: {error}") from error
+        if "xl-adaptive" in self.arm_list() and not all(a < b for a, b in zip([0, *cutoffs], cutoffs)):
+            raise UsageError(f"--adaptive_cutoffs {cutoffs} must be increasing and > 0")
+        if self.adaptive_div_val < 1:
+            raise UsageError(f"--adaptive_div_val must be >= 1, got {self.adaptive_div_val}")
         if self.eval_segments < 0:
             raise UsageError(f"--eval_segments must be >= 0 (0 = all), got {self.eval_segments}")
 
@@ -101,13 +118,26 @@ class XlMemoryArguments:
     def arm_list(self) -> list[str]:
         return [a.strip() for a in self.arms.split(",") if a.strip()]
 
+    def cutoff_list(self) -> list[int]:
+        if not self.adaptive_cutoffs.strip():
+            return [self.vocab_size // 4, self.vocab_size // 2]
+        return [int(c) for c in self.adaptive_cutoffs.split(",") if c.strip()]
+
     def model(self, arm: str) -> list[str]:
         """``--preset`` and ``--config_overrides`` of an arm: one size for all."""
         size = (f"d_model={self.d_model},decoder_layers={self.layers},decoder_attention_heads={self.heads},"
                 f"decoder_ffn_dim={self.ffn_dim},max_position_embeddings={self.segment_length}")
         if arm == "gpt":
             return ["--preset", "gpt2", "--config_overrides", size]
-        mem_len = self.mem_len if arm == "xl" else 0
+        mem_len = self.mem_len if arm in ("xl", "xl-adaptive") else 0
+        if arm == "xl-adaptive":
+            # A mapping (the cutoffs are a list); tie_projs as the authors' WikiText-103 runs: all but the head's.
+            cutoffs = self.cutoff_list()
+            ties = ", ".join(["false"] + ["true"] * len(cutoffs))
+            overrides = (f"{{{size.replace('=', ': ').replace(',', ', ')}, mem_len: {mem_len}, adaptive_input: true, "
+                         f"adaptive_softmax: true, cutoffs: {cutoffs}, div_val: {self.adaptive_div_val}, "
+                         f"tie_projs: [{ties}]}}")
+            return ["--preset", "transformer-xl", "--config_overrides", overrides]
         return ["--preset", "transformer-xl", "--config_overrides", f"{size},mem_len={mem_len}"]
 
 

@@ -79,15 +79,17 @@ def check_values(*checks: ValueCheck | None) -> None:
             raise ValueError(f"{check.name} contains {value}{check.rule}")
 
 
-def check_embeddings(inputs_embeds: torch.Tensor, weight: torch.Tensor, name: str = "inputs_embeds") -> None:
+def check_embeddings(inputs_embeds: torch.Tensor, weight: torch.Tensor, name: str = "inputs_embeds",
+                     width: int | None = None) -> None:
     """Embeddings given instead of ids must be what the token embedding would give: (batch, length, d_model) in the
     dtype of the model's parameters (a float64 or float16 tensor into a float32 model fails deep inside a kernel).
     Under autocast the kernels cast for themselves, so the dtype may differ there."""
     if is_torchdynamo_compiling():
         return
-    if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != weight.shape[1]:
+    width = weight.shape[1] if width is None else width  # the table's width, unless its output is wider
+    if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != width:
         raise ValueError(
-            f"{name} must have shape (batch, length, d_model={weight.shape[1]}), got {tuple(inputs_embeds.shape)}"
+            f"{name} must have shape (batch, length, d_model={width}), got {tuple(inputs_embeds.shape)}"
         )
     if inputs_embeds.dtype != weight.dtype and not torch.is_autocast_enabled(inputs_embeds.device.type):
         raise ValueError(
@@ -293,6 +295,24 @@ def check_embedding_inputs(
         ),
     )
     # A dtype compare, no sync: free next to the checks above.
-    check_compute_dtype(embeddings.word_embeddings.weight.dtype, "the dtype of the model's parameters")
+    # The first parameter of the token table: its weight, or an adaptive input's first cluster table.
+    table = next(embeddings.word_embeddings.parameters())
+    check_compute_dtype(table.dtype, "the dtype of the model's parameters")
     if inputs_embeds is not None:
-        check_embeddings(inputs_embeds, embeddings.word_embeddings.weight)
+        check_embeddings(inputs_embeds, table, width=embeddings.word_embeddings.embedding_dim)
+
+
+def check_adaptive_label_smoothing(label_smoothing: float) -> None:
+    """The adaptive softmax's loss scores each target's cluster only; smoothing would need every word's
+    log-probability (the config refuses it too; this catches `label_smoothing=` passed to a forward)."""
+    if label_smoothing:
+        raise ValueError(f"label_smoothing={label_smoothing} is not supported with adaptive_softmax=True: smoothing "
+                         "spreads mass over every token, which the adaptive softmax's loss never scores; use 0.0")
+
+
+def check_resizable(config: TobigsConfig) -> None:
+    """resize_token_embeddings grows one table; adaptive input and softmax have one per cluster, cut at `cutoffs`."""
+    if getattr(config, "uses_adaptive", False):
+        raise ValueError("resize_token_embeddings is not supported with adaptive_input / adaptive_softmax: the "
+                         f"vocabulary is cut into clusters at cutoffs={config.cutoffs}, each with its own table; "
+                         "build a new model with the new vocab_size (and cutoffs) instead")

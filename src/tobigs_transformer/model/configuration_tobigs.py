@@ -106,10 +106,31 @@ class TobigsConfig(PreTrainedConfig):
         normalize_before: pre-LN `x + Sublayer(LN(x))` with a final LayerNorm per stack (GPT-2) instead of the
             paper's post-LN `LN(x + Sublayer(x))`.
         type_vocab_size: number of segment (token type) embeddings; 0 disables them (BERT uses 2).
-        embedding_size: ALBERT's factorized embedding parameterization (encoder-only): the token, position and segment
-            embeddings (and the MLM head's output side, tied to them) are `embedding_size` (E) wide and projected to
-            d_model by one linear map, so the vocabulary costs V x E + E x H instead of V x H. None: no projection,
-            embeddings are d_model wide.
+        embedding_size: the width E of the token embedding table before its projection to d_model. ALBERT's
+            factorized embedding parameterization (encoder-only): the token, position and segment embeddings (and the
+            MLM head's output side, tied to them) are E wide and projected to d_model by one linear map, so the
+            vocabulary costs V x E + E x H instead of V x H. With `adaptive_input` / `adaptive_softmax`
+            (decoder-only) it is Transformer-XL's `d_embed`: the width of the first (most frequent) cluster's table,
+            cluster i being `embedding_size // div_val**i` wide, each projected to d_model on its own. None: d_model.
+        adaptive_input: Baevski & Auli (2019)'s adaptive input representations (decoder-only): the vocabulary is cut
+            into clusters at `cutoffs` (by frequency: ids sorted most frequent first), cluster i has a table
+            `embedding_size // div_val**i` wide and its own projection to d_model, and every embedding is multiplied
+            by sqrt(d_model) (the authors' `emb_scale`; `scale_embedding` is not applied on top). Transformer-XL's
+            `AdaptiveEmbedding` (`adaptive.py`).
+        adaptive_softmax: Grave et al. (2017)'s adaptive softmax as Transformer-XL's `ProjectedAdaptiveLogSoftmax`
+            (decoder-only): a head softmax over the first cluster's tokens and one logit per tail cluster, then a
+            softmax inside the cluster, each cluster with its own projection and width as in `adaptive_input`.
+            `TobigsForCausalLM` returns log-probabilities over the whole vocabulary as `logits`; in training its loss
+            never builds them (see `adaptive.py`). Not with `label_smoothing`.
+        cutoffs: the cluster boundaries of `adaptive_input` / `adaptive_softmax`, increasing ids in (0, vocab_size),
+            as the authors' and transformers 4.x `TransfoXLConfig` (WikiText-103: [20000, 40000, 200000], the last
+            cluster ending at vocab_size). None: one cluster, the whole vocabulary.
+        div_val: the factor by which each cluster's width shrinks (WikiText-103 large: 4); 1: one table and one
+            projection for the whole vocabulary, the clusters being slices of it.
+        tie_projs: per cluster (len(cutoffs) + 1 values), whether the softmax reuses the adaptive input's projection
+            of that cluster (with div_val=1: its one projection), as the authors' `tie_projs`
+            (WikiText-103: [False, True, True, True]). None: none tied. Needs both `adaptive_input` and
+            `adaptive_softmax`. The tables themselves are tied by `tie_word_embeddings`.
         layer_sharing: ALBERT's cross-layer parameter sharing (encoder-only): `"none"`, `"all"` (every parameter of
             a layer), `"attention"` (self-attention and its LayerNorm only) or `"ffn"` (the FFN and its LayerNorm
             only), shared within each of `layer_groups` groups of consecutive layers.
@@ -185,6 +206,11 @@ class TobigsConfig(PreTrainedConfig):
     normalize_before: bool = False
     type_vocab_size: int = 0
     embedding_size: int | None = None
+    adaptive_input: bool = False
+    adaptive_softmax: bool = False
+    cutoffs: list[int] | None = None
+    div_val: int = 1
+    tie_projs: list[bool] | None = None
     layer_sharing: str = "none"
     layer_groups: int = 1
     inner_group_num: int = 1
@@ -262,6 +288,7 @@ class TobigsConfig(PreTrainedConfig):
         self.validate_rotary()
         self.validate_relative()
         self.validate_albert()
+        self.validate_adaptive()
         self.validate_cross_attention()
         for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id"):
             _check_token_id(name, getattr(self, name), self.vocab_size)
@@ -330,7 +357,7 @@ class TobigsConfig(PreTrainedConfig):
 
     def validate_albert(self):
         """ALBERT's two parameter reductions: factorized embeddings and cross-layer sharing (encoder-only)."""
-        albert = self.embedding_size is not None or self.layer_sharing != "none"
+        albert = (self.embedding_size is not None and not self.uses_adaptive) or self.layer_sharing != "none"
         if albert and self.architecture != "encoder-only":
             raise ValueError(f"embedding_size={self.embedding_size} and layer_sharing={self.layer_sharing!r} apply to "
                              f"encoder-only models, not architecture={self.architecture!r}")
@@ -351,6 +378,53 @@ class TobigsConfig(PreTrainedConfig):
         if self.inner_group_num != 1 and self.layer_sharing != "all":
             raise ValueError(f"inner_group_num={self.inner_group_num} needs layer_sharing='all' (a group of layers "
                              f"shared whole), got {self.layer_sharing!r}")
+
+    def validate_adaptive(self):
+        """Adaptive input and softmax (Transformer-XL's `div_val`, `cutoffs`, `tie_projs`), decoder-only."""
+        if not self.uses_adaptive:
+            unused = {"cutoffs": self.cutoffs, "tie_projs": self.tie_projs, "div_val": None if self.div_val == 1
+                      else self.div_val}
+            for name, value in unused.items():
+                if value is not None:
+                    raise ValueError(f"{name}={value} configures adaptive_input / adaptive_softmax, which are both "
+                                     "off; set adaptive_input=True or adaptive_softmax=True, or leave it unset")
+            return
+        if self.architecture != "decoder-only":
+            raise ValueError(f"adaptive_input / adaptive_softmax are built for architecture='decoder-only' "
+                             f"(TobigsForCausalLM), got {self.architecture!r}")
+        if self.div_val < 1:
+            raise ValueError(f"div_val must be >= 1, got {self.div_val}")
+        cutoffs = list(self.cutoffs or [])
+        for previous, cutoff in zip([0] + cutoffs, cutoffs):
+            if not previous < cutoff < self.vocab_size:
+                raise ValueError(f"cutoffs={cutoffs} must be increasing ids in (0, vocab_size={self.vocab_size}): "
+                                 f"{cutoff} is not in ({previous}, {self.vocab_size})")
+        width = self.embedding_size or self.d_model
+        narrowest = width // self.div_val ** len(cutoffs)
+        if narrowest < 1:
+            raise ValueError(f"the last cluster's width embedding_size // div_val**{len(cutoffs)} = {width} // "
+                             f"{self.div_val ** len(cutoffs)} = 0; lower div_val or use fewer cutoffs")
+        if self.tie_projs is not None:
+            if len(self.tie_projs) != len(cutoffs) + 1:
+                raise ValueError(f"tie_projs has {len(self.tie_projs)} values; it needs one per cluster, "
+                                 f"len(cutoffs) + 1 = {len(cutoffs) + 1}")
+            if any(self.tie_projs) and not (self.adaptive_input and self.adaptive_softmax):
+                raise ValueError(f"tie_projs={self.tie_projs} ties the softmax's projections to the adaptive input's; "
+                                 "it needs adaptive_input=True and adaptive_softmax=True")
+        if self.tie_word_embeddings and self.adaptive_input != self.adaptive_softmax:
+            which = "adaptive_input" if self.adaptive_input else "adaptive_softmax"
+            raise ValueError(f"tie_word_embeddings=True with {which} alone: the adaptive tables can only be tied to "
+                             "the adaptive softmax's (and the reverse); set both adaptive_input=True and "
+                             "adaptive_softmax=True, or tie_word_embeddings=False")
+        if self.adaptive_softmax and self.label_smoothing:
+            raise ValueError(f"label_smoothing={self.label_smoothing} is not supported with adaptive_softmax=True: "
+                             "smoothing spreads mass over every token, which the adaptive softmax's loss never "
+                             "scores; set label_smoothing=0.0")
+
+    @property
+    def uses_adaptive(self) -> bool:
+        """Whether the token embedding or the output softmax is adaptive (cut into clusters)."""
+        return self.adaptive_input or self.adaptive_softmax
 
     # ---- keys --------------------------------------------------------------------------------------------------
     @classmethod

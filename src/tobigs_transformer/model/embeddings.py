@@ -1,5 +1,6 @@
 """The input of every stack: token embedding (× √d_model) + position (+ segment), then LayerNorm and dropout
-(and, for ALBERT's factorized embeddings, a projection from their width E to d_model).
+(and, for ALBERT's factorized embeddings, a projection from their width E to d_model). With `adaptive_input` the
+token table is Baevski & Auli's adaptive input (`adaptive.py`), d_model wide and already scaled by sqrt(d_model).
 
 Paper §3.4-3.5: "we multiply those weights by √d_model" and "add positional encodings to the input embeddings".
 BERT adds a segment (token type) embedding and a LayerNorm; BART keeps the LayerNorm; GPT only adds positions.
@@ -10,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from .adaptive import AdaptiveEmbedding
 from .checks import check_compute_dtype, check_embedding_inputs  # noqa: F401  (check_compute_dtype used to live here)
 from .configuration_tobigs import TobigsConfig
 from .positional_encoding import (  # noqa: F401  (the position rules used to live here)
@@ -26,11 +28,19 @@ class TransformerEmbeddings(nn.Module):
 
     def __init__(self, config: TobigsConfig, use_token_types: bool = False):
         super().__init__()
-        # ALBERT/ELECTRA factorize the embeddings: E-wide tables, one projection to d_model after them.
-        width = config.embedding_size or config.d_model
-        self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
+        # ALBERT/ELECTRA factorize the embeddings: E-wide tables, one projection to d_model after them. Adaptive
+        # input (Transformer-XL's d_embed = embedding_size) projects each cluster to d_model itself.
+        factorized = config.embedding_size is not None and not config.adaptive_input
+        width = config.embedding_size if factorized else config.d_model
+        if config.adaptive_input:
+            # Per-cluster tables and projections, scaled by sqrt(d_model) inside (the authors' emb_scale).
+            self.word_embeddings = AdaptiveEmbedding(config.vocab_size, config.embedding_size or config.d_model,
+                                                     config.d_model, config.cutoffs, config.div_val)
+        else:
+            self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
         # Paper §3.4 scales token embeddings by sqrt(d_model); GPT/BERT/BART do not (scale_embedding=False).
-        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        scaled = config.scale_embedding and not config.adaptive_input
+        self.embed_scale = math.sqrt(config.d_model) if scaled else 1.0
         if config.position_embedding_type in ("rotary", "relative"):
             # Rotary: the positions rotate query and key inside attention; relative (Transformer-XL): the distances
             # enter every attention score. Nothing is added here.
@@ -48,7 +58,7 @@ class TransformerEmbeddings(nn.Module):
         )
         self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps) if config.layernorm_embedding else None
         self.dropout = nn.Dropout(config.dropout)
-        self.projection = nn.Linear(width, config.d_model) if config.embedding_size is not None else None
+        self.projection = nn.Linear(width, config.d_model) if factorized else None
         # Relative positions have no table and no limit: a Transformer-XL evaluates past its training length.
         self.max_positions = None if config.position_embedding_type == "relative" else config.max_position_embeddings
         # RoBERTa: padding tokens read the padding row of the position table (see `positions_skipping_padding`).

@@ -12,12 +12,18 @@ chunk, without materialising the logits (`chunked_loss.py`); the models use it i
 `config.loss_chunk_size > 0` (see `TobigsPreTrainedModel.uses_chunked_loss`).
 """
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from transformers.loss.loss_utils import ForQuestionAnsweringLoss, ForSequenceClassificationLoss
 from transformers.utils import is_torchdynamo_compiling
 
+from .checks import check_adaptive_label_smoothing
 from .chunked_loss import linear_cross_entropy_sum
+
+if TYPE_CHECKING:
+    from .adaptive import ProjectedAdaptiveLogSoftmax
 
 
 def check_targets(targets: torch.Tensor | None, limit: int, limit_name: str, name: str = "labels",
@@ -89,6 +95,25 @@ def chunked_token_cross_entropy(
     hidden_states: (..., d_model), the input of the output projection; targets: (...), already aligned with it (the
     causal shift applied, see `next_token_targets`)."""
     total = linear_cross_entropy_sum(hidden_states, weight, bias, targets, chunk_size, ignore_index, label_smoothing)
+    return normalise_token_loss(total, targets.reshape(-1).to(total.device), num_items_in_batch, ignore_index)
+
+
+def adaptive_token_cross_entropy(
+    head: "ProjectedAdaptiveLogSoftmax",
+    hidden_states: torch.Tensor,
+    targets: torch.Tensor,
+    chunk_size: int,
+    num_items_in_batch: torch.Tensor | int | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    **kwargs,
+) -> torch.Tensor:
+    """The cross-entropy of the adaptive softmax `head` (`adaptive.py`): the same value as `token_cross_entropy` on
+    its log-probabilities over the vocabulary, computed per cluster (and per chunk of `chunk_size` tokens) without
+    them; `ignore_index` and `num_items_in_batch` as there. No label smoothing (it would need every word's
+    log-probability)."""
+    check_adaptive_label_smoothing(label_smoothing)
+    total = head.loss_sum(hidden_states, targets, chunk_size, ignore_index)
     return normalise_token_loss(total, targets.reshape(-1).to(total.device), num_items_in_batch, ignore_index)
 
 

@@ -41,6 +41,7 @@ from transformers.modeling_outputs import (
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 
+from .adaptive import ProjectedAdaptiveLogSoftmax, adaptive_tied_weights
 from .configuration_tobigs import TobigsConfig
 from .generation_tobigs import TobigsGenerationMixin
 from .heads import TobigsClassificationHead, TobigsDiscriminatorHead, TobigsMaskedLMHead, TobigsPooler
@@ -90,6 +91,8 @@ def last_token_index(input_ids: torch.Tensor | None, batch_size: int, seq_length
 
 
 # Where a saved encoder-decoder model with tied embeddings keeps the shared embedding (once, under the encoder's name).
+# Where a causal LM's adaptive input lives (its tied parameters are named from here).
+ADAPTIVE_INPUT = "model.decoder.embeddings.word_embeddings"
 SHARED_EMBEDDING_PATTERN = r"^model\.encoder\.embeddings\.word_embeddings\.weight$"
 # The `from_pretrained` arguments that say where a config is read from.
 HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
@@ -368,6 +371,11 @@ class TobigsForConditionalGeneration(TobigsPreTrainedModel, TobigsGenerationMixi
         return_logits: with `labels`, whether to build the (batch, length, vocab) logits; by default only in eval
             mode: in training mode with `config.loss_chunk_size > 0` the loss is computed chunk by chunk with the
             output projection fused in and `logits` is None (see `TobigsPreTrainedModel.uses_chunked_loss`).
+            With `config.adaptive_softmax`, `logits` are log-probabilities over the whole vocabulary, float32 (as
+            transformers 4.x TransfoXL's `prediction_scores`): a softmax over them is the model's distribution
+            again, so generate (greedy, sampling, beam search) and pipeline("text-generation") use them unchanged.
+            In training mode its loss is computed per cluster (and per chunk with `loss_chunk_size > 0`), never
+            from them, even with `loss_chunk_size=0`.
         mems: Transformer-XL (`config.mem_len > 0`): the `mems` of the forward over the previous segment of the same
             streams (row b continues row b); the output's `mems` is the memory for the next one. None: no memory.
             In `generate(..., mems=mems)` it is the context before the prompt (kept fixed; the cache holds the rest).
@@ -417,7 +425,12 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
     Over an encoder-decoder config it is that config's decoder stack alone with the LM head, no encoder
     (transformers' `BartForCausalLM`; `decoder_alone`): it loads the decoder of a saved encoder-decoder model, and
     its cross-attention reads `encoder_hidden_states` when they are given. With those, or over a decoder-only config
-    with `add_cross_attention=True` (GPT-2's "BERT2GPT"), it is the decoder of transformers' `EncoderDecoderModel`."""
+    with `add_cross_attention=True` (GPT-2's "BERT2GPT"), it is the decoder of transformers' `EncoderDecoderModel`.
+
+    With `config.adaptive_softmax` (and/or `adaptive_input`, `adaptive.py`) the head is Transformer-XL's adaptive
+    softmax and `logits` are log-probabilities over the whole vocabulary, float32, with or without labels (as
+    transformers 4.x TransfoXL's `prediction_scores`): a softmax over them gives the same distribution back, so
+    generate (greedy, sampling, beam search) and pipeline("text-generation") work unchanged."""
 
     supported_architectures = (DECODER_ONLY, ENCODER_DECODER)
     loss_kind = "causal_lm"
@@ -429,8 +442,23 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         config = decoder_alone(config)
         super().__init__(config)
         self.model = TobigsModel(config)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=config.lm_head_bias)
+        if config.adaptive_softmax:
+            # Log-probabilities over the vocabulary from per-cluster softmaxes (`adaptive.py`).
+            self.lm_head = ProjectedAdaptiveLogSoftmax(config.vocab_size, config.embedding_size or config.d_model,
+                                                       config.d_model, config.cutoffs, config.div_val)
+        else:
+            self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=config.lm_head_bias)
+        if config.uses_adaptive:
+            # Per cluster instead of one matrix (and saved once, under the adaptive input's names).
+            self._tied_weights_keys = adaptive_tied_weights(config, "lm_head", ADAPTIVE_INPUT)
         self.post_init()
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        """transformers' tied keys; with adaptive input and softmax the authors' ties, whose projections
+        (`tie_projs`) are tied whatever `tie_word_embeddings` says (transformers would drop every tie without it)."""
+        if all_submodels or not self.config.uses_adaptive:
+            return super().get_expanded_tied_weights_keys(all_submodels)
+        return adaptive_tied_weights(self.config, "lm_head", ADAPTIVE_INPUT)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -456,8 +484,9 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
                                          if SHARED_EMBEDDING_PATTERN not in getattr(conversion, "source_patterns", ())]
         return loaded
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
+    def get_output_embeddings(self) -> nn.Linear | None:
+        """The output projection; None with `adaptive_softmax` (per-cluster layers, no one matrix to resize)."""
+        return None if self.config.adaptive_softmax else self.lm_head
 
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
@@ -494,6 +523,11 @@ class TobigsForCausalLM(TobigsPreTrainedModel, TobigsGenerationMixin):
         return_logits: with labels, whether to build the (batch, length, vocab) logits; by default only in eval
             mode: in training mode with `config.loss_chunk_size > 0` the loss is computed chunk by chunk with the
             output projection fused in and `logits` is None (see `TobigsPreTrainedModel.uses_chunked_loss`).
+            With `config.adaptive_softmax`, `logits` are log-probabilities over the whole vocabulary, float32 (as
+            transformers 4.x TransfoXL's `prediction_scores`): a softmax over them is the model's distribution
+            again, so generate (greedy, sampling, beam search) and pipeline("text-generation") use them unchanged.
+            In training mode its loss is computed per cluster (and per chunk with `loss_chunk_size > 0`), never
+            from them, even with `loss_chunk_size=0`.
         mems: Transformer-XL (`config.mem_len > 0`): the `mems` of the forward over the previous segment of the same
             streams (row b continues row b); the output's `mems` is the memory for the next one. None: no memory.
             In `generate(..., mems=mems)` it is the context before the prompt (kept fixed; the cache holds the rest).

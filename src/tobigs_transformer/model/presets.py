@@ -313,9 +313,11 @@ PRESETS["electra-base"] = dict(
 # layers of width 410 with 10 heads of 41 and d_ff 2100, ReLU, dropout 0.1, embeddings x sqrt(d_model), segments of
 # 150 tokens with a memory of 150 (`mem_len`), relative positions (§3.3) instead of absolute ones (nothing added at
 # the input, so `max_position_embeddings` is no limit), per-layer u and v (`untie_r`, as the published checkpoints), no
-# clamping, and the word-level WikiText-103 vocabulary of 267735 tokens (<eos> = 0). Left out: the paper's adaptive
-# input and adaptive softmax (Baevski & Auli 2019) - here the usual tied embedding and full softmax, so the parameter
-# count is larger than the paper's 151M; scale `vocab_size` down for your own tokenizer.
+# clamping, and the word-level WikiText-103 vocabulary of 267735 tokens (<eos> = 0). The paper's adaptive input and
+# adaptive softmax (Baevski & Auli 2019) are off here - the usual tied embedding and full softmax, so the parameter
+# count is larger than the paper's 151M; turn them on with adaptive_input=True, adaptive_softmax=True,
+# cutoffs=[20000, 40000, 200000], tie_projs=[False, True, True, True] (the authors' run_wt103_base.sh, div_val=1).
+# Scale `vocab_size` down for your own tokenizer.
 PRESETS["transformer-xl"] = dict(
     architecture="decoder-only",
     vocab_size=267735,

@@ -10,10 +10,11 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
+from .adaptive import ClusterProjections, ProjectedAdaptiveLogSoftmax
+from .checks import check_compute_dtype, check_resizable
 from .configuration_tobigs import TobigsConfig, check_local_path
-from .checks import check_compute_dtype
 from .finite_weights import check_loaded_weights
-from .losses import LOSSES, TOKEN_LOSSES, chunked_token_cross_entropy
+from .losses import LOSSES, TOKEN_LOSSES, adaptive_token_cross_entropy, chunked_token_cross_entropy
 from .positional_encoding import SinusoidalPositionalEncoding, sinusoidal_table
 from .relative_attention import GlobalBiases
 from .remote_code import remote_code_fields, save_model_code
@@ -70,6 +71,14 @@ class TobigsPreTrainedModel(PreTrainedModel):
             # (GPT2PreTrainedModel._init_weights does the same to every c_proj).
             std = config.init_std / math.sqrt(2 * module.residual_stack_layers)
             init.normal_(module.weight, mean=0.0, std=std)
+        # Adaptive input and softmax: the authors' projections and cluster logits (their train.py weights_init):
+        # normal, cluster biases zero. The tables and output layers are nn.Embedding / nn.Linear, initialised above.
+        if isinstance(module, ClusterProjections):
+            for projection in module:
+                init.normal_(projection, mean=0.0, std=config.init_std)
+        if isinstance(module, ProjectedAdaptiveLogSoftmax) and module.n_clusters:
+            init.normal_(module.cluster_weight, mean=0.0, std=config.init_std)
+            init.zeros_(module.cluster_bias)
         if isinstance(module, GlobalBiases):
             # Transformer-XL's u and v, initialised like every other weight (the paper's code: N(0, init_std)).
             init.normal_(module.content_bias, mean=0.0, std=config.init_std)
@@ -143,6 +152,11 @@ class TobigsPreTrainedModel(PreTrainedModel):
             save_model_code(save_directory)
         return result
 
+    def resize_token_embeddings(self, *args, **kwargs):
+        """transformers' `resize_token_embeddings`; refused with adaptive input or softmax (`check_resizable`)."""
+        check_resizable(self.config)
+        return super().resize_token_embeddings(*args, **kwargs)
+
     @property
     def loss_function(self):
         if getattr(self, "_loss_function", None) is not None:
@@ -162,9 +176,13 @@ class TobigsPreTrainedModel(PreTrainedModel):
         `return_logits=None` (the default): in training mode yes, in eval mode no, so the Trainer's evaluate() and
         predict(), `compute_metrics`, pipelines and generate see logits as before. `return_logits=True` always
         builds the logits (plain path); `return_logits=False` never does, in eval mode too (a perplexity run that
-        needs the loss alone). Off when `config.loss_chunk_size` is 0, when `loss_function` was replaced (it needs
+        needs the loss alone). Off when `config.loss_chunk_size` is 0 (except with `config.adaptive_softmax`, whose
+        loss is computed per cluster, unchunked then), when `loss_function` was replaced (it needs
         logits), and when only some positions' logits are kept (`logits_to_keep`)."""
-        if not self.config.loss_chunk_size or getattr(self, "_loss_function", None) is not None:
+        if getattr(self, "_loss_function", None) is not None:
+            return False
+        # The adaptive softmax's loss needs no logits at any chunk size (`adaptive.py`).
+        if not self.config.loss_chunk_size and not getattr(self.config, "adaptive_softmax", False):
             return False
         if not isinstance(logits_to_keep, int) or logits_to_keep != 0:
             return False
@@ -187,6 +205,9 @@ class TobigsPreTrainedModel(PreTrainedModel):
         """The token loss of `projection(hidden_states)` against `targets` (aligned: position t scored against
         targets[t]) without building the logits; the same value and gradients as `self.loss_function` on them."""
         kwargs.setdefault("label_smoothing", self.config.label_smoothing)
+        if isinstance(projection, ProjectedAdaptiveLogSoftmax):
+            return adaptive_token_cross_entropy(projection, hidden_states, targets, self.config.loss_chunk_size,
+                                                **kwargs)
         return chunked_token_cross_entropy(
             hidden_states, projection.weight, projection.bias, targets, self.config.loss_chunk_size, **kwargs
         )

@@ -212,7 +212,7 @@ class TobigsDecoder(TobigsStack):
         the output's `mems` is the memory for the next segment (config.mem_len > 0)."""
         batch_size, seq_length, past_length, memory_length, prefix = check_decoder_inputs(
             self.config, input_ids, inputs_embeds, attention_mask, encoder_hidden_states, encoder_attention_mask,
-            cache, mems, self.get_input_embeddings().weight.dtype,
+            cache, mems, next(self.get_input_embeddings().parameters()).dtype,
         )
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training
