@@ -271,9 +271,9 @@ class TobigsConfig(PreTrainedConfig):
                 f"got init_method={self.init_method!r}"
             )
         if not self.final_layer_norm and not self.normalize_before:
-            raise ValueError("final_layer_norm=False applies to pre-LN stacks (normalize_before=True); a post-LN stack "
-                             "(normalize_before=False) ends with its last layer's LayerNorm and has no final one to "
-                             "remove: leave final_layer_norm=True")
+            raise ValueError("final_layer_norm=False applies to pre-LN stacks (normalize_before=True); a post-LN "
+                             "stack (normalize_before=False) ends with its last layer's LayerNorm and has no final "
+                             "one to remove: leave final_layer_norm=True")
         self.validate_position_padding()
         self.validate_rotary()
         self.validate_relative()
