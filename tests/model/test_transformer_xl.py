@@ -17,7 +17,7 @@ from tobigs_transformer.model.relative_attention import relative_sinusoids
 
 def xl_model(seed: int = 0, **overrides) -> TobigsForCausalLM:
     torch.manual_seed(seed)
-    settings = dict(dropout=0.0, mem_len=32)
+    settings = dict(dropout=0.0, activation_dropout=0.0, mem_len=32)
     settings.update(overrides)
     model = TobigsForCausalLM(tiny_config("transformer-xl", **settings)).eval()
     model.generation_config.suppress_tokens = [model.config.eos_token_id]  # compare every step of a random model
@@ -234,6 +234,69 @@ def test_generate_continues_from_the_memory_of_earlier_segments(num_beams):
     assert torch.equal(continued[:, 3:], whole[:, 9:])
 
 
+@pytest.mark.parametrize("settings", [dict(do_sample=False), dict(do_sample=True, top_k=5),
+                                      dict(num_beams=3, num_return_sequences=2)])
+def test_generate_projects_the_fixed_memory_once(monkeypatch, settings):
+    """The memory's keys/values are computed once per layer and kept with the cache: same tokens and scores as
+    re-projecting them at every step (the code before), and one projection per layer instead of one per step."""
+    from tobigs_transformer.model import layers
+
+    model = xl_model(mem_len=16)
+    tokens = ids(length=9)
+    context = model(tokens[:, :6]).mems
+    kwargs = dict(attention_mask=torch.ones_like(tokens[:, 6:]), mems=context, max_new_tokens=6,
+                  output_scores=True, return_dict_in_generate=True, **settings)
+    calls = []
+    original = layers.TobigsDecoderLayer.project_memory
+    monkeypatch.setattr(layers.TobigsDecoderLayer, "project_memory",
+                        lambda self, memory: calls.append(1) or original(self, memory))
+    torch.manual_seed(7)
+    kept = model.generate(tokens[:, 6:], **kwargs)
+    kept_calls = len(calls)
+    monkeypatch.setattr(layers, "projected_memory", lambda cache, index, memory, project, parameters: project(memory))
+    calls.clear()
+    torch.manual_seed(7)
+    every_step = model.generate(tokens[:, 6:], **kwargs)
+    assert torch.equal(kept.sequences, every_step.sequences)
+    for a, b in zip(kept.scores, every_step.scores, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert kept_calls == model.config.decoder_layers and len(calls) == 6 * model.config.decoder_layers
+
+
+def test_kept_memory_projection_follows_new_memory_and_new_weights():
+    """A kept projection is reused only for the same memory (same tensor or equal values) and unchanged weights, per
+    cache; with gradients enabled it is never kept (training must reach W^K, W^V)."""
+    from transformers import DynamicCache
+
+    from tobigs_transformer.model.memory import projected_memory
+
+    model = xl_model(mem_len=16)
+    layer = model.model.decoder.layers[0]
+    memory, other = model(ids(length=4, seed=2)).mems[0], model(ids(length=4, seed=3)).mems[0]
+    calls = []
+
+    def project(m):
+        calls.append(1)
+        return layer.project_memory(m)
+
+    def kept(cache, m):
+        return projected_memory(cache, 0, m, project, layer.memory_parameters)
+
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        first = kept(cache, memory)
+        assert kept(cache, memory) is first and kept(cache, memory.clone()) is first and len(calls) == 1
+        assert kept(DynamicCache(config=model.config), memory) is not first  # another cache: its own projection
+        torch.testing.assert_close(kept(cache, other)[0], layer.project_memory(other)[0])  # another memory
+        calls.clear()
+        layer.self_attn.qkv_proj.weight.mul_(1.5)  # new weights: the projection is redone
+        torch.testing.assert_close(kept(cache, other)[1], layer.project_memory(other)[1])
+        assert len(calls) == 1
+    calls.clear()
+    key, _ = kept(cache, other)  # gradients enabled: computed every call
+    assert key.requires_grad and len(calls) == 1
+
+
 # ---- the v5 protocol ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("untie_r", [True, False])
@@ -269,11 +332,138 @@ def test_gradient_checkpointing_gives_the_same_gradients_with_memory():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, checkpointed, strict=True))
 
 
-def test_preset_has_the_papers_wt103_base_sizes():
+def test_preset_is_the_authors_wt103_base_configuration():
+    """run_wt103_base.sh (train) with train.py's defaults and mem_transformer.py's layers (pytorch code, 44781ed)."""
     config = TobigsConfig.from_preset("transformer-xl")
     assert (config.decoder_layers, config.d_model, config.decoder_attention_heads, config.decoder_ffn_dim) == (
         16, 410, 10, 2100)
     assert (config.mem_len, config.position_embedding_type, config.normalize_before) == (150, "relative", False)
+    assert (config.dropout, config.attention_dropout, config.activation_dropout) == (0.1, 0.0, 0.1)
+    assert (config.clamp_len, config.same_length, config.untie_r) == (None, False, False)
+    assert (config.attention_bias, config.lm_head_bias, config.tie_word_embeddings) == (False, True, True)
+    # the projections of qkv_net, o_net and r_net carry no bias; the softmax (out_layers) does
+    model = xl_model(**{k: v for k, v in vars(config).items() if k in ("attention_bias", "lm_head_bias", "untie_r")})
+    attention = model.model.decoder.layers[0].self_attn
+    assert attention.qkv_proj.bias is None and attention.out_proj.bias is None
+    assert attention.position_proj.bias is None
+    assert model.lm_head.bias is not None and attention.global_bias is None
+
+
+# ---- pre-LN without a final LayerNorm (the authors' pre_lnorm) ------------------------------------------------------
+
+def test_pre_ln_without_final_norm_is_the_authors_layer_written_out():
+    """One pre-LN layer, written out as mem_transformer.py's pre_lnorm=True does it: x + Attn(LN(x)), then
+    x + FFN(LN(x)), and the last residual sum straight into the softmax (no final LayerNorm)."""
+    model = xl_model(decoder_layers=1, normalize_before=True, final_layer_norm=False, attn_implementation="eager",
+                     lm_head_bias=True, attention_bias=False)
+    assert model.model.decoder.final_layer_norm is None
+    decoder, layer = model.model.decoder, model.model.decoder.layers[0]
+    with torch.no_grad():  # non-trivial LayerNorms, biases and u, v
+        for name, parameter in model.named_parameters():
+            if "norm" in name or "bias" in name:
+                parameter.normal_(0.5, 0.3)
+    tokens = ids(length=6)
+    x = decoder.embeddings.word_embeddings(tokens) * math.sqrt(model.config.d_model)
+    attention = layer.self_attn
+    normed = layer.self_attn_layer_norm(x)
+    weights = torch.softmax(four_term_scores(attention, normed, None, decoder.global_bias), dim=-1)  # (B, H, T, T)
+    value = attention.qkv_proj(normed).view(2, 6, 3, attention.num_heads, attention.head_dim)[:, :, 2]
+    heads = torch.einsum("bhij,bjhd->bihd", weights, value).reshape(2, 6, -1)
+    x = x + attention.out_proj(heads)
+    ffn = layer.feed_forward
+    x = x + ffn.fc2(torch.relu(ffn.fc1(layer.ffn_layer_norm(x))))
+    expected = x @ decoder.embeddings.word_embeddings.weight.T + model.lm_head.bias
+    torch.testing.assert_close(model(tokens).logits, expected, atol=1e-5, rtol=1e-5)
+    # the GPT-2 style stack (the default) differs exactly by the final LayerNorm
+    with_norm = xl_model(decoder_layers=1, normalize_before=True, attn_implementation="eager", lm_head_bias=True,
+                         attention_bias=False)
+    with_norm.load_state_dict(model.state_dict(), strict=False)
+    final = with_norm.model.decoder.final_layer_norm
+    torch.testing.assert_close(with_norm(tokens).logits,
+                               final(x) @ decoder.embeddings.word_embeddings.weight.T + model.lm_head.bias,
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_final_layer_norm_is_saved_in_the_config_and_the_weights(tmp_path):
+    model = xl_model(normalize_before=True, final_layer_norm=False, same_length=True)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert (loaded.config.final_layer_norm, loaded.config.same_length) == (False, True)
+    assert not any("final_layer_norm" in name for name in loaded.state_dict())
+    tokens = ids()
+    assert torch.equal(loaded(tokens).logits, model(tokens).logits)
+    assert TobigsConfig.from_dict(model.config.to_dict()).final_layer_norm is False
+
+
+def test_final_layer_norm_applies_to_pre_ln_encoders_too():
+    config = tiny_config("bert-base", normalize_before=True, final_layer_norm=False)
+    from tobigs_transformer import TobigsModel
+
+    assert TobigsModel(config).encoder.final_layer_norm is None
+    assert TobigsModel(tiny_config("bert-base", normalize_before=True)).encoder.final_layer_norm is not None
+
+
+# ---- same-length attention ------------------------------------------------------------------------------------------
+
+def authors_same_length_mask(q_length: int, memory_length: int, mem_len: int) -> torch.Tensor:
+    """mem_transformer.py MemTransformerLM._forward, same_length=True: True where attention is masked, (T, M + T)."""
+    k_length = memory_length + q_length
+    ones = torch.ones(q_length, k_length)
+    mask_len = k_length - mem_len
+    mask_shift_len = q_length - mask_len if mask_len > 0 else q_length
+    return (torch.triu(ones, 1 + memory_length) + torch.tril(ones, -mask_shift_len)).bool()
+
+
+@pytest.mark.parametrize("mem_len", [3, 5, 8])
+def test_same_length_renormalises_the_scores_over_the_authors_window(mem_len):
+    """Layer 0 reads the same inputs with and without same_length, so its weights with it are the weights without it
+    restricted to the authors' mask and renormalised."""
+    plain = xl_model(mem_len=mem_len, attn_implementation="eager")
+    same = xl_model(mem_len=mem_len, same_length=True, attn_implementation="eager")
+    same.load_state_dict(plain.state_dict())
+    first, second = ids(length=5, seed=2), ids(length=5, seed=3)
+    memory_length = min(mem_len, 5)
+    weights = {}
+    for name, model in (("plain", plain), ("same", same)):
+        weights[name] = model(second, mems=model(first).mems, output_attentions=True).attentions[0]
+    allowed = ~authors_same_length_mask(5, memory_length, mem_len)  # (T, M + T)
+    restricted = weights["plain"] * allowed
+    torch.testing.assert_close(weights["same"], restricted / restricted.sum(-1, keepdim=True), atol=1e-6, rtol=1e-5)
+    seen = (weights["same"][0, 0] > 0).sum(-1)  # (T,) keys per query
+    assert torch.equal(seen, allowed.sum(-1))
+    if memory_length == mem_len:  # a full memory: the first query of the segment sees as many tokens as the last
+        assert seen.tolist() == [mem_len] * 5
+
+
+@pytest.mark.parametrize("mem_len", [4, 16])
+def test_same_length_sdpa_equals_eager_over_segments(mem_len):
+    models = [xl_model(mem_len=mem_len, same_length=True, attn_implementation=a) for a in ("eager", "sdpa")]
+    outputs = []
+    for model in models:
+        mems, logits = None, []
+        for seed in (2, 3, 4):
+            out = model(ids(length=6, seed=seed), mems=mems)
+            mems = out.mems
+            logits.append(out.logits)
+        outputs.append(torch.cat(logits, dim=1))
+    torch.testing.assert_close(*outputs, atol=1e-5, rtol=1e-5)
+    differs = xl_model(mem_len=mem_len, attn_implementation="eager")
+    assert (differs(ids(length=6, seed=2)).logits - models[0](ids(length=6, seed=2)).logits).abs().max() > 1e-4 or \
+        mem_len >= 6  # a first segment no longer than mem_len is not restricted
+
+
+@pytest.mark.parametrize("settings", [dict(do_sample=False), dict(do_sample=True, top_k=5)])
+def test_same_length_generate_with_the_cache_equals_without(settings):
+    """In generation every new token sees itself and the mem_len - 1 tokens before it, cached or recomputed."""
+    model = xl_model(mem_len=4, same_length=True)
+    tokens = ids(length=9)
+    context = model(tokens[:, :5]).mems
+    runs = []
+    for use_cache in (True, False):  # (beam search without a cache cannot be given mems: transformers refuses it)
+        torch.manual_seed(7)
+        runs.append(model.generate(tokens[:, 5:], attention_mask=torch.ones_like(tokens[:, 5:]), mems=context,
+                                   max_new_tokens=6, use_cache=use_cache, **settings))
+    assert torch.equal(*runs)
 
 
 def test_output_recorders_capture_every_layer_with_memory():

@@ -110,7 +110,7 @@ def _record(model) -> tuple[list, list]:
 
 def _xl(mem_len: int = MEM_LEN) -> TobigsForCausalLM:
     torch.manual_seed(0)
-    return TobigsForCausalLM(tiny_config("transformer-xl", mem_len=mem_len, dropout=0.0))
+    return TobigsForCausalLM(tiny_config("transformer-xl", mem_len=mem_len, dropout=0.0, activation_dropout=0.0))
 
 
 def test_memory_is_carried_per_step_without_gradient_and_emptied_at_each_epoch(tmp_path):
@@ -164,6 +164,28 @@ def test_evaluation_with_and_without_memory_equals_a_manual_loop(tmp_path):
     assert "eval_perplexity" in metrics and trainer.memory["eval"] is None  # emptied after the evaluation
     # a second evaluation starts from empty memory again: the same numbers
     assert trainer.evaluate()["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-6)
+
+
+def test_same_length_evaluation_equals_a_manual_loop_with_same_length(tmp_path):
+    model = _xl().eval()
+    evaluation = _streams(STREAMS * SEGMENT * 3 + 1, seed=1)
+    batches = [DataCollatorForShiftedBlocks()([evaluation[i] for i in range(k, k + STREAMS)])
+               for k in range(0, len(evaluation), STREAMS)]
+    model.config.same_length = True
+    with torch.no_grad():
+        mems, losses = None, []
+        for batch in batches:
+            out = model(**batch, mems=mems)
+            mems = out.mems
+            losses.append(out.loss.item())
+    model.config.same_length = False
+    trainer = _trainer(tmp_path, model, evaluation=evaluation)
+    trainer.evaluate_same_length = True
+    metrics = trainer.evaluate()
+    assert metrics["eval_loss_same_length"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+    assert metrics["eval_perplexity_same_length"] == pytest.approx(math.exp(metrics["eval_loss_same_length"]))
+    assert abs(metrics["eval_loss_same_length"] - metrics["eval_loss"]) > 1e-6  # the window is used
+    assert model.config.same_length is False and trainer.memory["eval"] is None
 
 
 def test_a_model_without_memory_trains_as_before(tmp_path):

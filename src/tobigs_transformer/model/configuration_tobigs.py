@@ -95,6 +95,12 @@ class TobigsConfig(PreTrainedConfig):
             `mems` by the forward and fed back with `mems=` (see `memory.py`). 0: no memory.
         clamp_len: relative distances beyond it use the encoding of `clamp_len` (None: no clamping).
         untie_r: Transformer-XL's global biases u and v per layer (True) or one pair shared by every layer (False).
+        same_length: Transformer-XL's same-length attention (the paper code's `same_length`, transformers'
+            `TransfoXLConfig.same_length`): every query attends to the same number of tokens, itself and the
+            `mem_len - 1` before it (over memory, cache and segment), instead of the whole memory plus the tokens of
+            its segment before it, so the first token of a segment does not see less context than the last. The
+            authors use it for evaluation (run_wt103_base.sh eval). Needs `position_embedding_type="relative"` and
+            `mem_len > 0`.
         position_offset: learned-position index offset (BART checkpoints reserve 2 rows; 0 otherwise).
         sinusoidal_layout: `"interleaved"` (paper) or `"concatenated"` (fairseq/Marian).
         position_padding_idx: RoBERTa's (fairseq's) positions, encoder-only: the row of the learned position table
@@ -105,6 +111,10 @@ class TobigsConfig(PreTrainedConfig):
         layernorm_embedding: LayerNorm after summing the embeddings (BERT, BART).
         normalize_before: pre-LN `x + Sublayer(LN(x))` with a final LayerNorm per stack (GPT-2) instead of the
             paper's post-LN `LN(x + Sublayer(x))`.
+        final_layer_norm: with `normalize_before=True`, whether each stack ends with a final LayerNorm (GPT-2, the
+            default) or not (Transformer-XL's `pre_lnorm=True`: the last layer's residual sum goes to the head as it
+            is). A post-LN stack already ends with its last layer's LayerNorm and has no final one: there only the
+            default True is accepted, False raises rather than being ignored.
         type_vocab_size: number of segment (token type) embeddings; 0 disables them (BERT uses 2).
         embedding_size: the width E of the token embedding table before its projection to d_model. ALBERT's
             factorized embedding parameterization (encoder-only): the token, position and segment embeddings (and the
@@ -201,9 +211,11 @@ class TobigsConfig(PreTrainedConfig):
     mem_len: int = 0
     clamp_len: int | None = None
     untie_r: bool = True
+    same_length: bool = False
     scale_embedding: bool = True
     layernorm_embedding: bool = False
     normalize_before: bool = False
+    final_layer_norm: bool = True
     type_vocab_size: int = 0
     embedding_size: int | None = None
     adaptive_input: bool = False
@@ -284,6 +296,10 @@ class TobigsConfig(PreTrainedConfig):
                 f"scale_residual_init=True scales a normal initialisation; it needs init_method='normal', "
                 f"got init_method={self.init_method!r}"
             )
+        if not self.final_layer_norm and not self.normalize_before:
+            raise ValueError("final_layer_norm=False applies to pre-LN stacks (normalize_before=True); a post-LN "
+                             "stack (normalize_before=False) ends with its last layer's LayerNorm and has no final "
+                             "one to remove: leave final_layer_norm=True")
         self.validate_position_padding()
         self.validate_rotary()
         self.validate_relative()
@@ -317,6 +333,10 @@ class TobigsConfig(PreTrainedConfig):
             raise ValueError(f"mem_len={self.mem_len} (Transformer-XL's memory) needs position_embedding_type="
                              f"'relative': absolute positions of two segments would collide (Dai et al. 2019 §3.3), "
                              f"got {self.position_embedding_type!r}")
+        if self.same_length and (self.position_embedding_type != "relative" or not self.mem_len):
+            raise ValueError(f"same_length=True (Transformer-XL's same-length attention: every query sees its mem_len "
+                             f"previous tokens) needs position_embedding_type='relative' and mem_len > 0, got "
+                             f"position_embedding_type={self.position_embedding_type!r}, mem_len={self.mem_len}")
         if self.position_embedding_type == "relative" and self.architecture != "decoder-only":
             raise ValueError(f"position_embedding_type='relative' is built for architecture='decoder-only' "
                              f"(Transformer-XL), got {self.architecture!r}")

@@ -5,7 +5,8 @@ Decoder layer:  masked self-attention -> Add & Norm -> [cross-attention -> Add &
 
 `normalize_before` decides where the LayerNorm sits (see `add_and_norm`): after the residual addition as in the
 paper ("post-LN", also GPT-1, BERT, BART) or before the sublayer ("pre-LN", GPT-2), which trains deeper stacks without
-warm-up tricks and needs one final LayerNorm at the top of the stack.
+warm-up tricks and (GPT-2; not Transformer-XL's pre-LN, `config.final_layer_norm`) one final LayerNorm at the top of
+the stack.
 """
 
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from transformers.utils import TransformersKwargs
 from .attention import MultiHeadAttention
 from .configuration_tobigs import TobigsConfig
 from .feed_forward import PositionwiseFeedForward
+from .memory import projected_memory
 from .relative_attention import RelativeMultiHeadAttention, RelativePositions
 
 
@@ -161,6 +163,18 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
             residual.append(self.cross_attn.out_proj)
         mark_residual_projections(config.decoder_layers, *residual)
 
+    def project_memory(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Transformer-XL: the keys and values of this layer's memory (its input over the previous segments)."""
+        return self.self_attn.project_memory(self.self_attn_layer_norm(memory) if self.normalize_before else memory)
+
+    @property
+    def memory_parameters(self) -> tuple[torch.Tensor, ...]:
+        """What `project_memory` reads, so that a kept projection is refreshed when any of them changes."""
+        parameters = [self.self_attn.qkv_proj.weight, self.self_attn.qkv_proj.bias]
+        if self.normalize_before:
+            parameters += [self.self_attn_layer_norm.weight, self.self_attn_layer_norm.bias]
+        return tuple(p for p in parameters if p is not None)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -182,8 +196,10 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
             kwargs["relative_positions"] = relative_positions
         if memory is not None:
             # The memory is this layer's input: pre-LN normalizes it like the current input before the projections.
-            memory = self.self_attn_layer_norm(memory) if self.normalize_before else memory
-            kwargs["memory"] = memory
+            # Its keys and values are kept with the cache while the memory stays the same (generate's fixed context).
+            kwargs["memory_key_value"] = projected_memory(
+                cache, self.self_attn.layer_idx, memory, self.project_memory, self.memory_parameters
+            )
         hidden_states = add_and_norm(
             hidden_states,
             lambda x: self.self_attn(

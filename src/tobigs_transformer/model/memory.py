@@ -7,9 +7,12 @@ the caller as `mems=` on the next segment; `None` starts afresh. In `generate()`
 and the generated tokens, and `mems` (if given) the segments before the prompt: both are attended to.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import (
     BaseModelOutputWithPast,
     BaseModelOutputWithPastAndCrossAttentions,
@@ -72,6 +75,54 @@ def update_memory(memory: torch.Tensor | None, layer_input: torch.Tensor, mem_le
     that no gradient flows into the previous segment (the paper's stop-gradient)."""
     states = layer_input if memory is None else torch.cat([memory, layer_input], dim=1)  # (B, M + T, d_model)
     return states[:, -mem_len:].detach()
+
+
+class KeptProjection(NamedTuple):
+    """One layer's memory keys/values as computed, with what they were computed from."""
+
+    memory: torch.Tensor
+    memory_version: int | None  # None: an inference tensor, which keeps no version counter
+    parameters: tuple[tuple[torch.Tensor, int], ...]  # (parameter, its version) for every parameter read
+    key_value: tuple[torch.Tensor, torch.Tensor]
+
+
+def _version(tensor: torch.Tensor) -> int | None:
+    return None if tensor.is_inference() else tensor._version
+
+
+def projected_memory(cache: Cache | None, layer_idx: int, memory: torch.Tensor,
+                     project: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+                     parameters: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The keys and values of one layer's memory, `project(memory)`, computed once per cache while the memory stays
+    the same: in `generate(..., mems=mems)` the memory is the fixed context before the prompt, and re-projecting it
+    at every step costs B x M x d_model x 2 d_model multiply-adds per layer for nothing.
+
+    The projection is kept on the cache object (it lives as long as one generate call, or as long as the caller keeps
+    the cache) and reused when the memory is the same tensor, unmodified (or, e.g. the per-beam copies made at every
+    step, equal in value) and no parameter it read has changed. With gradients enabled (training: the projection
+    must reach W^K, W^V), without a cache, or under torch.compile (data-dependent reuse) it is computed each call."""
+    if cache is None or layer_idx is None or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return project(memory)
+    kept = cache.__dict__.setdefault("_tobigs_projected_memory", {})
+    versions = tuple((p, _version(p)) for p in parameters)
+    entry = kept.get(layer_idx)
+    if entry is not None and _same_parameters(entry.parameters, versions) and _same_memory(entry, memory):
+        return entry.key_value
+    key_value = project(memory)
+    kept[layer_idx] = KeptProjection(memory, _version(memory), versions, key_value)
+    return key_value
+
+
+def _same_parameters(kept: tuple, now: tuple) -> bool:
+    return len(kept) == len(now) and all(a is b and va == vb for (a, va), (b, vb) in zip(kept, now))
+
+
+def _same_memory(entry: KeptProjection, memory: torch.Tensor) -> bool:
+    if entry.memory is memory and entry.memory_version is not None and entry.memory_version == _version(memory):
+        return True
+    stored = entry.memory
+    return (stored.shape == memory.shape and stored.dtype == memory.dtype and stored.device == memory.device
+            and torch.equal(stored, memory))
 
 
 @dataclass

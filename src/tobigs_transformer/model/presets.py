@@ -309,15 +309,22 @@ PRESETS["electra-base"] = dict(
     rtd_loss_weight=50.0
 )
 
-# Transformer-XL (Dai et al. 2019), the WikiText-103 "base" model of the paper's code (run_wt103_base.sh): 16 post-LN
-# layers of width 410 with 10 heads of 41 and d_ff 2100, ReLU, dropout 0.1, embeddings x sqrt(d_model), segments of
-# 150 tokens with a memory of 150 (`mem_len`), relative positions (§3.3) instead of absolute ones (nothing added at
-# the input, so `max_position_embeddings` is no limit), per-layer u and v (`untie_r`, as the published checkpoints), no
-# clamping, and the word-level WikiText-103 vocabulary of 267735 tokens (<eos> = 0). The paper's adaptive input and
-# adaptive softmax (Baevski & Auli 2019) are off here - the usual tied embedding and full softmax, so the parameter
-# count is larger than the paper's 151M; turn them on with adaptive_input=True, adaptive_softmax=True,
-# cutoffs=[20000, 40000, 200000], tie_projs=[False, True, True, True] (the authors' run_wt103_base.sh, div_val=1).
-# Scale `vocab_size` down for your own tokenizer.
+# Transformer-XL (Dai et al. 2019), the WikiText-103 "base" model of the authors' PyTorch code (kimiyoung/transformer-xl,
+# pytorch/run_wt103_base.sh train + train.py defaults + mem_transformer.py): 16 post-LN layers (pre_lnorm off) of
+# width 410 with 10 heads of 41 and d_inner 2100, ReLU; dropout 0.1 on the embeddings, the attention output and both
+# places of the FFN (after the ReLU and after the second linear: `activation_dropout` too), dropatt 0; embeddings x
+# sqrt(d_model); segments of 150 tokens (tgt_len) with a memory of 150 (mem_len); relative positions (attn_type 0,
+# §3.3) and nothing added at the input (`max_position_embeddings` is no limit); no clamping and no same-length
+# attention while training; one u, v pair shared by all layers (the PyTorch code has no untie_r; the TensorFlow code's
+# released checkpoints untie them: `untie_r=True`); the query/key/value and output projections without bias
+# (qkv_net, o_net and W_{k,R} = r_net are Linear(..., bias=False)), an output bias on the softmax (out_layers bias),
+# normal(0, 0.02) initialisation, and the word-level WikiText-103 vocabulary of 267735 tokens (<eos> = 0).
+# Left off here: the adaptive input and adaptive softmax (Baevski & Auli 2019; `--adaptive`) - the usual tied
+# embedding and full softmax, so the parameter count is larger than the paper's; turn them on with
+# adaptive_input=True, adaptive_softmax=True, cutoffs=[20000, 40000, 200000], tie_projs=[False, True, True, True]
+# (div_val=1). Scale `vocab_size` down for your own tokenizer. The authors evaluate with tgt_len 64, mem_len 640, clamp_len 400 and
+# same_length (run_wt103_base.sh eval): `TobigsConfig.from_preset("transformer-xl", mem_len=640, clamp_len=400,
+# same_length=True)` with segments of 64.
 PRESETS["transformer-xl"] = dict(
     architecture="decoder-only",
     vocab_size=267735,
@@ -327,13 +334,16 @@ PRESETS["transformer-xl"] = dict(
     decoder_ffn_dim=2100,
     activation_function="relu",
     dropout=0.1,
-    attention_dropout=0.0,
-    activation_dropout=0.0,
+    attention_dropout=0.0,  # dropatt
+    activation_dropout=0.1,  # PositionwiseFF: Linear, ReLU, Dropout(dropout), Linear, Dropout(dropout)
     position_embedding_type="relative",
     max_position_embeddings=150,  # the training segment length (tgt_len); not a limit for relative positions
     mem_len=150,
     clamp_len=None,
-    untie_r=True,
+    same_length=False,
+    untie_r=False,
+    attention_bias=False,
+    lm_head_bias=True,
     scale_embedding=True,
     layernorm_embedding=False,
     normalize_before=False,

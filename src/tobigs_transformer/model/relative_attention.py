@@ -100,6 +100,13 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         self.position_proj = nn.Linear(self.d_model, self.d_model, bias=False)  # W_{k,R}
         self.global_bias = GlobalBiases(num_heads, self.head_dim) if config.untie_r else None
 
+    def project_memory(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the memory (B, M, d_model), each (B, H, M, Dh): this layer's W^K, W^V (the lower two
+        thirds of the fused projection). No gradient reaches the memory (it was detached when it was stored)."""
+        weight = self.qkv_proj.weight[self.d_model:]
+        bias = None if self.qkv_proj.bias is None else self.qkv_proj.bias[self.d_model:]
+        return self._split_heads(nn.functional.linear(memory, weight, bias), 2)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -109,24 +116,25 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         position_ids: torch.Tensor | None = None,
         relative_positions: RelativePositions | None = None,
         memory: torch.Tensor | None = None,
+        memory_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """hidden_states: (B, T_q, d_model); memory: (B, M, d_model) this layer's input over the previous segment(s)
         (already layer-normed where the layer norms its input); attention_mask: the 2-D padding mask of cached + new
-        tokens (or a custom 4-D one); relative_positions: the stack's `RelativePositions`. position_ids are not
-        used: the distances come from the order of the tokens."""
+        tokens (or a custom 4-D one); relative_positions: the stack's `RelativePositions`; memory_key_value: the
+        memory's keys and values as `project_memory` makes them, if the caller already has them (generate keeps them
+        for the fixed memory, `memory.projected_memory`). position_ids are not used: the distances come from the order
+        of the tokens."""
         batch_size, q_length = hidden_states.shape[:2]
         query, key, value = self._split_heads(self.qkv_proj(hidden_states), 3)  # 3 x (B, H, T_q, Dh)
         if cache is not None:
             key, value = cache.update(key, value, self.layer_idx)  # (B, H, cached + T_q, Dh)
         k_length = key.shape[-2]
-        memory_length = 0 if memory is None else memory.shape[1]
+        if memory_key_value is None and memory is not None:
+            memory_key_value = self.project_memory(memory)
+        memory_length = 0 if memory_key_value is None else memory_key_value[0].shape[-2]
         if memory_length:
-            # Memory gets keys and values from this layer's W^K, W^V (the lower two thirds of the fused projection);
-            # no gradient reaches it (it was detached when it was stored).
-            weight = self.qkv_proj.weight[self.d_model:]
-            bias = None if self.qkv_proj.bias is None else self.qkv_proj.bias[self.d_model:]
-            memory_key, memory_value = self._split_heads(nn.functional.linear(memory, weight, bias), 2)
+            memory_key, memory_value = memory_key_value
             key = torch.cat([memory_key, key], dim=-2)  # (B, H, M + T_k, Dh)
             value = torch.cat([memory_value, value], dim=-2)
 
@@ -145,7 +153,12 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         position_scores = by_distance.gather(
             -1, distance.clamp(0, by_distance.shape[-1] - 1).expand(batch_size, self.num_heads, q_length, total)
         )  # (B, H, T_q, M + T_k)
-        allowed = (distance >= 0)[None, None]  # the causal mask: keys at or before the query
+        allowed = distance >= 0  # the causal mask: keys at or before the query
+        if self.config.same_length:
+            # Same-length attention: every query sees itself and the mem_len - 1 tokens before it, however far into
+            # its segment it is (the authors' triu(1 + mlen) + tril(-mask_shift_len) mask, written as a distance).
+            allowed = allowed & (distance < self.config.mem_len)
+        allowed = allowed[None, None]  # (1, 1, T_q, M + T_k)
         padding = key_mask(attention_mask, batch_size, q_length, memory_length, k_length, query.device)
         if padding is not None:
             allowed = allowed & padding  # (B, 1, T_q, M + T_k)

@@ -1,4 +1,5 @@
-"""The encoder and decoder stacks of Figure 1: embeddings, N identical layers and (pre-LN only) a final LayerNorm.
+"""The encoder and decoder stacks of Figure 1: embeddings, N identical layers and (pre-LN only, unless
+`config.final_layer_norm=False`) a final LayerNorm.
 
 This is where the masks are made, once per stack, by transformers' mask helpers (they emit the right object for each
 attention kernel, and none at all when sdpa's `is_causal` alone does the job):
@@ -130,7 +131,10 @@ class TobigsEncoder(TobigsStack):
         for layer, owner, names in plan.borrowed:
             self.layers[layer].borrow(self.layers[owner], names)
         self.layer_order = plan.order
-        self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
+        self.final_layer_norm = (
+            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+            if config.normalize_before and config.final_layer_norm else None
+        )
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -189,7 +193,10 @@ class TobigsDecoder(TobigsStack):
             GlobalBiases(config.decoder_attention_heads, config.d_model // config.decoder_attention_heads)
             if relative and not config.untie_r else None
         )
-        self.final_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.normalize_before else None
+        self.final_layer_norm = (
+            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+            if config.normalize_before and config.final_layer_norm else None
+        )
         self.gradient_checkpointing = False
         self.post_init()
 

@@ -12,7 +12,9 @@ memory is carried per micro-batch.  Therefore, with memory:
 * memory is emptied when an epoch starts (the streams start again) and when an evaluation starts;
 * evaluation reports the loss and perplexity with memory (``eval_loss``, ``eval_perplexity``) and, from a second
   pass over the same batches with the memory emptied before every batch, ``eval_loss_no_memory`` and
-  ``eval_perplexity_no_memory``: what the memory adds, measured on the same model.
+  ``eval_perplexity_no_memory``: what the memory adds, measured on the same model; with
+  ``evaluate_same_length = True`` a third pass with same-length attention (``config.same_length``: every token sees
+  ``mem_len`` tokens, the authors' evaluation) reports ``eval_loss_same_length`` and ``eval_perplexity_same_length``.
 
 transformers' own ``Trainer`` carried ``mems`` through ``--past_index`` until v5 removed it with the TransfoXL
 classes; this is its replacement.  Memory is not saved in checkpoints: a resumed run starts its next segment with
@@ -57,6 +59,10 @@ class SegmentMemoryMixin:
 
     #: Also evaluate with the memory emptied before every batch (``*_perplexity_no_memory``).
     evaluate_without_memory: bool = True
+    #: Also evaluate with same-length attention (``*_perplexity_same_length``): every token sees the same number
+    #: (``mem_len``) of tokens, as the authors evaluate (``config.same_length``, set for that pass only). Off by
+    #: default: one more pass over the evaluation set.
+    evaluate_same_length: bool = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -142,6 +148,18 @@ class SegmentMemoryMixin:
                 self.reset_memory("eval")
             output.metrics[f"{loss_key}_no_memory"] = plain.metrics[loss_key]
             output.metrics[f"{metric_key_prefix}_perplexity_no_memory"] = perplexity(plain.metrics[loss_key])
+        config = self._plain_model.config
+        if self.evaluate_same_length and loss_key in output.metrics and not config.same_length:
+            self.reset_memory("eval")
+            config.same_length = True
+            try:
+                same = super().evaluation_loop(dataloader, f"{description} (same length)", True, ignore_keys,
+                                               metric_key_prefix)
+            finally:
+                config.same_length = False
+                self.reset_memory("eval")
+            output.metrics[f"{loss_key}_same_length"] = same.metrics[loss_key]
+            output.metrics[f"{metric_key_prefix}_perplexity_same_length"] = perplexity(same.metrics[loss_key])
         self.reset_memory("eval")
         return output
 
