@@ -67,8 +67,22 @@ LAYER_MODULES = {
     "ffn_layer_norm": "pos_ff.layer_norm",
 }
 GLOBAL_BIASES = {"global_bias.content_bias": "r_w_bias", "global_bias.position_bias": "r_r_bias"}  # u, v
-# Tensors tied in their model (tie_weight): their embedding and their softmax's weight. A safetensors file keeps one.
+# Their embedding and their softmax's weight: tied with tie_weight (a safetensors file then keeps one of the two).
 TIED = ("word_emb.emb_layers.0.weight", "crit.out_layers.0.weight")
+# The adaptive input and softmax (cutoffs, div_val, d_embed != d_model), cluster {k}: theirs (embedding side under
+# the body prefix, `crit.` at the root) -> ours. Our names are those of the adaptive modules being added to the model
+# in parallel and must be confirmed when that work merges; until TobigsConfig has the adaptive fields these rules are
+# never reached (config_from_hparams refuses first), and a wrong name fails loudly ("target tensors left unfilled").
+ADAPTIVE_EMBEDDING = {
+    "word_emb.emb_layers.{k}.weight": "model.decoder.embeddings.adaptive.layers.{k}.weight",
+    "word_emb.emb_projs.{k}": "model.decoder.embeddings.adaptive.projections.{k}",
+}
+ADAPTIVE_SOFTMAX = {
+    "crit.out_layers.{k}.{p}": "lm_head.layers.{k}.{p}",
+    "crit.out_projs.{k}": "lm_head.projections.{k}",
+    "crit.cluster_weight": "lm_head.cluster_weight",
+    "crit.cluster_bias": "lm_head.cluster_bias",
+}
 
 
 def _inverse_frequencies(d_model: int) -> torch.Tensor:
@@ -91,16 +105,21 @@ SOFTMAX_BIAS_ZEROS = Op("zero-softmax-bias", lambda t, c, k: None, lambda t, c, 
 def transfo_xl_rules(h: TransfoXLHParams, body: str, lm_head_bias: bool = True) -> tuple[Rule, ...]:
     """The key map of one Transformer-XL (`body`: "" for the authors' state dict, "transformer." for 4.x)."""
     ours = "model.decoder."
-    rules = [rule(f"{body}word_emb.emb_layers.0.weight", f"{ours}embeddings.word_embeddings.weight"),
-             rule(f"{body}pos_emb.inv_freq", None, INV_FREQ), rule("crit.out_layers.0.weight", "lm_head.weight")]
+    rules = [rule(f"{body}pos_emb.inv_freq", None, INV_FREQ)]
+    if h.adaptive:
+        rules += [rule(body + theirs, mine) for theirs, mine in ADAPTIVE_EMBEDDING.items()]
+        rules += [rule(theirs, mine) for theirs, mine in ADAPTIVE_SOFTMAX.items()]
+    else:
+        rules += [rule(f"{body}{TIED[0]}", f"{ours}embeddings.word_embeddings.weight"),
+                  rule(TIED[1], "lm_head.weight"),
+                  rule("crit.out_layers.0.bias", "lm_head.bias") if lm_head_bias
+                  else rule("crit.out_layers.0.bias", None, SOFTMAX_BIAS_ZEROS)]
     rules += module_rules(f"{body}layers.{{i}}.", f"{ours}layers.{{i}}.", LAYER_MODULES)
     if h.untie_r:
         rules += [rule(f"{body}layers.{{i}}.dec_attn.{theirs}", f"{ours}layers.{{i}}.self_attn.{name}")
                   for name, theirs in GLOBAL_BIASES.items()]
     else:
         rules += [rule(f"{body}{theirs}", f"{ours}{name}") for name, theirs in GLOBAL_BIASES.items()]
-    rules.append(rule("crit.out_layers.0.bias", "lm_head.bias") if lm_head_bias
-                 else rule("crit.out_layers.0.bias", None, SOFTMAX_BIAS_ZEROS))
     return tuple(rules)
 
 
@@ -144,20 +163,34 @@ def _weights_in(folder: Path) -> Path:
     raise FileNotFoundError(f"{folder} has no weight file ({' or '.join(WEIGHT_FILES)})")
 
 
+def tied_pairs(h: TransfoXLHParams, body: str) -> list[tuple[str, str]]:
+    """(embedding-side key, softmax-side key) of every tensor their model ties (MemTransformerLM.__init__, and 4.x's
+    tie_weights): each softmax cluster's weight with its embedding (tie_weight), and the projections tie_projs says."""
+    pairs = []
+    if h.tie_weight:
+        clusters = 1 if h.div_val == 1 else len(h.cutoffs) + 1  # div_val 1: one full-vocabulary out_layer
+        pairs += [(f"{body}word_emb.emb_layers.{k}.weight", f"crit.out_layers.{k}.weight") for k in range(clusters)]
+    for k, tied in enumerate(h.tie_projs):
+        if tied and h.div_val == 1 and h.d_model != h.embed_dim:
+            pairs.append((f"{body}word_emb.emb_projs.0", f"crit.out_projs.{k}"))
+        elif tied and h.div_val != 1:
+            pairs.append((f"{body}word_emb.emb_projs.{k}", f"crit.out_projs.{k}"))
+    return pairs
+
+
 def _tie(state: dict[str, torch.Tensor], h: TransfoXLHParams, body: str, what: str) -> dict[str, torch.Tensor]:
-    """Both names of their tied weight: a file may keep one (safetensors drops shared tensors); two that differ
-    contradict tie_weight=True."""
-    embedding, softmax = body + TIED[0], TIED[1]
-    if not h.tie_weight:
-        return state
+    """Both names of each tied tensor: a file may keep one (safetensors drops shared tensors); two that differ
+    contradict the config."""
     state = dict(state)
-    if embedding in state and softmax not in state:
-        state[softmax] = state[embedding]
-    elif softmax in state and embedding not in state:
-        state[embedding] = state[softmax]
-    elif embedding in state and not torch.equal(state[embedding], state[softmax]):
-        raise ConversionError(f"{what}: {embedding} and {softmax} differ, but the config ties them (tie_weight / "
-                              "tie_word_embeddings=True); set it to False if the checkpoint was trained untied")
+    for embedding, softmax in tied_pairs(h, body):
+        if embedding in state and softmax not in state:
+            state[softmax] = state[embedding]
+        elif softmax in state and embedding not in state:
+            state[embedding] = state[softmax]
+        elif embedding in state and not torch.equal(state[embedding], state[softmax]):
+            raise ConversionError(f"{what}: {embedding} and {softmax} differ, but the config ties them (tie_weight / "
+                                  "tie_word_embeddings / tie_projs); set it to False if the checkpoint was trained "
+                                  "untied")
     return state
 
 
