@@ -1,5 +1,6 @@
 """Key-map rules (transformers' parameter name(s), ours, the operation between them) and their expansion into
-concrete key pairs; `{i}` matches a layer index and `{p}` a parameter name."""
+concrete key pairs; `{i}` matches a layer index, `{p}` a parameter name and `{k}` a cluster index (Transformer-XL's
+adaptive softmax)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from .ops import CAT, RENAME, Op
 
 # Placeholders of the key patterns and what they match.
-PLACEHOLDERS = {"i": r"\d+", "p": r"weight|bias"}
+PLACEHOLDERS = {"i": r"\d+", "p": r"weight|bias", "k": r"\d+"}
 
 
 @dataclass(frozen=True)
