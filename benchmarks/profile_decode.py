@@ -1,0 +1,305 @@
+"""Where a default `generate()` call spends its time, ours and the transformers twin side by side (issue 22).
+
+Both models come from `twins_families` with identical weights (as in bench_twins.py). First the plain calls are timed,
+interleaved (median of `--repeats`); then one instrumented call per side records, with `time.perf_counter`, the
+time spent in each part of the model's forward and of transformers' generate loop:
+
+  model forward: embeddings (ours: with the input checks), self-attention (with the cache update), cross-attention,
+      feed-forward, LayerNorms, LM head, mask building, ours' position ids and input-shape checks, and the rest of
+      the forward (module calls, output objects, ...) = forward total - the parts;
+  generate loop: prepare_inputs_for_generation, _update_model_kwargs_for_generation, logits processors, stopping
+      criteria, and the rest of the loop = call total - forwards - the parts.
+
+Timers sit in forward hooks and function wrappers; they add a few microseconds per timed call, so the instrumented
+total exceeds the plain one (both are printed). The table gives microseconds per new token (the prefill forward,
+with the whole prompt, is listed on its own line and left out of the per-token forward rows; the encoder runs
+once per call).
+
+    python benchmarks/profile_decode.py --family gpt2 --out /tmp/profile_gpt2.json
+    python benchmarks/profile_decode.py --family bart --beams 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import torch
+import transformers
+import twins_families as fams
+from torch import nn
+from transformers.cache_utils import DynamicLayer
+from transformers.generation.logits_process import LogitsProcessorList
+from transformers.generation.stopping_criteria import StoppingCriteriaList
+
+from tobigs_transformer.convert import convert_from_hf
+from tobigs_transformer.model import embeddings as our_embeddings
+from tobigs_transformer.model import stacks as our_stacks
+
+# (row key, label) in table order; "of which" rows are already inside the row above them
+ROWS = (
+    ("call", "generate() call, plain (untimed run)"),
+    ("call_timed", "generate() call, instrumented"),
+    ("encoder", "encoder (once per call)"),
+    ("prefill", "prefill forward (the prompt, once per call)"),
+    ("forward", "decode-step model forward"),
+    ("embeddings", "  embeddings (ours: with the input checks)"),
+    ("checks", "    of which input value checks (ours)"),
+    ("self_attention", "  self-attention, all layers"),
+    ("cache_update", "    of which cache update"),
+    ("cross_attention", "  cross-attention, all layers"),
+    ("ffn", "  feed-forward, all layers"),
+    ("layer_norm", "  LayerNorms"),
+    ("lm_head", "  LM head (last position)"),
+    ("mask", "  mask building"),
+    ("positions", "  position ids (ours)"),
+    ("shape_checks", "  input shape checks (ours)"),
+    ("forward_other", "  rest of the forward (module calls, outputs, ...)"),
+    ("prepare_inputs", "prepare_inputs_for_generation"),
+    ("update_kwargs", "_update_model_kwargs_for_generation"),
+    ("logits_processors", "logits processors"),
+    ("stopping", "stopping criteria"),
+    ("loop_other", "rest of the generate loop (argmax/beam bookkeeping, ...)"),
+)
+FORWARD_PARTS = ("embeddings", "self_attention", "cross_attention", "ffn", "layer_norm", "lm_head", "mask",
+                 "positions", "shape_checks")
+LOOP_PARTS = ("prepare_inputs", "update_kwargs", "logits_processors", "stopping")
+
+
+class Recorder:
+    """Accumulated seconds per row key; the top-level model forward counts its calls (the first is the prefill)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.active = False
+        self.forwards = 0
+        self.prefill_snapshot: dict[str, float] | None = None
+
+    def add(self, key: str, seconds: float) -> None:
+        if self.active:
+            self.seconds[key] += seconds
+
+    def timed(self, key: str, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(key, time.perf_counter() - start)
+        return wrapper
+
+    def hook(self, module: nn.Module, key: str) -> None:
+        starts: list[float] = []
+        module.register_forward_pre_hook(lambda m, a: starts.append(time.perf_counter()))
+        module.register_forward_hook(lambda m, a, o: self.add(key, time.perf_counter() - starts.pop()))
+
+
+def classify(name: str, module: nn.Module, decoder_prefix: str) -> str | None:
+    """The row a module's time goes to (None: not timed on its own)."""
+    if not name.startswith(decoder_prefix) and not name.endswith("lm_head"):
+        return None
+    last = name.rsplit(".", 1)[-1]
+    if last == "lm_head":
+        return "lm_head"
+    if last in ("encoder_attn", "cross_attn", "crossattention"):
+        return "cross_attention"
+    if last in ("self_attn", "attn"):
+        return "self_attention"
+    if last in ("mlp", "feed_forward", "fc1", "fc2"):
+        return "ffn"
+    if isinstance(module, nn.LayerNorm) and ".embeddings." not in name:
+        return "layer_norm"
+    if name.endswith("decoder.embeddings") or last in ("wte", "wpe", "embed_tokens", "embed_positions"):
+        return "embeddings"
+    return None
+
+
+def instrument(model: nn.Module, recorder: Recorder) -> None:
+    decoder = model.get_decoder()
+    prefix = next(n for n, m in model.named_modules() if m is decoder)
+    timed: list[str] = []
+    for name, module in model.named_modules():  # parents come before their children
+        key = classify(name, module, prefix)
+        if key is not None and not any(name.startswith(t + ".") for t in timed):  # no time counted twice
+            recorder.hook(module, key)
+            timed.append(name)
+    if model.config.is_encoder_decoder:
+        recorder.hook(model.get_encoder(), "encoder")
+    starts: list[float] = []
+
+    def before(m, a, k):
+        starts.append(time.perf_counter())
+
+    def after(m, a, k, o):
+        seconds = time.perf_counter() - starts.pop()
+        recorder.forwards += recorder.active
+        if recorder.active and recorder.forwards == 1:  # the prefill: kept out of the per-step rows
+            recorder.prefill_snapshot = dict(recorder.seconds)
+            recorder.add("prefill", seconds)
+        else:
+            recorder.add("forward", seconds)
+
+    model.register_forward_pre_hook(before, with_kwargs=True)
+    model.register_forward_hook(after, with_kwargs=True)
+    model.prepare_inputs_for_generation = recorder.timed("prepare_inputs", model.prepare_inputs_for_generation)
+    model._update_model_kwargs_for_generation = recorder.timed("update_kwargs",
+                                                               model._update_model_kwargs_for_generation)
+
+
+class Current:
+    """The recorder of the side being measured, for the functions both sides share."""
+
+    recorder: Recorder | None = None
+
+    @classmethod
+    def timed(cls, key: str, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if cls.recorder is not None:
+                    cls.recorder.add(key, time.perf_counter() - start)
+        return wrapper
+
+
+def patch_functions(recorder: type[Current], twin_module) -> None:
+    """Module-level functions: masks (both sides), cache updates (both), ours' positions and checks, the loop's
+    logits processors and stopping criteria (both)."""
+    for module in (our_stacks, twin_module):
+        for name in ("create_causal_mask", "create_bidirectional_mask", "create_sliding_window_causal_mask"):
+            if hasattr(module, name):
+                setattr(module, name, recorder.timed("mask", getattr(module, name)))
+    our_stacks.stack_position_ids = recorder.timed("positions", our_stacks.stack_position_ids)
+    our_stacks.check_decoder_inputs = recorder.timed("shape_checks", our_stacks.check_decoder_inputs)
+    our_embeddings.check_embedding_inputs = recorder.timed("checks", our_embeddings.check_embedding_inputs)
+    DynamicLayer.update = recorder.timed("cache_update", DynamicLayer.update)
+    LogitsProcessorList.__call__ = recorder.timed("logits_processors", LogitsProcessorList.__call__)
+    StoppingCriteriaList.__call__ = recorder.timed("stopping", StoppingCriteriaList.__call__)
+
+
+def build(family: str):
+    twin = fams.twin_named(family)
+    shape = twin.shape("cpu")
+    hf = fams.build_hf(twin, shape).eval()
+    ours = convert_from_hf(hf).eval()
+    for m in (hf, ours):
+        if m.generation_config.pad_token_id is None:
+            m.generation_config.pad_token_id = m.generation_config.eos_token_id
+    return twin, shape, hf, ours
+
+
+def measure(args) -> dict:
+    twin, shape, hf, ours = build(args.family)
+    batch = shape.beam_batch if args.beams > 1 else args.batch
+    inputs = fams.generation_inputs(twin, shape, batch, shape.gen_prompt, torch.device("cpu"))
+    settings = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens, "do_sample": False,
+                    "num_beams": args.beams}
+    sides = {"ours": ours, "twin": hf}
+
+    def call(model):
+        with torch.inference_mode():
+            return model.generate(**inputs, **settings)
+
+    tokens = {side: call(m) for side, m in sides.items()}  # warm-up, and the tokens compared
+    same = bool(torch.equal(tokens["ours"], tokens["twin"]))
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for _ in range(args.repeats):
+        for side, model in sides.items():
+            start = time.perf_counter()
+            call(model)
+            times[side].append(time.perf_counter() - start)
+    load = os.getloadavg()[0]
+    recorders = {side: Recorder() for side in sides}
+    for side, model in sides.items():
+        instrument(model, recorders[side])
+    # the shared functions are patched once; they report to the recorder of the side being called
+    patch_functions(Current, sys.modules[type(hf).__module__])
+    result = {}
+    for side, model in sides.items():
+        recorder = recorders[side]
+        Current.recorder = recorder
+        runs = []
+        for _ in range(args.timed_repeats):
+            recorder.seconds.clear()
+            recorder.forwards = 0
+            recorder.active = True
+            start = time.perf_counter()
+            call(model)
+            total = time.perf_counter() - start
+            recorder.active = False
+            seconds = dict(recorder.seconds)
+            prefill = recorder.prefill_snapshot or {}
+            # nested timings recorded during the prefill forward belong to the prefill row
+            for key in FORWARD_PARTS + ("checks", "cache_update"):
+                seconds[key] = seconds.get(key, 0.0) - prefill.get(key, 0.0)
+            seconds["call_timed"] = total
+            runs.append(seconds)
+        seconds = {key: statistics.median(run.get(key, 0.0) for run in runs) for key in {k for r in runs for k in r}}
+        seconds["call"] = statistics.median(times[side])
+        seconds["forward_other"] = seconds.get("forward", 0.0) - sum(seconds.get(k, 0.0) for k in FORWARD_PARTS)
+        seconds["loop_other"] = (seconds["call_timed"] - seconds.get("encoder", 0.0) - seconds.get("prefill", 0.0)
+                                 - seconds.get("forward", 0.0) - sum(seconds.get(k, 0.0) for k in LOOP_PARTS))
+        result[side] = seconds
+    return {"family": args.family, "beams": args.beams, "batch": batch, "prompt": shape.gen_prompt, "new_tokens": args.new_tokens,
+                "shape": shape.describe(), "same_tokens": same, "load_1m": load, "threads": torch.get_num_threads(),
+                "seconds": result}
+
+
+def table(report: dict) -> list[str]:
+    n = report["new_tokens"]
+    ours, twin = report["seconds"]["ours"], report["seconds"]["twin"]
+    lines = [f"| part (µs per new token; {n} new tokens) | ours | twin | ours − twin |", "|---|---:|---:|---:|"]
+    for key, label in ROWS:
+        a, b = ours.get(key), twin.get(key)
+        if key in ("positions", "shape_checks", "checks") and not b:
+            b = None
+        cells = [("–" if v is None else f"{v / n * 1e6:,.0f}") for v in (a, b)]
+        diff = "–" if a is None or b is None else f"{(a - b) / n * 1e6:+,.0f}"
+        lines.append(f"| {label.strip() if not label.startswith(' ') else label.replace('  ', '&nbsp;&nbsp;')} | "
+                     f"{cells[0]} | {cells[1]} | {diff} |")
+    ratio = ours["call"] / twin["call"]
+    lines.append(f"| **ours/twin time, plain call** | | | **{ratio:.3f}×** |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--family", default="gpt2", help="a generating row of twins_families.TWINS (CPU sizes)")
+    p.add_argument("--beams", type=int, default=1, help="1: greedy at --batch; >1: beam search at the beam batch")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=7, help="plain calls per side, interleaved (median)")
+    p.add_argument("--timed-repeats", type=int, default=3, help="instrumented calls per side (median per part)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="JSON path")
+    args = p.parse_args(argv)
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
+    report = measure(args)
+    print(f"{report['family']} {report['shape']}, batch {report['batch']}, beams {report['beams']}, prompt "
+          f"{report['prompt']}, {report['new_tokens']} new tokens; same tokens: {report['same_tokens']}; "
+          f"load {report['load_1m']:.2f}; {report['threads']} thread(s)")
+    print("\n".join(table(report)))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
