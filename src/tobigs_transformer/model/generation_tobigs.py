@@ -78,10 +78,10 @@ def check_prompt(model: TobigsPreTrainedModel, inputs: torch.Tensor | None, gene
 
 # What transformers' `prepare_inputs_for_generation` never forwards to the model (step 5 of its body).
 NOT_FORWARDED = ("labels", "next_sequence_length")
-# generate()'s model_kwargs entry, set after the prefill, naming the 2-D masks that hold only ones: such a mask
-# says nothing a missing one does not (positions count on from the cache, no padding to mask), so the decode steps
-# leave it out and the forward skips counting positions over it, checking its values and building masks from it.
-ALL_ONES_MASKS = "_tobigs_all_ones_masks"
+# generate()'s model_kwargs entry, set after the prefill, naming the inputs a decode step leaves out because they say
+# nothing the forward does not compute from the cache (`implied_inputs`): the forward then skips counting positions
+# over a mask, checking the mask's and the positions' values and building masks from them.
+IMPLIED_INPUTS = "_tobigs_implied_inputs"
 MASK_KEYS = ("attention_mask", "decoder_attention_mask")
 
 
@@ -100,6 +100,31 @@ SLICED_INPUTS = ("mm_token_type_ids", "moe_mm_token_type_ids", "pixel_values", "
                  "input_features_mask", "mm_encoder_outputs")
 # Per-token inputs that grow with the sequence: the decode step takes their last `next_sequence_length` columns.
 PER_TOKEN_INPUTS = ("position_ids", "decoder_position_ids", "token_type_ids")
+
+
+def holds_only_ones(mask: torch.Tensor) -> bool:
+    return bool(mask.all()) if mask.dtype == torch.bool else bool((mask == 1).all())
+
+
+def implied_inputs(model_kwargs: dict, counts_positions: bool) -> tuple[str, ...]:
+    """The model_kwargs entries that a decode step may leave out because the forward computes the same from the
+    cache alone: 2-D masks of only ones, and the positions transformers counted over such a mask (or over no mask),
+    0 .. L-1 in every row (a step then gets the cache length, as the forward counts without them), when the model
+    counts positions plainly (`counts_positions`; RoBERTa's rule reads the ids instead). One host sync per entry,
+    once per `generate` call."""
+    implied = [key for key in MASK_KEYS if torch.is_tensor(model_kwargs.get(key))
+               and model_kwargs[key].dim() == 2 and holds_only_ones(model_kwargs[key])]
+    for positions_key, mask_key in (("position_ids", "attention_mask"),
+                                    ("decoder_position_ids", "decoder_attention_mask")):
+        positions = model_kwargs.get(positions_key)
+        if not counts_positions or not torch.is_tensor(positions) or positions.dim() != 2:
+            continue
+        if model_kwargs.get(mask_key) is not None and mask_key not in implied:
+            continue  # positions counted over padding: the forward must be given them
+        counted = torch.arange(positions.shape[-1], device=positions.device)
+        if bool((positions == counted).all()):
+            implied.append(positions_key)
+    return tuple(implied)
 
 
 class TobigsGenerationMixin(GenerationMixin):
@@ -137,7 +162,7 @@ class TobigsGenerationMixin(GenerationMixin):
         (the default `generate` call) the same dictionary built directly: transformers' general version costs about
         as much Python per step as a layer's arithmetic at batch 1 (it inspects the forward's signature every step
         for remote-code models, which ours are once saved)."""
-        all_ones = kwargs.pop(ALL_ONES_MASKS, ())
+        implied = kwargs.pop(IMPLIED_INPUTS, ())
         if not is_plain_decode_step(cache, next_sequence_length, is_first_iteration, kwargs):
             return super().prepare_inputs_for_generation(
                 input_ids, next_sequence_length, cache=cache, attention_mask=attention_mask,
@@ -161,7 +186,7 @@ class TobigsGenerationMixin(GenerationMixin):
             if key in PER_TOKEN_INPUTS and value.shape[-1] != next_sequence_length:
                 value = value[..., -next_sequence_length:].clone(memory_format=torch.contiguous_format)
             model_inputs[key] = value
-        for key in all_ones:
+        for key in implied:
             model_inputs.pop(key, None)
         head = self.get_output_embeddings()
         device = head.weight.device if isinstance(head, torch.nn.Linear) else self.device
@@ -176,16 +201,13 @@ class TobigsGenerationMixin(GenerationMixin):
                                             num_new_tokens: int = 1) -> dict[str, Any]:
         """transformers' update (the cache, the masks grown by ones), and once per `generate`, after the prefill,
         which 2-D masks hold only ones (one host sync per call, not per step): they stay so, as every step appends
-        ones, and `prepare_inputs_for_generation` leaves them out of the decode steps (see `ALL_ONES_MASKS`)."""
+        ones, and the positions counted over them: `prepare_inputs_for_generation` leaves them out of the decode steps
+        (see `IMPLIED_INPUTS`)."""
         model_kwargs = super()._update_model_kwargs_for_generation(
             outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
         )
-        if ALL_ONES_MASKS not in model_kwargs:
-            masks = [(k, model_kwargs.get(k)) for k in MASK_KEYS]
-            model_kwargs[ALL_ONES_MASKS] = tuple(
-                k for k, m in masks if torch.is_tensor(m) and m.dim() == 2 and m.dtype != torch.bool and bool((m == 1).all())
-                or torch.is_tensor(m) and m.dim() == 2 and m.dtype == torch.bool and bool(m.all())
-            )
+        if IMPLIED_INPUTS not in model_kwargs:
+            model_kwargs[IMPLIED_INPUTS] = implied_inputs(model_kwargs, self.config.position_padding_idx is None)
         return model_kwargs
 
     def _validate_generated_length(self, generation_config: GenerationConfig, input_ids_length: int,
