@@ -50,6 +50,7 @@ from tobigs_transformer.model import stacks as our_stacks
 ROWS = (
     ("call", "generate() call, plain (untimed run)"),
     ("call_timed", "generate() call, instrumented"),
+    ("floor", "arithmetic floor: the same ops as raw torch calls in one loop (ours' weights)"),
     ("encoder", "encoder (once per call)"),
     ("prefill", "prefill forward (the prompt, once per call)"),
     ("forward", "decode-step model forward"),
@@ -190,6 +191,91 @@ def patch_functions(recorder: type[Current], twin_module) -> None:
     StoppingCriteriaList.__call__ = recorder.timed("stopping", StoppingCriteriaList.__call__)
 
 
+def floor_generate(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, new_tokens: int) -> torch.Tensor:
+    """The arithmetic floor of greedy batch decoding with our weights: the same matmuls, LayerNorms, sdpa and cache
+    (a torch.cat per step) written as raw torch calls in one Python loop, no modules, hooks, checks, masks, output
+    objects or logits-processor classes (the benchmark's min_new_tokens and forced first/last tokens as plain indexing).
+    What a decode step would cost if the model's and the generate loop's Python took no time at all."""
+    config = model.config
+    decoder = model.get_decoder()
+    seq2seq = config.is_encoder_decoder
+    layers = list(decoder.layers)
+    pre = config.normalize_before
+    emb = decoder.embeddings
+    cross: list[tuple[torch.Tensor, torch.Tensor]] = []
+    if seq2seq:
+        memory = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        for layer in layers:
+            kv = nn.functional.linear(memory, layer.cross_attn.kv_proj.weight, layer.cross_attn.kv_proj.bias)
+            cross.append(layer.cross_attn._split_heads(kv, 2))
+        ids = torch.full((input_ids.shape[0], 1), config.decoder_start_token_id)
+    else:
+        ids = input_ids
+    out = ids
+    start = out.shape[1]
+    eos = model.generation_config.eos_token_id
+    eos = [eos] if isinstance(eos, int) else list(eos or [])
+    forced_bos = model.generation_config.forced_bos_token_id
+    forced_eos = model.generation_config.forced_eos_token_id
+    cache: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(layers)
+    past = 0
+
+    def sublayer(x, norm, fn):
+        if pre:
+            return x + fn(nn.functional.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps))
+        return nn.functional.layer_norm(x + fn(x), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+    def attention(x, attn, index):
+        q, k, v = attn._split_heads(nn.functional.linear(x, attn.qkv_proj.weight, attn.qkv_proj.bias), 3)
+        if cache[index] is not None:
+            k, v = torch.cat([cache[index][0], k], dim=2), torch.cat([cache[index][1], v], dim=2)
+        cache[index] = (k, v)
+        o = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=q.shape[2] > 1)
+        o = o.transpose(1, 2).reshape(x.shape)
+        return nn.functional.linear(o, attn.out_proj.weight, attn.out_proj.bias)
+
+    def cross_attention(x, attn, index):
+        (q,) = attn._split_heads(nn.functional.linear(x, attn.q_proj.weight, attn.q_proj.bias), 1)
+        o = nn.functional.scaled_dot_product_attention(q, *cross[index])
+        o = o.transpose(1, 2).reshape(x.shape)
+        return nn.functional.linear(o, attn.out_proj.weight, attn.out_proj.bias)
+
+    def ffn(x, ff):
+        return nn.functional.linear(ff.activation(nn.functional.linear(x, ff.fc1.weight, ff.fc1.bias)),
+                                    ff.fc2.weight, ff.fc2.bias)
+
+    for _ in range(new_tokens):
+        positions = torch.arange(past, past + ids.shape[1]).unsqueeze(0)
+        x = nn.functional.embedding(ids, emb.word_embeddings.weight) * emb.embed_scale
+        if emb.position_embeddings is not None:
+            x = x + (emb.position_embeddings(positions, x.dtype) if hasattr(emb.position_embeddings, "pe")
+                     else nn.functional.embedding(positions + emb.position_embeddings.offset,
+                                                  emb.position_embeddings.weight))
+        if emb.layer_norm is not None:
+            x = emb.layer_norm(x)
+        for index, layer in enumerate(layers):
+            x = sublayer(x, layer.self_attn_layer_norm, lambda h, a=layer.self_attn, i=index: attention(h, a, i))
+            if seq2seq:
+                x = sublayer(x, layer.cross_attn_layer_norm,
+                             lambda h, a=layer.cross_attn, i=index: cross_attention(h, a, i))
+            x = sublayer(x, layer.ffn_layer_norm, lambda h, f=layer.feed_forward: ffn(h, f))
+        if decoder.final_layer_norm is not None:
+            x = decoder.final_layer_norm(x)
+        logits = model.lm_head(x[:, -1:])[:, -1]
+        past += ids.shape[1]
+        # the benchmark's two logits processors, as plain indexing: min_new_tokens (no EOS before the last token)
+        # and BART's forced first and last tokens
+        logits[:, eos] = float("-inf")
+        forced = (forced_bos if out.shape[1] == start else
+                  forced_eos if out.shape[1] == start + new_tokens - 1 else None)
+        if forced is not None:
+            logits[:, :] = float("-inf")
+            logits[:, forced] = 0.0
+        ids = logits.argmax(-1, keepdim=True)
+        out = torch.cat([out, ids], dim=1)
+    return out
+
+
 def build(family: str):
     twin = fams.twin_named(family)
     shape = twin.shape("cpu")
@@ -221,6 +307,16 @@ def measure(args) -> dict:
             start = time.perf_counter()
             call(model)
             times[side].append(time.perf_counter() - start)
+    floor_times: list[float] = []
+    floor_same = None
+    if args.beams == 1:
+        with torch.inference_mode():
+            floor_tokens = floor_generate(ours, inputs["input_ids"], inputs["attention_mask"], args.new_tokens)
+            floor_same = bool(torch.equal(floor_tokens, tokens["ours"]))
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                floor_generate(ours, inputs["input_ids"], inputs["attention_mask"], args.new_tokens)
+                floor_times.append(time.perf_counter() - start)
     load = os.getloadavg()[0]
     recorders = {side: Recorder() for side in sides}
     for side, model in sides.items():
@@ -253,8 +349,10 @@ def measure(args) -> dict:
         seconds["loop_other"] = (seconds["call_timed"] - seconds.get("encoder", 0.0) - seconds.get("prefill", 0.0)
                                  - seconds.get("forward", 0.0) - sum(seconds.get(k, 0.0) for k in LOOP_PARTS))
         result[side] = seconds
+    if floor_times:
+        result["ours"]["floor"] = statistics.median(floor_times)
     return {"family": args.family, "beams": args.beams, "batch": batch, "prompt": shape.gen_prompt, "new_tokens": args.new_tokens,
-                "shape": shape.describe(), "same_tokens": same, "load_1m": load, "threads": torch.get_num_threads(),
+                "shape": shape.describe(), "same_tokens": same, "floor_same_tokens": floor_same, "load_1m": load, "threads": torch.get_num_threads(),
                 "seconds": result}
 
 
@@ -272,6 +370,8 @@ def table(report: dict) -> list[str]:
                      f"{cells[0]} | {cells[1]} | {diff} |")
     ratio = ours["call"] / twin["call"]
     lines.append(f"| **ours/twin time, plain call** | | | **{ratio:.3f}×** |")
+    if ours.get("floor"):
+        lines.append(f"| **floor/twin time** | | | **{ours['floor'] / twin['call']:.3f}×** |")
     return lines
 
 
@@ -291,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     report = measure(args)
     print(f"{report['family']} {report['shape']}, batch {report['batch']}, beams {report['beams']}, prompt "
-          f"{report['prompt']}, {report['new_tokens']} new tokens; same tokens: {report['same_tokens']}; "
+          f"{report['prompt']}, {report['new_tokens']} new tokens; same tokens: {report['same_tokens']} (floor: "
+          f"{report['floor_same_tokens']}); "
           f"load {report['load_1m']:.2f}; {report['threads']} thread(s)")
     print("\n".join(table(report)))
     if args.out:
