@@ -176,13 +176,22 @@ class Current:
         return wrapper
 
 
+PATCHED: set[str] = set()
+MASK_FUNCTIONS = ("create_causal_mask", "create_bidirectional_mask", "create_sliding_window_causal_mask")
+
+
 def patch_functions(recorder: type[Current], twin_module) -> None:
     """Module-level functions: masks (both sides), cache updates (both), ours' positions and checks, the loop's
-    logits processors and stopping criteria (both)."""
-    for module in (our_stacks, twin_module):
-        for name in ("create_causal_mask", "create_bidirectional_mask", "create_sliding_window_causal_mask"):
+    logits processors and stopping criteria (both). Each module once per process (a second wrapper would count
+    the time twice): the shared ones with the first family, each twin's modeling module when it first appears."""
+    modules = [m for m in ((our_stacks, twin_module) if not PATCHED else (twin_module,)) if m.__name__ not in PATCHED]
+    for module in modules:
+        PATCHED.add(module.__name__)
+        for name in MASK_FUNCTIONS:
             if hasattr(module, name):
                 setattr(module, name, recorder.timed("mask", getattr(module, name)))
+    if our_stacks not in modules:
+        return
     our_stacks.stack_position_ids = recorder.timed("positions", our_stacks.stack_position_ids)
     our_stacks.check_decoder_inputs = recorder.timed("shape_checks", our_stacks.check_decoder_inputs)
     our_embeddings.check_embedding_inputs = recorder.timed("checks", our_embeddings.check_embedding_inputs)
@@ -378,26 +387,33 @@ def table(report: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--family", default="gpt2", help="a generating row of twins_families.TWINS (CPU sizes)")
-    p.add_argument("--beams", type=int, default=1, help="1: greedy at --batch; >1: beam search at the beam batch")
+    p.add_argument("--family", default="gpt2",
+                   help="generating rows of twins_families.TWINS (CPU sizes), comma-separated")
+    p.add_argument("--beams", default="1", help="comma-separated: 1 = greedy at --batch; >1 = beam search at the "
+                                                "family's beam batch")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=7, help="plain calls per side, interleaved (median)")
     p.add_argument("--timed-repeats", type=int, default=3, help="instrumented calls per side (median per part)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="JSON path")
+    p.add_argument("--out", default=None, help="JSON path (a list of reports, one per family and beam count)")
     args = p.parse_args(argv)
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
-    report = measure(args)
-    print(f"{report['family']} {report['shape']}, batch {report['batch']}, beams {report['beams']}, prompt "
-          f"{report['prompt']}, {report['new_tokens']} new tokens; same tokens: {report['same_tokens']} (floor: "
-          f"{report['floor_same_tokens']}); "
-          f"load {report['load_1m']:.2f}; {report['threads']} thread(s)")
-    print("\n".join(table(report)))
+    reports = []
+    for family in (f.strip() for f in args.family.split(",") if f.strip()):
+        for beams in (int(b) for b in args.beams.split(",")):
+            report = measure(argparse.Namespace(**{**vars(args), "family": family, "beams": beams}))
+            reports.append(report)
+            print(f"\n{report['family']} {report['shape']}, batch {report['batch']}, beams {report['beams']}, "
+                  f"prompt {report['prompt']}, {report['new_tokens']} new tokens; same tokens: "
+                  f"{report['same_tokens']} (floor: {report['floor_same_tokens']}); load {report['load_1m']:.2f}; "
+                  f"{report['threads']} thread(s)")
+            print("\n".join(table(report)), flush=True)
+            if args.out:
+                with open(args.out, "w", encoding="utf-8") as f:
+                    json.dump({"command": "python " + " ".join(sys.argv), "reports": reports}, f, indent=1)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
         print(f"wrote {args.out}")
     return 0
 
