@@ -98,10 +98,11 @@ def evaluate_goals(rows: list[dict], families: list[dict], device: str) -> list[
                     out.append(_ratio_entry(goal, name, f"ours {best['mode']} vs twin {twin_mode}", value,
                                             best["ours"], reference["twin"], best["unit"]))
             elif goal.id in ("cpu-default-greedy-b1", "cpu-default-beam4"):
-                workload = "greedy b1" if goal.id.endswith("b1") else f"beam4 b{shape['beam_batch']}"
-                row = _find(rows, name, workload, "dynamic")
+                beam = goal.id.endswith("beam4")
+                row = next((r for r in rows if r["family"] == name and r["mode"] == "dynamic" and r.get("ok")
+                            and (r["workload"].startswith("beam4 ") if beam else r["workload"] == "greedy b1")), None)
                 if row:
-                    out.append(_ratio_entry(goal, name, f"{workload}, ours default vs twin default", row["ratio"],
+                    out.append(_ratio_entry(goal, name, f"{row['workload']}, ours default vs twin default", row["ratio"],
                                             row["ours"], row["twin"], row["unit"]))
             elif goal.id in ("gpu-train-eager", "gpu-train-compiled"):
                 mode = goal.id.rsplit("-", 1)[1]
