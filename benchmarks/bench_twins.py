@@ -111,6 +111,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="torch.compile backend (default inductor; --smoke: aot_eager, which traces forward and "
                         "backward like inductor but skips its C++/Triton code generation, to stay within seconds)")
     p.add_argument("--no-generate", dest="generate", action="store_false", default=True, help="training rows only")
+    p.add_argument("--no-train", dest="train", action="store_false", default=True,
+                   help="generation rows only (no training steps, no memory probes), e.g. for issue 22's decode goals")
+    p.add_argument("--gen-modes", default=",".join(GEN_MODES), metavar="MODES",
+                   help=f"comma-separated generation modes to measure, of {', '.join(GEN_MODES)} (default: all; "
+                        "'dynamic' alone: the default generate() call, greedy and beam-4)")
     p.add_argument("--no-plain-loss", dest="plain_loss", action="store_false", default=True,
                    help="skip the *_plain_loss training rows (ours with config.loss_chunk_size=0)")
     p.add_argument("--peak-tflops", type=float, default=None,
@@ -142,6 +147,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--smoke uses the smoke sizes; drop --profile {args.profile}")
     if args.results_block is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.results_block):
         p.error(f"--results-block takes lower-case letters, digits and '-', got {args.results_block!r}")
+    modes = tuple(m.strip() for m in args.gen_modes.split(",") if m.strip())
+    unknown = [m for m in modes if m not in GEN_MODES]
+    if unknown or not modes:
+        p.error(f"--gen-modes takes some of {', '.join(GEN_MODES)}, got {args.gen_modes!r}")
+    args.gen_modes = modes
+    if not args.train and not args.generate:
+        p.error("--no-train with --no-generate leaves nothing to measure")
+    if not args.train:
+        args.memory = False  # the memory probes measure a training step
     if args.compile_backend is None:
         args.compile_backend = "aot_eager" if args.smoke else "inductor"
     if args.budget_s is not None and args.budget_s <= 0:
@@ -361,7 +375,8 @@ def plan(families: list[Family], args: argparse.Namespace) -> list[tuple[Family,
     jobs += [(f, "train", "eager_plain_loss") for f in chunked]
     jobs += [(f, "train", "compiled_plain_loss") for f in chunked if compiles(f) and not args.smoke]
     jobs += [(f, f"beam4 b{f.shape.beam_batch}", "dynamic") for f in gen]
-    return jobs
+    # --no-train: generation rows only; --gen-modes: only the modes asked for
+    return [(f, w, m) for f, w, m in jobs if (w == "train" and args.train) or (w != "train" and m in args.gen_modes)]
 
 
 def device_info(device: torch.device, threads: int, peak: float | None) -> dict:

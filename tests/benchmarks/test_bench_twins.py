@@ -174,6 +174,14 @@ def test_goals_follow_the_issue_thresholds():
     best = goals[("cpu-greedy-b1", "gpt2")]
     assert best["compared"] == "ours static_compiled vs twin dynamic" and best["value"] == pytest.approx(1.7)
     assert best["met"] is True
+    # issue 22: the default call against the twin's default call, greedy b1 and beam-4
+    assert goals[("cpu-default-greedy-b1", "gpt2")]["value"] == pytest.approx(1.0)
+    assert goals[("cpu-default-greedy-b1", "gpt2")]["met"] is False
+    assert ("cpu-default-beam4", "gpt2") not in goals  # not measured
+    beam = twins_report.evaluate_goals([_measured("bart", "beam4 b8", "dynamic", 17.0, 10.0, "new tokens/s")],
+                                       [_family("bart", target=128)], "cpu")
+    beam = {g["goal"]: g for g in beam}["cpu-default-beam4"]
+    assert beam["met"] is True and beam["compared"] == "beam4 b8, ours default vs twin default"  # 1.7 ≥ 1/0.6
     assert goals[("cpu-train-memory", "gpt2-32k")]["met"] is True  # 0.6 ≤ 0.6
     assert ("cpu-train-memory", "bert") not in goals  # vocab 8192, length 128: the goal's sizes are not met
     gpu = twins_report.evaluate_goals([_measured("gpt2", "train", "compiled", 130.0, 100.0, mfu_ours=0.49,

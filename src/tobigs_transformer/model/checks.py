@@ -70,9 +70,13 @@ def check_values(*checks: ValueCheck | None) -> None:
     checks = [check for check in checks if check is not None and check.tensor.numel()]
     if not checks:
         return
-    device = checks[0].bad.device
-    if not torch.stack([check.bad.any().to(device) for check in checks]).any():  # the one host sync
-        return
+    if len(checks) == 1:  # a decode step checks its new ids alone: no stack to build
+        if not checks[0].bad.any():  # the one host sync
+            return
+    else:
+        device = checks[0].bad.device
+        if not torch.stack([check.bad.any().to(device) for check in checks]).any():  # the one host sync
+            return
     for check in checks:  # an error is being raised: more syncs no longer matter
         if check.bad.any():
             value = check.tensor[check.bad][0].item()

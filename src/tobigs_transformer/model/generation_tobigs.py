@@ -4,6 +4,7 @@ import copy
 from typing import Any
 
 import torch
+from transformers.cache_utils import Cache
 from transformers.generation import GenerationConfig, GenerationMixin
 
 from .memory import check_prompt_memory
@@ -75,6 +76,57 @@ def check_prompt(model: TobigsPreTrainedModel, inputs: torch.Tensor | None, gene
         )
 
 
+# What transformers' `prepare_inputs_for_generation` never forwards to the model (step 5 of its body).
+NOT_FORWARDED = ("labels", "next_sequence_length")
+# generate()'s model_kwargs entry, set after the prefill, naming the inputs a decode step leaves out because they say
+# nothing the forward does not compute from the cache (`implied_inputs`): the forward then skips counting positions
+# over a mask, checking the mask's and the positions' values and building masks from them.
+IMPLIED_INPUTS = "_tobigs_implied_inputs"
+MASK_KEYS = ("attention_mask", "decoder_attention_mask")
+
+
+def is_plain_decode_step(cache: Cache | None, next_sequence_length: int | None, is_first_iteration: bool | None,
+                         kwargs: dict) -> bool:
+    """A step of the decode loop that `TobigsGenerationMixin.prepare_inputs_for_generation` prepares itself: after
+    the prefill, with a dynamic cache (a static, compileable cache gets transformers' 4-D masks for the compiled
+    step) and the new ids sliced off `input_ids`; nothing multimodal or token-type-like to slice."""
+    return (not is_first_iteration and next_sequence_length is not None and isinstance(cache, Cache)
+            and not cache.is_compileable and not any(k in kwargs for k in SLICED_INPUTS))
+
+
+# Inputs of multimodal models, which transformers' version slices or drops after the prefill: not ours, but a
+# model_kwargs entry of that name gets transformers' treatment.
+SLICED_INPUTS = ("mm_token_type_ids", "moe_mm_token_type_ids", "pixel_values", "pixel_mask", "input_features",
+                 "input_features_mask", "mm_encoder_outputs")
+# Per-token inputs that grow with the sequence: the decode step takes their last `next_sequence_length` columns.
+PER_TOKEN_INPUTS = ("position_ids", "decoder_position_ids", "token_type_ids")
+
+
+def holds_only_ones(mask: torch.Tensor) -> bool:
+    return bool(mask.all()) if mask.dtype == torch.bool else bool((mask == 1).all())
+
+
+def implied_inputs(model_kwargs: dict, counts_positions: bool) -> tuple[str, ...]:
+    """The model_kwargs entries that a decode step may leave out because the forward computes the same from the
+    cache alone: 2-D masks of only ones, and the positions transformers counted over such a mask (or over no mask),
+    0 .. L-1 in every row (a step then gets the cache length, as the forward counts without them), when the model
+    counts positions plainly (`counts_positions`; RoBERTa's rule reads the ids instead). One host sync per entry,
+    once per `generate` call."""
+    implied = [key for key in MASK_KEYS if torch.is_tensor(model_kwargs.get(key))
+               and model_kwargs[key].dim() == 2 and holds_only_ones(model_kwargs[key])]
+    for positions_key, mask_key in (("position_ids", "attention_mask"),
+                                    ("decoder_position_ids", "decoder_attention_mask")):
+        positions = model_kwargs.get(positions_key)
+        if not counts_positions or not torch.is_tensor(positions) or positions.dim() != 2:
+            continue
+        if model_kwargs.get(mask_key) is not None and mask_key not in implied:
+            continue  # positions counted over padding: the forward must be given them
+        counted = torch.arange(positions.shape[-1], device=positions.device)
+        if bool((positions == counted).all()):
+            implied.append(positions_key)
+    return tuple(implied)
+
+
 class TobigsGenerationMixin(GenerationMixin):
     """transformers' `GenerationMixin`, with the prompt checked first (an empty prompt fails with a ValueError
     naming its shape, not with a reshape error several calls deep), and the compiled decode step on CPU as well.
@@ -101,6 +153,62 @@ class TobigsGenerationMixin(GenerationMixin):
         check_memory_batch(inputs, kwargs)
         check_source_length(self, inputs, kwargs)
         return super().generate(inputs, generation_config, *args, **kwargs)
+
+    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, next_sequence_length: int | None = None,
+                                      cache: Cache | None = None, attention_mask: torch.Tensor | None = None,
+                                      inputs_embeds: torch.Tensor | None = None, is_first_iteration: bool | None = False,
+                                      **kwargs) -> dict:
+        """transformers' preparation for the prefill and for static caches; for the decode steps with a dynamic cache
+        (the default `generate` call) the same dictionary built directly: transformers' general version costs about
+        as much Python per step as a layer's arithmetic at batch 1 (it inspects the forward's signature every step
+        for remote-code models, which ours are once saved)."""
+        implied = kwargs.pop(IMPLIED_INPUTS, ())
+        if not is_plain_decode_step(cache, next_sequence_length, is_first_iteration, kwargs):
+            return super().prepare_inputs_for_generation(
+                input_ids, next_sequence_length, cache=cache, attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs,
+            )
+        new_ids = input_ids[:, -next_sequence_length:].clone(memory_format=torch.contiguous_format)  # (B, 1)
+        if self.config.is_encoder_decoder:
+            model_inputs = {"decoder_input_ids": new_ids, "cache": cache}
+            decoder_mask = kwargs.pop("decoder_attention_mask", None)
+            if decoder_mask is not None:
+                model_inputs["decoder_attention_mask"] = decoder_mask
+            if attention_mask is not None:
+                model_inputs["attention_mask"] = attention_mask  # the source's padding, for cross-attention
+        else:
+            model_inputs = {"input_ids": new_ids, "cache": cache}
+            if attention_mask is not None:
+                model_inputs["attention_mask"] = attention_mask
+        for key, value in kwargs.items():
+            if key in NOT_FORWARDED or key in model_inputs or value is None:
+                continue
+            if key in PER_TOKEN_INPUTS and value.shape[-1] != next_sequence_length:
+                value = value[..., -next_sequence_length:].clone(memory_format=torch.contiguous_format)
+            model_inputs[key] = value
+        for key in implied:
+            model_inputs.pop(key, None)
+        head = self.get_output_embeddings()
+        device = head.weight.device if isinstance(head, torch.nn.Linear) else self.device
+        if new_ids.device != device and device.type != "meta":
+            return super().prepare_inputs_for_generation(
+                input_ids, next_sequence_length, cache=cache, attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs,
+            )
+        return model_inputs
+
+    def _update_model_kwargs_for_generation(self, outputs, model_kwargs: dict[str, Any], is_encoder_decoder: bool = False,
+                                            num_new_tokens: int = 1) -> dict[str, Any]:
+        """transformers' update (the cache, the masks grown by ones), and once per `generate`, after the prefill,
+        which 2-D masks hold only ones (one host sync per call, not per step): they stay so, as every step appends
+        ones, and the positions counted over them: `prepare_inputs_for_generation` leaves them out of the decode steps
+        (see `IMPLIED_INPUTS`)."""
+        model_kwargs = super()._update_model_kwargs_for_generation(
+            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
+        )
+        if IMPLIED_INPUTS not in model_kwargs:
+            model_kwargs[IMPLIED_INPUTS] = implied_inputs(model_kwargs, self.config.position_padding_idx is None)
+        return model_kwargs
 
     def _validate_generated_length(self, generation_config: GenerationConfig, input_ids_length: int,
                                    has_default_max_length: bool) -> None:

@@ -65,7 +65,9 @@ class LearnedPositionalEmbedding(nn.Embedding):
         self.offset = offset
 
     def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
-        return super().forward(position_ids + self.offset)  # (B, T) -> (B, T, d_model)
+        if self.offset:  # BART's 2 reserved rows; GPT/BERT (offset 0) skip the addition, one op per forward
+            position_ids = position_ids + self.offset
+        return super().forward(position_ids)  # (B, T) -> (B, T, d_model)
 
 
 def positions_from_mask(attention_mask: torch.Tensor, past_length: int, seq_length: int) -> torch.Tensor:
