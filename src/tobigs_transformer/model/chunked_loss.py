@@ -28,7 +28,13 @@ def _chunk_loss_and_grad(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
                          with_grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Summed cross-entropy of one chunk and (with_grad) dloss/dlogits, float32 (C, V)."""
     logits = nn.functional.linear(hidden, weight, bias)  # (C, V), in the model's dtype as the plain lm_head
-    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (C, V) float32, as token_cross_entropy's .float()
+    if logits.dtype == torch.float32 and not is_torchdynamo_compiling():  # inductor fuses it by itself
+        # In place: the chunk's (C, V) buffer is the largest tensor of a step at a 32k vocabulary, and a second one
+        # for the log-probabilities would double the loss's transient peak (the kernel reads each row before it
+        # writes it, so the result is the out-of-place one bit for bit).
+        log_probs = torch._log_softmax(logits, -1, False, out=logits)
+    else:
+        log_probs = torch.log_softmax(logits.float(), dim=-1)  # (C, V) float32, as token_cross_entropy's .float()
     del logits
     valid = targets != ignore_index  # (C,)
     safe = targets.masked_fill(~valid, 0)  # any in-range index; the row is masked out below

@@ -36,6 +36,10 @@ CLASSIFIER_HEADS = ("pooler", "dense-tanh", "dense-gelu")
 # ALBERT's cross-layer parameter sharing (Lan et al. 2020, §3.1 and Table 4): every parameter, only the attention
 # sublayers', only the FFN sublayers', or none.
 LAYER_SHARING = ("none", "all", "attention", "ffn")
+# What a training step recomputes in backward instead of keeping (selective activation checkpointing), cheapest first:
+# nothing; the FFN's activation function only (its input is kept, its output recomputed); each attention sublayer; each
+# FFN sublayer; each whole layer (transformers' `gradient_checkpointing` granularity).
+ACTIVATION_CHECKPOINTING = ("none", "ffn_activation", "attention", "ffn", "layer")
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "gelu_pytorch_tanh", "silu", "swish")
 INIT_METHODS = ("normal", "xavier_uniform")
 SPECIAL_TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
@@ -164,6 +168,15 @@ class TobigsConfig(PreTrainedConfig):
             the cross-entropy chunk by chunk and returns `logits=None` (the (tokens x vocab) logits are never
             built); in eval mode, without labels, or with `return_logits=True` it returns logits as usual. The loss
             and its gradients are the same as without it.
+        activation_checkpointing: selective activation checkpointing of the encoder and decoder layers in training:
+            `"none"` keeps every activation backward needs; `"ffn_activation"` keeps the FFN's pre-activation and
+            recomputes the activation function in backward (one elementwise op; no effect for ReLU, whose output
+            is the saved input of W_2 anyway); `"attention"`, `"ffn"` recompute every attention (self- and cross-)
+            or FFN sublayer from its input; `"layer"` recomputes whole layers, as transformers'
+            `gradient_checkpointing_enable()` does for every model. Dropout draws the same masks in the recompute
+            (the random state is restored), so loss and gradients equal `"none"`'s; the trade-off (memory saved,
+            tokens/s lost) is in benchmarks/RESULTS.md ("cpu-train-22"). A step given a key/value cache
+            (generation, Transformer-XL's memory cache) is not checkpointed.
         tie_word_embeddings: share the input embedding with the output projection (and, for encoder-decoder models,
             between encoder and decoder), paper §3.4.
         decoder_start_token_id: first decoder input of encoder-decoder models; labels are shifted right behind it.
@@ -234,6 +247,7 @@ class TobigsConfig(PreTrainedConfig):
     scale_residual_init: bool = False
     label_smoothing: float | int = 0.0
     loss_chunk_size: int = 1024
+    activation_checkpointing: str = "none"
     use_cache: bool = True
     tie_word_embeddings: bool = True
     is_encoder_decoder: bool = True
@@ -267,6 +281,7 @@ class TobigsConfig(PreTrainedConfig):
         _check_choice("init_method", self.init_method, INIT_METHODS)
         _check_choice("classifier_head", self.classifier_head, CLASSIFIER_HEADS)
         _check_choice("layer_sharing", self.layer_sharing, LAYER_SHARING)
+        _check_choice("activation_checkpointing", self.activation_checkpointing, ACTIVATION_CHECKPOINTING)
         for name in ("vocab_size", "d_model", "max_position_embeddings"):
             _check_positive(name, getattr(self, name))
         for name in ("position_offset", "type_vocab_size", "loss_chunk_size"):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from transformers.cache_utils import Cache
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -26,18 +27,41 @@ from .memory import projected_memory
 from .relative_attention import RelativeMultiHeadAttention, RelativePositions
 
 
+def residual_dropout(hidden_states: torch.Tensor, sublayer_output: torch.Tensor, dropout: nn.Dropout) -> torch.Tensor:
+    """x + Dropout(y), the residual connection's sum.
+
+    In training this calls `torch.native_dropout`, which keeps a one-byte mask for backward; `nn.Dropout` on CPU
+    multiplies by a float32 mask and keeps that (4 bytes per element, one d_model-wide tensor per sublayer). Both
+    draw the same Bernoulli numbers from the generator, so the output is the same bit for bit under the same seed."""
+    if dropout.training and dropout.p > 0 and torch.is_grad_enabled():
+        return hidden_states + torch.native_dropout(sublayer_output, dropout.p, True)[0]
+    return hidden_states + dropout(sublayer_output)
+
+
+def checkpointed(sublayer: Callable[[torch.Tensor], torch.Tensor], enabled: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`sublayer`, or (enabled, training with gradients) the same function recomputed in backward instead of keeping
+    its activations (`config.activation_checkpointing`). torch's non-reentrant checkpoint restores the random
+    generator's state before recomputing, so attention/activation dropout draws the same masks twice."""
+    if not (enabled and torch.is_grad_enabled()):
+        return sublayer
+    return lambda x: torch.utils.checkpoint.checkpoint(sublayer, x, use_reentrant=False)
+
+
 def add_and_norm(
     hidden_states: torch.Tensor,
     sublayer: Callable[[torch.Tensor], torch.Tensor],
     layer_norm: nn.LayerNorm,
     dropout: nn.Dropout,
     normalize_before: bool,
+    checkpoint: bool = False,
 ) -> torch.Tensor:
-    """The residual connection around one sublayer, with the LayerNorm where the config puts it."""
+    """The residual connection around one sublayer, with the LayerNorm where the config puts it; `checkpoint`
+    recomputes the sublayer in backward (see `checkpointed`)."""
+    sublayer = checkpointed(sublayer, checkpoint)
     if normalize_before:  # pre-LN (GPT-2): x + Dropout(Sublayer(LN(x)))
-        return hidden_states + dropout(sublayer(layer_norm(hidden_states)))
+        return residual_dropout(hidden_states, sublayer(layer_norm(hidden_states)), dropout)
     # post-LN (paper §3.1): LN(x + Dropout(Sublayer(x)))
-    return layer_norm(hidden_states + dropout(sublayer(hidden_states)))
+    return layer_norm(residual_dropout(hidden_states, sublayer(hidden_states), dropout))
 
 
 def mark_residual_projections(num_layers: int, *projections: nn.Linear) -> None:
@@ -97,8 +121,10 @@ class TobigsEncoderLayer(GradientCheckpointingLayer):
         self.self_attn = MultiHeadAttention(config, config.encoder_attention_heads, layer_idx=layer_idx)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.feed_forward = PositionwiseFeedForward(
-            config.d_model, config.encoder_ffn_dim, config.activation_function, config.activation_dropout
+            config.d_model, config.encoder_ffn_dim, config.activation_function, config.activation_dropout,
+            recompute_activation=config.activation_checkpointing == "ffn_activation",
         )
+        self.activation_checkpointing = config.activation_checkpointing
         self.ffn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
         mark_residual_projections(config.encoder_layers, self.self_attn.out_proj, self.feed_forward.fc2)
@@ -119,6 +145,15 @@ class TobigsEncoderLayer(GradientCheckpointingLayer):
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
+        what = self.activation_checkpointing if self.training else "none"
+        if what == "layer" and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(
+                self._sublayers, hidden_states, attention_mask, position_ids, position_embeddings, "none",
+                use_reentrant=False, **kwargs,
+            )
+        return self._sublayers(hidden_states, attention_mask, position_ids, position_embeddings, what, **kwargs)
+
+    def _sublayers(self, hidden_states, attention_mask, position_ids, position_embeddings, what: str, **kwargs):
         hidden_states = add_and_norm(
             hidden_states,
             lambda x: self.self_attn(
@@ -128,8 +163,10 @@ class TobigsEncoderLayer(GradientCheckpointingLayer):
             self.self_attn_layer_norm,
             self.dropout,
             self.normalize_before,
+            checkpoint=what == "attention",
         )
-        return add_and_norm(hidden_states, self.feed_forward, self.ffn_layer_norm, self.dropout, self.normalize_before)
+        return add_and_norm(hidden_states, self.feed_forward, self.ffn_layer_norm, self.dropout, self.normalize_before,
+                            checkpoint=what == "ffn")
 
 
 class TobigsDecoderLayer(GradientCheckpointingLayer):
@@ -154,8 +191,10 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         else:
             self.cross_attn = None
         self.feed_forward = PositionwiseFeedForward(
-            config.d_model, config.decoder_ffn_dim, config.activation_function, config.activation_dropout
+            config.d_model, config.decoder_ffn_dim, config.activation_function, config.activation_dropout,
+            recompute_activation=config.activation_checkpointing == "ffn_activation",
         )
+        self.activation_checkpointing = config.activation_checkpointing
         self.ffn_layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.dropout)
         residual = [self.self_attn.out_proj, self.feed_forward.fc2]
@@ -192,6 +231,19 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
         """memory: Transformer-XL's (B, M, d_model) input of this layer over the previous segment(s), attended to
         with the current segment; position_embeddings: rotary (cos, sin); relative_positions: Transformer-XL's
         distances (the stack's `RelativePositions`), read by its relative self-attention only."""
+        # A cache is updated by the forward pass: recomputing it would append the keys/values twice.
+        what = self.activation_checkpointing if self.training and cache is None else "none"
+        if what == "layer" and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(
+                self._sublayers, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
+                position_ids, position_embeddings, relative_positions, cache, memory, "none", use_reentrant=False,
+                **kwargs,
+            )
+        return self._sublayers(hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask,
+                               position_ids, position_embeddings, relative_positions, cache, memory, what, **kwargs)
+
+    def _sublayers(self, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask, position_ids,
+                   position_embeddings, relative_positions, cache, memory, what: str, **kwargs):
         if relative_positions is not None:
             kwargs["relative_positions"] = relative_positions
         if memory is not None:
@@ -209,6 +261,7 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
             self.self_attn_layer_norm,
             self.dropout,
             self.normalize_before,
+            checkpoint=what == "attention",
         )
         if self.cross_attn is not None and encoder_hidden_states is not None:
             hidden_states = add_and_norm(
@@ -220,5 +273,7 @@ class TobigsDecoderLayer(GradientCheckpointingLayer):
                 self.cross_attn_layer_norm,
                 self.dropout,
                 self.normalize_before,
+                checkpoint=what == "attention",
             )
-        return add_and_norm(hidden_states, self.feed_forward, self.ffn_layer_norm, self.dropout, self.normalize_before)
+        return add_and_norm(hidden_states, self.feed_forward, self.ffn_layer_norm, self.dropout, self.normalize_before,
+                            checkpoint=what == "ffn")
