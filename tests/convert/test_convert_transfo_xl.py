@@ -34,7 +34,7 @@ NEEDS = {
     "authors_d_embed": ADAPTIVE_FIELDS, "authors_adaptive_div1": ADAPTIVE_FIELDS,
     "authors_adaptive_div2": ADAPTIVE_FIELDS, "hf4_adaptive_div2": ADAPTIVE_FIELDS,
 }
-EXACT = [name for name, fields in NEEDS.items() if all(has_field(f) for f in fields)]
+EXACT = [name for name, fields in NEEDS.items() if fields != ADAPTIVE_FIELDS]
 
 
 def _source(name: str) -> str:
@@ -66,9 +66,8 @@ def test_three_segments_with_memory_match_the_reference(name):
     """Log-probabilities of every token after each of 3 segments (batch 2) fed with the previous memory, and the
     memory itself, within 1e-5 of the authors' code / transformers 4.46; or, while our config lacks a field the
     checkpoint needs, an error naming it."""
-    missing = [field for field in NEEDS[name] if not has_field(field)]
-    if missing:
-        with pytest.raises(ConversionError, match=f"TobigsConfig.{missing[0]}.*not supported by this version"):
+    if NEEDS[name] == ADAPTIVE_FIELDS:  # the adaptive clusters' key map is not written yet: refused by name
+        with pytest.raises(ConversionError, match="adaptive input and softmax is not supported by this version"):
             _convert(name)
         return
     model = _convert(name)
@@ -262,8 +261,8 @@ def test_command_line_imports_and_exports(tmp_path, capsys):
     assert json.loads((tmp_path / "back4" / "config.json").read_text())["model_type"] == "transfo-xl"
     capsys.readouterr()
 
-    assert main(["--from-hf", str(FIXTURES / "hf4_same_length"), "--output_dir", str(tmp_path / "x")]) == 2
-    assert "same_length=True" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["--from-hf", str(FIXTURES / "hf4_adaptive_div2"), "--output_dir", str(tmp_path / "x")]) == 2
+    assert "adaptive input and softmax is not supported" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["--to-hf", str(tmp_path / "ours4"), "--target", "transfo-xl-authors",
                  "--output_dir", str(tmp_path / "y")]) == 2
     assert "untie_r=True" in capsys.readouterr().err and not (tmp_path / "y").exists()

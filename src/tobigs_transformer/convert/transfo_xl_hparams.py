@@ -201,10 +201,11 @@ def config_from_hparams(h: TransfoXLHParams) -> TobigsConfig:
         extra[PRE_LN_FIELD] = False
     if h.same_length and _needs(reasons, "same_length=True", (SAME_LENGTH_FIELD,), "equal attention lengths"):
         extra[SAME_LENGTH_FIELD] = True
-    if h.adaptive and _needs(reasons, f"cutoffs={list(h.cutoffs)}, div_val={h.div_val}, d_embed={h.embed_dim}",
-                             ADAPTIVE_FIELDS, "the adaptive input and softmax"):
-        extra.update(adaptive_input=True, adaptive_softmax=True, cutoffs=list(h.cutoffs), div_val=h.div_val,
-                     tie_projs=list(h.tie_projs), embedding_size=h.embed_dim if h.embed_dim != h.d_model else None)
+    if h.adaptive:
+        # The model has adaptive input/softmax (adaptive.py), but the converter's key map for their clusters is not
+        # written and checked against the fixtures yet: refuse rather than guess.
+        reasons.append(f"cutoffs={list(h.cutoffs)}, div_val={h.div_val}, d_embed={h.embed_dim}: converting the "
+                       "adaptive input and softmax is not supported by this version of the converter")
     if reasons:
         raise ConversionError("this Transformer-XL cannot be converted exactly:\n  - " + "\n  - ".join(reasons))
     return TobigsConfig(
