@@ -75,10 +75,10 @@ def test_sinusoid_survives_save_and_load(tmp_path):
 def test_post_ln_outputs_are_normalised_and_pre_ln_keeps_the_residual():
     x = torch.randn(4, 6, 32) * 5 + 3
     norm = nn.LayerNorm(32, elementwise_affine=False)
-    post = add_and_norm(x, lambda h: h * 2, norm, nn.Identity(), normalize_before=False)
+    post = add_and_norm(x, lambda h: h * 2, norm, nn.Dropout(0.0), normalize_before=False)
     torch.testing.assert_close(post.mean(-1), torch.zeros(4, 6), atol=1e-5, rtol=0)
     torch.testing.assert_close(post.var(-1, unbiased=False), torch.ones(4, 6), atol=1e-3, rtol=0)
-    pre = add_and_norm(x, lambda h: torch.zeros_like(h), norm, nn.Identity(), normalize_before=True)
+    pre = add_and_norm(x, lambda h: torch.zeros_like(h), norm, nn.Dropout(0.0), normalize_before=True)
     torch.testing.assert_close(pre, x)  # x + Sublayer(LN(x)) with a zero sublayer is the identity
 
 
