@@ -129,6 +129,17 @@ class SegmentMemoryMixin:
         return SequentialSampler(train_dataset)
 
     # ------------------------------------------------------------------------------------------ evaluation
+    def _extra_evaluation(self, dataloader, description, ignore_keys, metric_key_prefix, switch, owner) -> float:
+        """One more loss-only evaluation pass with `owner.switch` set to True (memory disabled, same-length
+        attention), set back and the memory emptied afterwards; returns its loss."""
+        setattr(owner, switch, True)
+        try:
+            extra = super().evaluation_loop(dataloader, description, True, ignore_keys, metric_key_prefix)
+        finally:
+            setattr(owner, switch, False)
+            self.reset_memory("eval")
+        return extra.metrics[f"{metric_key_prefix}_loss"]
+
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                         metric_key_prefix: str = "eval"):
         if not self.carries_memory:
@@ -138,28 +149,18 @@ class SegmentMemoryMixin:
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
                                          metric_key_prefix)
         loss_key = f"{metric_key_prefix}_loss"
-        if self.evaluate_without_memory and loss_key in output.metrics:
-            self._memory_disabled = True
-            try:
-                plain = super().evaluation_loop(dataloader, f"{description} (memory disabled)", True, ignore_keys,
-                                                metric_key_prefix)
-            finally:
-                self._memory_disabled = False
-                self.reset_memory("eval")
-            output.metrics[f"{loss_key}_no_memory"] = plain.metrics[loss_key]
-            output.metrics[f"{metric_key_prefix}_perplexity_no_memory"] = perplexity(plain.metrics[loss_key])
         config = self._plain_model.config
+        if self.evaluate_without_memory and loss_key in output.metrics:
+            loss = self._extra_evaluation(dataloader, f"{description} (memory disabled)", ignore_keys,
+                                          metric_key_prefix, "_memory_disabled", self)
+            output.metrics[f"{loss_key}_no_memory"] = loss
+            output.metrics[f"{metric_key_prefix}_perplexity_no_memory"] = perplexity(loss)
         if self.evaluate_same_length and loss_key in output.metrics and not config.same_length:
             self.reset_memory("eval")
-            config.same_length = True
-            try:
-                same = super().evaluation_loop(dataloader, f"{description} (same length)", True, ignore_keys,
-                                               metric_key_prefix)
-            finally:
-                config.same_length = False
-                self.reset_memory("eval")
-            output.metrics[f"{loss_key}_same_length"] = same.metrics[loss_key]
-            output.metrics[f"{metric_key_prefix}_perplexity_same_length"] = perplexity(same.metrics[loss_key])
+            loss = self._extra_evaluation(dataloader, f"{description} (same length)", ignore_keys,
+                                          metric_key_prefix, "same_length", config)
+            output.metrics[f"{loss_key}_same_length"] = loss
+            output.metrics[f"{metric_key_prefix}_perplexity_same_length"] = perplexity(loss)
         self.reset_memory("eval")
         return output
 
