@@ -307,7 +307,7 @@ from free_port import free_port  # noqa: E402
 def _torchrun(nproc: int, out: str, batch: int, eval_batch: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="")
-    argv = ["--preset", "transformer-xl", "--config_overrides", f"{TINY},mem_len=8,dropout=0.0",
+    argv = ["--preset", "transformer-xl", "--config_overrides", f"{TINY},mem_len=8,dropout=0.0,activation_dropout=0.0",
             "--tokenizer_name", tokenizers()["gpt"], "--train_file", path("en_train.txt"), "--validation_file",
             path("en_validation.txt"), "--block_size", "8", "--output_dir", out, "--max_steps", "4",
             "--per_device_train_batch_size", str(batch), "--per_device_eval_batch_size", str(eval_batch),
