@@ -34,17 +34,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-import torch
-import transformers
-import twins_families as fams
-from torch import nn
-from transformers.cache_utils import DynamicLayer
-from transformers.generation.logits_process import LogitsProcessorList
-from transformers.generation.stopping_criteria import StoppingCriteriaList
+import torch  # noqa: E402
+import transformers  # noqa: E402
+import twins_families as fams  # noqa: E402 (after the sys.path line above)
+from torch import nn  # noqa: E402
+from transformers.cache_utils import DynamicLayer  # noqa: E402
+from transformers.generation.logits_process import LogitsProcessorList  # noqa: E402
+from transformers.generation.stopping_criteria import StoppingCriteriaList  # noqa: E402
 
-from tobigs_transformer.convert import convert_from_hf
-from tobigs_transformer.model import embeddings as our_embeddings
-from tobigs_transformer.model import stacks as our_stacks
+from tobigs_transformer.convert import convert_from_hf  # noqa: E402
+from tobigs_transformer.model import embeddings as our_embeddings  # noqa: E402
+from tobigs_transformer.model import stacks as our_stacks  # noqa: E402
 
 # (row key, label) in table order; "of which" rows are already inside the row above them
 ROWS = (

@@ -21,20 +21,18 @@ from tobigs_transformer.convert import (
     mems_to_transfo_xl,
 )
 from tobigs_transformer.convert.cli import main
-from tobigs_transformer.convert.transfo_xl_hparams import ADAPTIVE_FIELDS, has_field, hf4_hparams
+from tobigs_transformer.convert.transfo_xl import tied_pairs
+from tobigs_transformer.convert.transfo_xl_hparams import authors_hparams, hf4_hparams
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transfo_xl"
-# fixture -> the TobigsConfig fields it needs beyond today's (other helpers add them). While a field is missing the
-# fixture must be refused with an error naming it; once every field exists the same test checks it is exact, so
-# merging those fields flips these rows by itself (the adaptive ones then also need their key map in transfo_xl.py).
-NEEDS = {
-    "authors_post_ln": (), "authors_untied_clamp": (), "hf4_post_ln_untie_r": (), "hf4_shared_r_clamp_untied": (),
-    "authors_pre_ln": ("final_layer_norm",), "hf4_pre_ln": ("final_layer_norm",),
-    "authors_same_length": ("same_length",), "hf4_same_length": ("same_length",),
-    "authors_d_embed": ADAPTIVE_FIELDS, "authors_adaptive_div1": ADAPTIVE_FIELDS,
-    "authors_adaptive_div2": ADAPTIVE_FIELDS, "hf4_adaptive_div2": ADAPTIVE_FIELDS,
-}
-EXACT = [name for name, fields in NEEDS.items() if fields != ADAPTIVE_FIELDS]
+# Every fixture the script writes; the adaptive ones have clusters (cutoffs [20, 40]), narrower tail tables (div_val 2)
+# or a projected embedding (d_embed 8 < d_model 16), with tied tables and projections.
+FIXTURE_NAMES = [
+    "authors_post_ln", "authors_untied_clamp", "hf4_post_ln_untie_r", "hf4_shared_r_clamp_untied", "authors_pre_ln",
+    "hf4_pre_ln", "authors_same_length", "hf4_same_length", "authors_d_embed", "authors_adaptive_div1",
+    "authors_adaptive_div2", "hf4_adaptive_div2",
+]
+ADAPTIVE = [name for name in FIXTURE_NAMES if "adaptive" in name or "d_embed" in name]
 
 
 def _source(name: str) -> str:
@@ -57,19 +55,14 @@ def _their_weights(name: str) -> dict:
 
 
 def test_every_fixture_is_listed():
-    assert sorted(NEEDS) == sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+    assert sorted(FIXTURE_NAMES) == sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
     assert sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file()) < 1_000_000
 
 
-@pytest.mark.parametrize("name", sorted(NEEDS))
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_three_segments_with_memory_match_the_reference(name):
     """Log-probabilities of every token after each of 3 segments (batch 2) fed with the previous memory, and the
-    memory itself, within 1e-5 of the authors' code / transformers 4.46; or, while our config lacks a field the
-    checkpoint needs, an error naming it."""
-    if NEEDS[name] == ADAPTIVE_FIELDS:  # the adaptive clusters' key map is not written yet: refused by name
-        with pytest.raises(ConversionError, match="adaptive input and softmax is not supported by this version"):
-            _convert(name)
-        return
+    memory itself, within 1e-5 of the authors' code / transformers 4.46."""
     model = _convert(name)
     expected = torch.load(FIXTURES / name / "expected.pt")
     source = _source(name)
@@ -102,14 +95,18 @@ def test_memories_convert_both_ways(name):
     assert mems_from_transfo_xl([torch.empty(0)] * 3, "authors") is None  # their init_mems: empty tensors
 
 
-@pytest.mark.parametrize("name", EXACT)
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_export_gives_back_their_checkpoint(name, tmp_path):
     """ours -> their format: the same tensors under the same names (plus the tied twin a safetensors file drops),
     and the written folder converts back to the same model."""
     model, source = _convert(name), _source(name)
     state, config = export_transfo_xl(model, tmp_path / "out", target=source)
     theirs = _their_weights(name)
-    assert set(theirs) <= set(state) and set(state) - set(theirs) <= {"crit.out_layers.0.weight"}
+    hparams = hf4_hparams(FIXTURES / name / "config.json") if source == "hf4" else authors_hparams(
+        FIXTURES / name / "hparams.json")
+    body = "transformer." if source == "hf4" else ""
+    # A safetensors file keeps one tensor of each tied pair; the export writes both names.
+    assert set(theirs) <= set(state) and set(state) - set(theirs) <= {s for _, s in tied_pairs(hparams, body)}
     for key, tensor in theirs.items():
         assert torch.equal(state[key], tensor), key
     if source == "hf4":
@@ -137,11 +134,37 @@ def test_an_exported_model_of_our_own_round_trips(tmp_path):
     assert all(torch.equal(ours[key], again[key]) for key in ours)
 
 
+@pytest.mark.parametrize("target", ["hf4", "authors"])
+@pytest.mark.parametrize("adaptive", [dict(cutoffs=[10, 30], div_val=2, tie_projs=[False, True, False]),
+                                      dict(cutoffs=[25], div_val=1, embedding_size=8, tie_projs=[True, True]),
+                                      dict(div_val=1, embedding_size=8, tie_word_embeddings=False)])
+def test_an_adaptive_model_of_our_own_round_trips(adaptive, target, tmp_path):
+    """Adaptive input and softmax (random weights, clusters in an order the head distinguishes) -> their format ->
+    ours: the same weights and the same log-probabilities."""
+    config = TobigsConfig.from_preset("transformer-xl", vocab_size=50, d_model=16, decoder_layers=2,
+                                      decoder_attention_heads=4, decoder_ffn_dim=24, mem_len=4, adaptive_input=True,
+                                      adaptive_softmax=True, **adaptive)
+    model = TobigsForCausalLM(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_()
+    export_transfo_xl(model, tmp_path / "xl", target=target)
+    back = (convert_transfo_xl_checkpoint(tmp_path / "xl") if target == "hf4"
+            else convert_transfo_xl_checkpoint(tmp_path / "xl" / "model.pt", tmp_path / "xl" / "hparams.json"))
+    ours, again = model.state_dict(), back.state_dict()
+    assert ours.keys() == again.keys() and all(torch.equal(ours[key], again[key]) for key in ours)
+    ids = torch.randint(0, 50, (2, 6))
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, back(ids).logits)
+
+
 @pytest.mark.parametrize("overrides, target, message", [
     (dict(attention_bias=True), "hf4", "attention_bias=True"),
     (dict(untie_r=True), "authors", "untie_r=True"),
     (dict(normalize_before=True), "hf4", "normalize_before=True with a final LayerNorm"),
     (dict(activation_function="gelu"), "authors", "activation_function='gelu'"),
+    (dict(adaptive_softmax=True, cutoffs=[20], tie_word_embeddings=False), "hf4",
+     "adaptive_input=False with adaptive_softmax=True"),
 ])
 def test_export_names_what_the_format_cannot_hold(overrides, target, message):
     config = TobigsConfig.from_preset("transformer-xl", vocab_size=50, d_model=16, decoder_layers=1,
@@ -261,8 +284,14 @@ def test_command_line_imports_and_exports(tmp_path, capsys):
     assert json.loads((tmp_path / "back4" / "config.json").read_text())["model_type"] == "transfo-xl"
     capsys.readouterr()
 
-    assert main(["--from-hf", str(FIXTURES / "hf4_adaptive_div2"), "--output_dir", str(tmp_path / "x")]) == 2
-    assert "adaptive input and softmax is not supported" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["--from-hf", str(FIXTURES / "hf4_adaptive_div2"), "--output_dir", str(tmp_path / "x")]) == 0
+    assert TobigsConfig.from_pretrained(tmp_path / "x").cutoffs == [20, 40]
+    capsys.readouterr()
+    hparams = FIXTURES / "authors_post_ln" / "hparams.json"
+    (tmp_path / "sampled.json").write_text(json.dumps(dict(json.loads(hparams.read_text()), sample_softmax=8)))
+    assert main(["--from-transfo-xl", str(FIXTURES / "authors_post_ln" / "model.pt"), "--hparams",
+                 str(tmp_path / "sampled.json"), "--output_dir", str(tmp_path / "w")]) == 2
+    assert "sample_softmax=8" in capsys.readouterr().err and not (tmp_path / "w").exists()
     assert main(["--to-hf", str(tmp_path / "ours4"), "--target", "transfo-xl-authors",
                  "--output_dir", str(tmp_path / "y")]) == 2
     assert "untie_r=True" in capsys.readouterr().err and not (tmp_path / "y").exists()

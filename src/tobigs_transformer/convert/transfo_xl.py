@@ -22,8 +22,15 @@ The weights map by name; the two formats differ only in the `transformer.` prefi
     pos_emb.inv_freq                                       (checked: the sinusoid frequencies we compute)
     crit.out_layers.0 (weight, bias)                       lm_head (lm_head_bias=True)
 
-With no cutoffs and `div_val=1` their `ProjectedAdaptiveLogSoftmax` is one full softmax over `out_layers[0]`
-(weight tied to the embedding with tie_weight, and a bias): our LM head with a bias.
+With no cutoffs, `div_val=1` and d_embed = d_model their `ProjectedAdaptiveLogSoftmax` is one full softmax over
+`out_layers[0]` (weight tied to the embedding with tie_weight, and a bias): our LM head with a bias. Otherwise (the
+WikiText-103 and One-Billion-Word models) their adaptive input and softmax become ours (`adaptive_input`,
+`adaptive_softmax`, `cutoffs`, `div_val`, `tie_projs`, `embedding_size` = d_embed), whose modules keep their names:
+
+    word_emb.emb_layers.{k} / emb_projs.{k}                embeddings.word_embeddings.emb_layers.{k} / emb_projs.{k}
+    crit.out_layers.{k} / out_projs.{k}                    lm_head.out_layers.{k} / out_projs.{k}
+    crit.cluster_weight, crit.cluster_bias                 lm_head.cluster_weight, lm_head.cluster_bias
+                                                           (rows reversed from and to 4.x: REVERSED_CLUSTERS)
 
 Memory: theirs is time-major, (M, B, d_model) per tensor; the authors' model keeps n_layer + 1 of them (the last, the
 final layer's output, is carried but never read), transformers 4.x n_layer; ours is n_layer batch-major (B, M, d_model)
@@ -42,7 +49,7 @@ import torch
 from ..model.modeling_tobigs import TobigsForCausalLM
 from .engine import convert_state_dict, load_exactly
 from .errors import ConversionError
-from .ops import Op
+from .ops import RENAME, Op
 from .rules import Rule, module_rules, rule
 from .transfo_xl_hparams import (
     TransfoXLHParams,
@@ -69,20 +76,17 @@ LAYER_MODULES = {
 GLOBAL_BIASES = {"global_bias.content_bias": "r_w_bias", "global_bias.position_bias": "r_r_bias"}  # u, v
 # Their embedding and their softmax's weight: tied with tie_weight (a safetensors file then keeps one of the two).
 TIED = ("word_emb.emb_layers.0.weight", "crit.out_layers.0.weight")
-# The adaptive input and softmax (cutoffs, div_val, d_embed != d_model), cluster {k}: theirs (embedding side under
-# the body prefix, `crit.` at the root) -> ours. Our names are those of the adaptive modules being added to the model
-# in parallel and must be confirmed when that work merges; until TobigsConfig has the adaptive fields these rules are
-# never reached (config_from_hparams refuses first), and a wrong name fails loudly ("target tensors left unfilled").
+# The adaptive input and softmax (cutoffs, div_val, d_embed != d_model), cluster {k}: theirs (the embedding under the
+# body prefix, `crit.` at the root) -> ours (`adaptive.py` keeps the authors' module names).
 ADAPTIVE_EMBEDDING = {
-    "word_emb.emb_layers.{k}.weight": "model.decoder.embeddings.adaptive.layers.{k}.weight",
-    "word_emb.emb_projs.{k}": "model.decoder.embeddings.adaptive.projections.{k}",
+    "word_emb.emb_layers.{k}.weight": "model.decoder.embeddings.word_embeddings.emb_layers.{k}.weight",
+    "word_emb.emb_projs.{k}": "model.decoder.embeddings.word_embeddings.emb_projs.{k}",
 }
 ADAPTIVE_SOFTMAX = {
-    "crit.out_layers.{k}.{p}": "lm_head.layers.{k}.{p}",
-    "crit.out_projs.{k}": "lm_head.projections.{k}",
-    "crit.cluster_weight": "lm_head.cluster_weight",
-    "crit.cluster_bias": "lm_head.cluster_bias",
+    "crit.out_layers.{k}.{p}": "lm_head.out_layers.{k}.{p}",
+    "crit.out_projs.{k}": "lm_head.out_projs.{k}",
 }
+CLUSTER_LOGITS = {"crit.cluster_weight": "lm_head.cluster_weight", "crit.cluster_bias": "lm_head.cluster_bias"}
 
 
 def _inverse_frequencies(d_model: int) -> torch.Tensor:
@@ -100,6 +104,12 @@ def _check_inv_freq(tensors, config, keys) -> None:
 INV_FREQ = Op("inv-freq", _check_inv_freq, lambda t, c, n: [_inverse_frequencies(c.d_model)])
 # Their softmax always has a bias; ours may not (lm_head_bias=False): zeros on export.
 SOFTMAX_BIAS_ZEROS = Op("zero-softmax-bias", lambda t, c, k: None, lambda t, c, n: [torch.zeros(c.vocab_size)])
+# The head softmax's logit of tail cluster i is row n_clusters - i of cluster_weight in the authors' code (column -i of
+# the head) and ours, but row i - 1 in transformers 4.x (`cutoffs[0] + i - 1`, in its loss and its prediction_scores
+# alike): a 4.x checkpoint's rows are reversed so that it computes here what it computed in 4.x (the same with one
+# tail cluster).
+REVERSED_CLUSTERS = Op("reverse-cluster-rows", lambda t, c, k: t[0].flip(0).contiguous(),
+                       lambda t, c, n: [t.flip(0).contiguous()])
 
 
 def transfo_xl_rules(h: TransfoXLHParams, body: str, lm_head_bias: bool = True) -> tuple[Rule, ...]:
@@ -109,6 +119,9 @@ def transfo_xl_rules(h: TransfoXLHParams, body: str, lm_head_bias: bool = True) 
     if h.adaptive:
         rules += [rule(body + theirs, mine) for theirs, mine in ADAPTIVE_EMBEDDING.items()]
         rules += [rule(theirs, mine) for theirs, mine in ADAPTIVE_SOFTMAX.items()]
+        if h.cutoffs:
+            rules += [rule(theirs, mine, REVERSED_CLUSTERS if body == HF4_BODY else RENAME)
+                      for theirs, mine in CLUSTER_LOGITS.items()]
     else:
         rules += [rule(f"{body}{TIED[0]}", f"{ours}embeddings.word_embeddings.weight"),
                   rule(TIED[1], "lm_head.weight"),
@@ -255,13 +268,21 @@ def convert_transfo_xl_checkpoint(checkpoint: str | Path | Mapping[str, torch.Te
     state = _drop_layer_copies(_tie(state, h, body, what), h, body, what)
     model = TobigsForCausalLM(config)
     target_shapes = {key: tensor.shape for key, tensor in model.state_dict().items()}
-    if state.get(body + TIED[0]) is not None and state[body + TIED[0]].shape[0] != h.n_token:
-        raise ConversionError(f"{what}: {body}{TIED[0]} has {state[body + TIED[0]].shape[0]} rows but the config "
-                              f"says a vocabulary of {h.n_token} (n_token / vocab_size)")
+    _check_vocabulary(state, h, body, what)
     tensors = convert_state_dict(state, target_shapes, transfo_xl_rules(h, body), "from_hf", config,
                                  f"{what} -> TobigsForCausalLM")
     load_exactly(model, tensors, "TobigsForCausalLM")
     return model.eval()
+
+
+def _check_vocabulary(state: dict[str, torch.Tensor], h: TransfoXLHParams, body: str, what: str) -> None:
+    """The token tables' rows (one table, or one per cluster) against n_token, before any shape is compared."""
+    tables = sorted(key for key in state if key.startswith(f"{body}word_emb.emb_layers.") and key.endswith(".weight"))
+    rows = sum(state[key].shape[0] for key in tables)
+    if tables and rows != h.n_token:
+        counted = tables[0] if len(tables) == 1 else f"{body}word_emb.emb_layers.*.weight ({len(tables)} clusters)"
+        raise ConversionError(f"{what}: {counted} has {rows} rows but the config says a vocabulary of {h.n_token} "
+                              "(n_token / vocab_size)")
 
 
 def export_transfo_xl(model: TobigsForCausalLM, output_dir: str | Path | None = None,
@@ -304,10 +325,12 @@ def _their_shapes(rules: Sequence[Rule], model: TobigsForCausalLM) -> dict[str, 
             size = _inverse_frequencies(model.config.d_model).shape if r.op is INV_FREQ else (model.config.vocab_size,)
             shapes[r.hf[0]] = torch.Size(size)
             continue
+        clusters = range(len(model.config.cutoffs or []) + 1) if "{k}" in r.ours else [None]
         for i in range(model.config.decoder_layers) if "{i}" in r.ours else [None]:
             for p in ("weight", "bias") if "{p}" in r.ours else [None]:
-                if r.ours.format(i=i, p=p) in ours:
-                    shapes[r.hf[0].format(i=i, p=p)] = ours[r.ours.format(i=i, p=p)].shape
+                for k in clusters:
+                    if r.ours.format(i=i, p=p, k=k) in ours:
+                        shapes[r.hf[0].format(i=i, p=p, k=k)] = ours[r.ours.format(i=i, p=p, k=k)].shape
     return shapes
 
 
@@ -346,5 +369,5 @@ def hf4_initial_mems(model: TobigsForCausalLM, batch_size: int) -> tuple[torch.T
     config = model.config
     if not config.mem_len:
         return None
-    parameter = model.get_input_embeddings().weight
-    return tuple(parameter.new_zeros(batch_size, config.mem_len, config.d_model) for _ in range(config.decoder_layers))
+    return tuple(torch.zeros(batch_size, config.mem_len, config.d_model, dtype=model.dtype, device=model.device)
+                 for _ in range(config.decoder_layers))

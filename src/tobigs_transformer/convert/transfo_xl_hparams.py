@@ -10,15 +10,10 @@
 Both become one `TransfoXLHParams`; `config_from_hparams` turns it into the TobigsConfig that computes the same
 function and raises `ConversionError` naming every value that has no exact equivalent; `hparams_from_config` is the
 way back for export.
-
-Field names other helpers add to TobigsConfig (`final_layer_norm`, `same_length`, the adaptive input/softmax fields)
-are used when the installed TobigsConfig has them; until then a checkpoint that needs them is refused with an error
-naming the value and the missing field.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +52,6 @@ AUTHORS_KEYS = frozenset({
     "attn_type", "clamp_len", "sample_softmax", "untie_r", "layer_norm_epsilon",
 })
 AUTHORS_REQUIRED = ("n_token", "n_layer", "n_head", "d_model", "d_head", "d_inner")
-# What the helpers adding these features name them in TobigsConfig.
-PRE_LN_FIELD = "final_layer_norm"
-SAME_LENGTH_FIELD = "same_length"
-ADAPTIVE_FIELDS = ("adaptive_input", "adaptive_softmax", "cutoffs", "div_val", "tie_projs")
 
 
 @dataclass(frozen=True)
@@ -149,7 +140,10 @@ def hf4_hparams(source: str | Path | dict) -> TransfoXLHParams:
     if values.get("model_type") != "transfo-xl":
         raise ConversionError(f"config has model_type={values.get('model_type')!r}, not 'transfo-xl'")
     _unknown(values, HF4_READ | HF4_IGNORED, "the transfo-xl config.json")
-    get = lambda name: values.get(name, HF4_DEFAULTS[name])  # one lookup rule for every field
+
+    def get(name: str):  # one lookup rule for every field: the file's value, else 4.x's default
+        return values.get(name, HF4_DEFAULTS[name])
+
     cutoffs = tuple(get("cutoffs"))
     if "tie_projs" in values:  # an explicit list (older configs) overrides proj_share_all_but_first, as in 4.x
         tie_projs = tuple(values["tie_projs"])
@@ -169,20 +163,6 @@ def hf4_hparams(source: str | Path | dict) -> TransfoXLHParams:
     )
 
 
-def has_field(name: str) -> bool:
-    """Whether the installed TobigsConfig has the field `name` (features other helpers add)."""
-    return name in {f.name for f in dataclasses.fields(TobigsConfig)}
-
-
-def _needs(reasons: list[str], value: str, fields: tuple[str, ...], feature: str) -> bool:
-    missing = [name for name in fields if not has_field(name)]
-    if missing:
-        reasons.append(f"{value}: {feature} needs TobigsConfig.{', '.join(missing)}, which this version of "
-                       "tobigs_transformer does not have (not supported by this version)")
-        return False
-    return True
-
-
 def config_from_hparams(h: TransfoXLHParams) -> TobigsConfig:
     """The TobigsConfig that computes what `h`'s Transformer-XL computes; `ConversionError` lists what cannot."""
     reasons = []
@@ -196,16 +176,11 @@ def config_from_hparams(h: TransfoXLHParams) -> TobigsConfig:
         reasons.append(f"n_head * d_head = {h.n_head} * {h.d_head} = {h.n_head * h.d_head} != d_model={h.d_model}: "
                        "our heads are d_model / n_head wide")
     extra = {}
-    if h.pre_lnorm and _needs(reasons, "pre_lnorm=True", (PRE_LN_FIELD,),
-                              "the pre-LN model without a final LayerNorm"):
-        extra[PRE_LN_FIELD] = False
-    if h.same_length and _needs(reasons, "same_length=True", (SAME_LENGTH_FIELD,), "equal attention lengths"):
-        extra[SAME_LENGTH_FIELD] = True
     if h.adaptive:
-        # The model has adaptive input/softmax (adaptive.py), but the converter's key map for their clusters is not
-        # written and checked against the fixtures yet: refuse rather than guess.
-        reasons.append(f"cutoffs={list(h.cutoffs)}, div_val={h.div_val}, d_embed={h.embed_dim}: converting the "
-                       "adaptive input and softmax is not supported by this version of the converter")
+        # Their tie_projs may list fewer clusters than there are (MemTransformerLM ties the ones listed).
+        tie_projs = list(h.tie_projs[: len(h.cutoffs) + 1]) + [False] * (len(h.cutoffs) + 1 - len(h.tie_projs))
+        extra = dict(adaptive_input=True, adaptive_softmax=True, cutoffs=list(h.cutoffs) or None, div_val=h.div_val,
+                     tie_projs=tie_projs, embedding_size=None if h.embed_dim == h.d_model else h.embed_dim)
     if reasons:
         raise ConversionError("this Transformer-XL cannot be converted exactly:\n  - " + "\n  - ".join(reasons))
     return TobigsConfig(
@@ -217,7 +192,7 @@ def config_from_hparams(h: TransfoXLHParams) -> TobigsConfig:
         layernorm_embedding=False, normalize_before=h.pre_lnorm, layer_norm_eps=h.layer_norm_epsilon,
         attention_bias=False, lm_head_bias=True, tie_word_embeddings=h.tie_weight, init_method="normal",
         init_std=h.init_std, pad_token_id=None, bos_token_id=h.eos_token_id, eos_token_id=h.eos_token_id,
-        **extra,
+        final_layer_norm=not h.pre_lnorm, same_length=h.same_length, **extra,
     )
 
 
@@ -231,14 +206,17 @@ def export_problems(config: TobigsConfig, target: str) -> list[str]:
     """`name=value (what the format needs)` for every value of `config` that `target` ("hf4" or "authors")
     cannot hold."""
     name = "transformers 4.x TransfoXL" if target == "hf4" else "the authors' MemTransformerLM"
-    problems = [f"{key}={getattr(config, key)!r} ({name} needs {value!r})" for key, value in LAYOUT.items()
+    layout = dict(LAYOUT)
+    if config.adaptive_input:  # the adaptive input's d_embed
+        del layout["embedding_size"]
+    problems = [f"{key}={getattr(config, key)!r} ({name} needs {value!r})" for key, value in layout.items()
                 if getattr(config, key) != value]
-    if config.normalize_before and getattr(config, PRE_LN_FIELD, True):
+    if config.normalize_before and config.final_layer_norm:
         problems.append(f"normalize_before=True with a final LayerNorm ({name} is pre-LN without one: needs "
-                        f"{PRE_LN_FIELD}=False)")
-    for key in ADAPTIVE_FIELDS[:2]:
-        if getattr(config, key, False):
-            problems.append(f"{key}=True (export of the adaptive input/softmax is not supported by this version)")
+                        "final_layer_norm=False)")
+    if config.adaptive_input != config.adaptive_softmax:
+        problems.append(f"adaptive_input={config.adaptive_input} with adaptive_softmax={config.adaptive_softmax} "
+                        f"({name} has both or neither)")
     if target == "authors":
         if config.untie_r:
             problems.append("untie_r=True (the authors' PyTorch MemTransformerLM keeps one u, v for all layers)")
@@ -256,12 +234,15 @@ def hparams_from_config(config: TobigsConfig, target: str = "hf4") -> TransfoXLH
         raise ConversionError("this TobigsConfig cannot be exported as a Transformer-XL exactly:\n  - "
                               + "\n  - ".join(problems))
     heads = config.decoder_attention_heads
+    adaptive = config.adaptive_input
     eos = config.eos_token_id if isinstance(config.eos_token_id, int) else None
     return TransfoXLHParams(
         n_token=config.vocab_size, n_layer=config.decoder_layers, n_head=heads, d_model=config.d_model,
-        d_head=config.d_model // heads, d_inner=config.decoder_ffn_dim, d_embed=config.d_model,
-        tie_weight=config.tie_word_embeddings, pre_lnorm=config.normalize_before,
-        same_length=bool(getattr(config, SAME_LENGTH_FIELD, False)),
+        d_head=config.d_model // heads, d_inner=config.decoder_ffn_dim,
+        d_embed=(config.embedding_size or config.d_model) if adaptive else config.d_model,
+        div_val=config.div_val if adaptive else 1, cutoffs=tuple(config.cutoffs or ()) if adaptive else (),
+        tie_projs=tuple(config.tie_projs or [False] * (len(config.cutoffs or []) + 1)) if adaptive else (False,),
+        tie_weight=config.tie_word_embeddings, pre_lnorm=config.normalize_before, same_length=config.same_length,
         clamp_len=config.clamp_len if config.clamp_len is not None else -1, mem_len=config.mem_len,
         tgt_len=config.max_position_embeddings, untie_r=config.untie_r, dropout=config.dropout,
         dropatt=config.attention_dropout, layer_norm_epsilon=config.layer_norm_eps, eos_token_id=eos,

@@ -32,8 +32,9 @@ exist only when d_embed != d_model (then every cluster of the softmax has one).
 
 One detail of the authors' code is kept on purpose: the head's logit of tail cluster i is column `-i` of the head
 (the last column for the first tail), i.e. row `n_clusters - i` of `cluster_weight`, the reverse of the order in
-which they are concatenated. Their trained weights mean that (transformers 4.x's `TransfoXLLMHeadModel` used
-`cutoffs[0] + i - 1` in `log_prob`, which disagrees with its own loss for more than one tail cluster).
+which they are concatenated. Their trained weights mean that. transformers 4.x's `TransfoXLLMHeadModel` reads
+column `cutoffs[0] + i - 1` instead (row i - 1, in its loss and its `prediction_scores`; only its unused `log_prob`
+reads -i), so the converter reverses a 4.x checkpoint's rows (`convert/transfo_xl.py`).
 """
 
 from itertools import pairwise
