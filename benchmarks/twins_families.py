@@ -163,6 +163,10 @@ TWINS: tuple[Twin, ...] = (
          notes="memory goal size"),
     Twin("bart-32k", "BartForConditionalGeneration", "seq2seq", _bart_config, {"cpu": CPU_S2S_32K},
          generates=False, compiles=False, notes="memory goal size"),
+    Twin("pegasus-32k", "PegasusForConditionalGeneration", "seq2seq", _pegasus_config, {"cpu": CPU_S2S_32K},
+         generates=False, compiles=False, notes="memory goal size (issue 22)"),
+    Twin("marian-32k", "MarianMTModel", "seq2seq", _marian_config, {"cpu": CPU_S2S_32K},
+         generates=False, compiles=False, notes="memory goal size (issue 22), the paper's base Transformer"),
     # Issue 10's variants (`--families variants`)
     Twin("albert", "AlbertForPreTraining", "mlm-sop", _albert_config,
          {"cpu": CPU_FACTORIZED, "smoke": SMOKE_FACTORIZED}, generates=False,

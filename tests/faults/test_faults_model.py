@@ -84,6 +84,9 @@ CONFIG = [
           guarantee="GPT-2's scaled residual init is only combined with the normal init it scales."),
     Fault(id="config-vocab-size-zero", action=lambda: TobigsConfig(vocab_size=0), error=ValueError,
           needles=("vocab_size", "> 0", "0"), guarantee="Sizes must be positive."),
+    Fault(id="config-activation-checkpointing", action=lambda: TobigsConfig(activation_checkpointing="attn"),
+          error=ValueError, needles=("activation_checkpointing='attn'", "'none'", "'ffn_activation'", "'layer'"),
+          guarantee="An unknown activation-checkpointing setting names the settings there are (issue 22)."),
 ]
 
 FORWARD = [
