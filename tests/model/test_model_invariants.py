@@ -30,10 +30,9 @@ def _inputs(preset, batch=2, length=9, target_length=7, mask=None):
     return inputs
 
 
-# Flex attention compiles for every mask (8-34 s per preset on 2 cores): the default run keeps the decoder-only
-# case (gpt); the encoder-only and encoder-decoder presets run with the slow tests.
-@pytest.mark.parametrize("preset", [p if p == "gpt" else pytest.param(p, marks=pytest.mark.slow)
-                                    for p in FAMILY_PRESETS])
+# Flex attention compiles for every mask (7-34 s per preset on 2 cores): every preset runs with the slow tests.
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", FAMILY_PRESETS)
 def test_eager_sdpa_and_flex_agree(preset):
     model = MODEL_FOR[preset](tiny_config(preset)).eval()
     mask = torch.ones(2, 9, dtype=torch.long)
