@@ -40,10 +40,12 @@ TWIN = "twin"
 CPU = torch.device("cpu")
 
 
-def build(family: str, setting: str):
+def build(family: str, setting: str, profile: str = "cpu"):
     """The twin (setting "twin") or ours with `activation_checkpointing=setting`, same weights; and the batch."""
     twin = fams.twin_named(family)
-    shape = twin.shape("cpu")
+    shape = twin.shape(profile)
+    if shape is None:
+        raise ValueError(f"family {family!r} has no sizes for the {profile!r} profile")
     torch.manual_seed(0)
     hf = fams.build_hf(twin, shape)
     batch = fams.train_batch(twin, shape, CPU)
@@ -57,19 +59,29 @@ def build(family: str, setting: str):
     return model.train(), batch
 
 
-def probe(family: str, setting: str) -> None:
+def probe(family: str, setting: str, profile: str) -> None:
     """In this fresh process: one model, a warm-up step, then the peak RSS rise of one step."""
-    model, batch = build(family, setting)
+    model, batch = build(family, setting, profile)
     step, _ = measure.train_step_fn(model, batch, CPU, compiled=False, autocast_dtype=None)
     step()
     print(measure.PROBE_TAG + json.dumps({"setting": setting, "peak_rise_mib": measure.cpu_step_rise_mib(step)}))
 
 
-def memory(family: str, setting: str, threads: int) -> float | None:
-    cmd = [sys.executable, __file__, "--family", family, "--threads", str(threads), "--probe", setting]
+def memory(family: str, setting: str, threads: int, profile: str) -> float | None:
+    cmd = [sys.executable, __file__, "--family", family, "--threads", str(threads), "--profile", profile,
+           "--probe", setting]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith(measure.PROBE_TAG))
     return json.loads(line[len(measure.PROBE_TAG):])["peak_rise_mib"]
+
+
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    """value / reference, or None where either is unknown (no /proc counters) or the reference rose by 0 MiB."""
+    return None if value is None or not reference else value / reference
+
+
+def _number(value: float | None, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -78,28 +90,31 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per model, interleaved")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", choices=("cpu", "smoke"), default="cpu",
+                        help="sizes of twins_families (smoke: tiny models, seconds; its family is 'bart')")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--output", default="benchmarks/results_activation_checkpointing_cpu.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.probe:
-        probe(args.family, args.probe)
+        probe(args.family, args.probe, args.profile)
         return None
     settings = [TWIN, *ACTIVATION_CHECKPOINTING]
     steps = {}
     for setting in ACTIVATION_CHECKPOINTING:
-        model, batch = build(args.family, setting)
+        model, batch = build(args.family, setting, args.profile)
         steps[setting] = measure.train_step_fn(model, batch, CPU, compiled=False, autocast_dtype=None)[0]
     timing = measure.time_interleaved(steps, args.warmup, args.repeats, CPU)
-    peaks = {setting: memory(args.family, setting, args.threads) for setting in settings}
+    peaks = {setting: memory(args.family, setting, args.threads, args.profile) for setting in settings}
     rows = []
     for setting in settings:
         ms = timing[setting]["median_s"] * 1e3 if setting in timing else None
         rows.append(dict(setting=setting, step_ms=ms, peak_mib=peaks[setting],
                          time_vs_none=None if ms is None else ms / (timing["none"]["median_s"] * 1e3),
-                         memory_vs_none=peaks[setting] / peaks["none"], memory_vs_twin=peaks[setting] / peaks[TWIN]))
-    shape = fams.twin_named(args.family).shape("cpu")
-    report = dict(family=args.family, shape=dict(d_model=shape.d_model, layers=shape.layers, vocab=shape.vocab,
+                         memory_vs_none=_ratio(peaks[setting], peaks["none"]),
+                         memory_vs_twin=_ratio(peaks[setting], peaks[TWIN])))
+    shape = fams.twin_named(args.family).shape(args.profile)
+    report = dict(family=args.family, profile=args.profile, shape=dict(d_model=shape.d_model, layers=shape.layers, vocab=shape.vocab,
                                                   batch=shape.batch, length=shape.length,
                                                   target_length=shape.target_length),
                   machine=machine(), threads=args.threads, repeats=args.repeats, rows=rows,
@@ -109,8 +124,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     print("|---|---|---|---|---|---|")
     for r in rows:
         timed = "– | –" if r["step_ms"] is None else f"{r['step_ms']:,.0f} | {r['time_vs_none']:.2f}"
-        print(f"| {r['setting']} | {timed} | {r['peak_mib']:,.0f} | {r['memory_vs_none']:.2f} | "
-              f"{r['memory_vs_twin']:.2f} |")
+        print(f"| {r['setting']} | {timed} | {_number(r['peak_mib'], ',.0f')} | {_number(r['memory_vs_none'])} | "
+              f"{_number(r['memory_vs_twin'])} |")
     with open(args.output, "w") as f:
         json.dump(report, f, indent=1)
     print(f"wrote {args.output}")
