@@ -10,7 +10,11 @@ it) with two compatibility edits that change no arithmetic:
 For every configuration: random weights in the authors' model (normal, std 0.5 for the vectors that start
 uninitialised or at 1, so that every term matters), copied into ours (`map_weights`), then 3 segments of a batch of 2
 with memory carried over, fp32, eval mode; the table gives max |Δ| of the logits and of the per-token NLL over all
-segments. Per-layer u, v (`untie_r=True`) do not exist in the PyTorch code (it has one r_w_bias, r_r_bias pair;
+segments. The training-mode rows run both models in training mode with dropout 0.1 (dropatt 0, as the released
+configuration), a batch of 1 and the same seed before each segment: every dropout mask (embeddings, R, each
+sub-layer's output, after the FFN's ReLU, the final hidden state) is then drawn in the same order over the same
+memory layout (theirs is time-major, ours batch-major: with one row the two orders agree), so the outputs must be
+equal too. Per-layer u, v (`untie_r=True`) do not exist in the PyTorch code (it has one r_w_bias, r_r_bias pair;
 the authors' TensorFlow code has `untie_r`): there each of its layers is wrapped to pass its own pair instead.
 
     PYTHONPATH=src python scripts/compare_xl_reference.py --reference /work/ref/pytorch [--json out.json]
@@ -61,10 +65,10 @@ class PerLayerBiases(nn.Module):
 
 
 def reference_model(reference, *, pre_lnorm: bool, untie_r: bool, tgt_len: int, mem_len: int, clamp_len: int | None,
-                    same_length: bool, seed: int) -> nn.Module:
+                    same_length: bool, seed: int, dropout: float = 0.0) -> nn.Module:
     torch.manual_seed(seed)
     model = reference.MemTransformerLM(
-        VOCAB, LAYERS, HEADS, D_MODEL, D_MODEL // HEADS, D_INNER, dropout=0.0, dropatt=0.0, tie_weight=True,
+        VOCAB, LAYERS, HEADS, D_MODEL, D_MODEL // HEADS, D_INNER, dropout=dropout, dropatt=0.0, tie_weight=True,
         d_embed=D_MODEL, div_val=1, tie_projs=[False], pre_lnorm=pre_lnorm, tgt_len=tgt_len, ext_len=0,
         mem_len=mem_len, cutoffs=[], same_length=same_length, attn_type=0,
         clamp_len=-1 if clamp_len is None else clamp_len,
@@ -82,13 +86,13 @@ def reference_model(reference, *, pre_lnorm: bool, untie_r: bool, tgt_len: int, 
 
 
 def our_config(*, pre_lnorm: bool, untie_r: bool, mem_len: int, clamp_len: int | None, same_length: bool,
-               attn: str, final_layer_norm: bool | None = None, **overrides) -> TobigsConfig:
+               attn: str, final_layer_norm: bool | None = None, dropout: float = 0.0, **overrides) -> TobigsConfig:
     final_layer_norm = not pre_lnorm if final_layer_norm is None else final_layer_norm
     settings = {"final_layer_norm": final_layer_norm, "same_length": same_length, **overrides}
     return TobigsConfig.from_preset(
         "transformer-xl", vocab_size=VOCAB, d_model=D_MODEL, decoder_layers=LAYERS, decoder_attention_heads=HEADS,
-        decoder_ffn_dim=D_INNER, dropout=0.0, mem_len=mem_len, clamp_len=clamp_len, untie_r=untie_r,
-        normalize_before=pre_lnorm, attention_bias=False, lm_head_bias=True, layer_norm_eps=1e-5,
+        decoder_ffn_dim=D_INNER, dropout=dropout, activation_dropout=dropout, mem_len=mem_len, clamp_len=clamp_len,
+        untie_r=untie_r, normalize_before=pre_lnorm, attention_bias=False, lm_head_bias=True, layer_norm_eps=1e-5,
         attn_implementation=attn, **settings,
     )
 
@@ -129,25 +133,37 @@ def nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def compare(reference, *, pre_lnorm=False, untie_r=False, tgt_len=8, mem_len=8, clamp_len=None, same_length=False,
-            attn="sdpa", seed=0, ours_differ: dict | None = None) -> dict:
-    """max |Δ| of logits and NLL; `ours_differ`: config values of ours that deliberately differ (the controls)."""
+            attn="sdpa", seed=0, dropout=0.0, batch=BATCH, ours_differ: dict | None = None,
+            ours_without: str | None = None) -> dict:
+    """max |Δ| of logits and NLL; `ours_differ`: config values of ours that deliberately differ (the controls);
+    dropout > 0: both in training mode, the same seed before each segment; `ours_without`: a dropout module of our
+    decoder turned off (a control)."""
     theirs = reference_model(reference, pre_lnorm=pre_lnorm, untie_r=untie_r, tgt_len=tgt_len, mem_len=mem_len,
-                             clamp_len=clamp_len, same_length=same_length, seed=seed)
+                             clamp_len=clamp_len, same_length=same_length, seed=seed, dropout=dropout)
     settings = {"pre_lnorm": pre_lnorm, "untie_r": untie_r, "mem_len": mem_len, "clamp_len": clamp_len,
-                "same_length": same_length, "attn": attn}
+                "same_length": same_length, "attn": attn, "dropout": dropout}
     settings.update(ours_differ or {})
     ours = TobigsForCausalLM(our_config(**settings)).eval()
     map_weights(theirs, ours, untie_r)
-    stream = torch.randint(0, VOCAB, (BATCH, SEGMENTS * tgt_len + 1), generator=torch.Generator().manual_seed(seed))
+    if dropout:
+        theirs.train(), ours.train()
+    if ours_without:
+        getattr(ours.model.decoder, ours_without).p = 0.0
+    stream = torch.randint(0, VOCAB, (batch, SEGMENTS * tgt_len + 1), generator=torch.Generator().manual_seed(seed))
     their_mems, our_mems = theirs.init_mems(), None
     logits_delta = nll_delta = 0.0
-    with torch.no_grad():
+    # With gradients on in training mode, as a training step runs (our residual dropout takes another path without).
+    with torch.enable_grad() if dropout else torch.no_grad():
         for segment in range(SEGMENTS):
             inputs = stream[:, segment * tgt_len:(segment + 1) * tgt_len]
             targets = stream[:, segment * tgt_len + 1:(segment + 1) * tgt_len + 1]
+            torch.manual_seed(1000 + segment)
             expected, their_mems = reference_logits(theirs, inputs, their_mems)
+            torch.manual_seed(1000 + segment)
             out = ours(inputs, mems=our_mems)
-            our_mems = out.mems
+            our_mems = tuple(m.detach() for m in out.mems)
+            expected, their_mems = expected.detach(), [m.detach() for m in their_mems]
+            out.logits = out.logits.detach()
             logits_delta = max(logits_delta, (out.logits - expected).abs().max().item())
             nll_delta = max(nll_delta, (nll(out.logits, targets) - nll(expected, targets)).abs().max().item())
             # The authors' loss of the same segment, as their forward returns it, equals the NLL of their logits.
@@ -169,6 +185,12 @@ CONFIGURATIONS = [
     ("post-LN, same_length, mem_len 16 > segment 8", {"same_length": True, "mem_len": 16}),
     ("pre-LN, same_length, clamp_len=5, per-layer u,v", {"same_length": True, "pre_lnorm": True, "clamp_len": 5,
                                                           "untie_r": True}),
+    ("training mode, dropout 0.1, post-LN", {"dropout": 0.1, "batch": 1}),
+    ("training mode, dropout 0.1, pre-LN (final_layer_norm=False)", {"dropout": 0.1, "batch": 1,
+                                                                     "pre_lnorm": True}),
+    ("training mode, dropout 0.1, post-LN, same_length, mem_len 16", {"dropout": 0.1, "batch": 1,
+                                                                      "same_length": True,
+                                                                      "mem_len": 16}),
 ]
 
 # Controls: the same comparison with one of our values deliberately different from the authors' model; each must show
@@ -179,6 +201,10 @@ CONTROLS = [
     ("same_length in theirs, not in ours (mem_len 4)", {"same_length": True, "mem_len": 4,
                                                        "ours_differ": {"same_length": False}}),
     ("clamp_len=3 in theirs, none in ours", {"clamp_len": 3, "ours_differ": {"clamp_len": None}}),
+    ("training mode, ours without the dropout on R", {"dropout": 0.1, "batch": 1,
+                                                      "ours_without": "position_dropout"}),
+    ("training mode, ours without the dropout on the output", {"dropout": 0.1, "batch": 1,
+                                                               "ours_without": "output_dropout"}),
 ]
 
 

@@ -498,3 +498,29 @@ def test_model_card_says_relative_positions_have_no_length_limit():
     card = str(build_model_card(xl_model(mem_len=16), model_name="tiny-xl"))
     assert "relative (Transformer-XL), no length limit, memory of 16 hidden states per layer" in card
     assert "up to" not in card.split("| positions |")[1].splitlines()[0]
+
+
+def test_training_drops_r_and_the_output_as_the_authors():
+    """In training, R (once per forward, every layer reads the same dropped encodings) and the stack's output are
+    dropped with config.dropout, as the authors' `self.drop(pos_emb)` and `self.drop(core_out)`; in evaluation
+    neither is. (Equality with their code under one seed: scripts/compare_xl_reference.py, training-mode rows.)"""
+    model = xl_model(dropout=0.5, activation_dropout=0.0)
+    seen = []
+    for layer in model.model.decoder.layers:
+        layer.self_attn.position_proj.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    model.train()
+    out = model.model(ids(), mems=None)
+    assert len(seen) == len(model.model.decoder.layers) and all(r is seen[0] for r in seen)
+    zeros = (seen[0] == 0).float().mean().item()
+    assert 0.35 < zeros < 0.65  # R itself has no exact zeros except sin(0) in row 0: this is the dropout
+    assert 0.35 < (out.last_hidden_state == 0).float().mean().item() < 0.65
+    model.model.decoder.output_dropout.p = 0.0
+    torch.manual_seed(0)
+    assert (model.model(ids()).last_hidden_state == 0).float().mean().item() < 0.01
+
+    seen.clear()
+    model.eval()
+    with torch.no_grad():
+        out = model.model(ids())
+    assert (seen[0] == 0).float().mean().item() < 0.05 and not (out.last_hidden_state == 0).any()
+    assert TobigsForCausalLM(tiny_config("gpt2")).model.decoder.position_dropout is None  # XL only

@@ -206,6 +206,11 @@ class TobigsDecoder(TobigsStack):
             nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
             if config.normalize_before and config.final_layer_norm else None
         )
+        # Transformer-XL also drops (in training) the relative encodings R, once per forward for every layer, and the
+        # stack's output before the softmax, as the authors' MemTransformerLM (`self.drop(pos_emb)`,
+        # `self.drop(core_out)`) and transformers 4.x's TransfoXLModel do.
+        self.position_dropout = nn.Dropout(config.dropout) if relative else None
+        self.output_dropout = nn.Dropout(config.dropout) if relative else None
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -260,6 +265,11 @@ class TobigsDecoder(TobigsStack):
             rotary = None
             distances = relative_positions(self.config, memory_length + int(past_length), seq_length,
                                            hidden_states.dtype, hidden_states.device, self.global_bias)
+            if self.training and self.position_dropout.p > 0:
+                # Drawn over the distances from the farthest to 0, the authors' row order, so that one seed drops
+                # the same entries as their code (after the embeddings' dropout, as theirs).
+                dropped = self.position_dropout(distances.encodings.flip(0)).flip(0)  # (D + 1, d_model)
+                distances = distances._replace(encodings=dropped)
         elif sdpa_needs_no_mask(self.config, attention_mask, seq_length, self_attention_cache):
             causal_mask = None
             rotary, distances = self.rotary_angles(position_ids, hidden_states), None
@@ -297,6 +307,8 @@ class TobigsDecoder(TobigsStack):
             )
         if self.final_layer_norm is not None:
             hidden_states = self.final_layer_norm(hidden_states)
+        if self.output_dropout is not None:
+            hidden_states = self.output_dropout(hidden_states)
         return DecoderOutputWithMemory(
             last_hidden_state=hidden_states, cache=cache if use_cache else None, mems=tuple(new_mems) or None
         )
