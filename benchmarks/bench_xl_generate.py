@@ -1,10 +1,15 @@
-"""Transformer-XL generation with a fixed memory (issue 21): the memory's keys/values projected once per generate
-(kept with the cache, `memory.projected_memory`) against projected again at every decode step (the code before).
+"""Transformer-XL generation with a fixed memory (issue 21): what decoding recomputes at every step, and what it now
+computes once per generate call, kept with the cache.
 
-`generate(prompt, mems=context)` attends at every step over [memory; cache]. The memory is the same tensor at every
-step, so its W^K, W^V projection (B x M x d_model x 2 d_model multiply-adds per layer) need only be done once. "before"
-runs the same model with `projected_memory` replaced by a plain call of the projection (exactly the earlier code path);
-both arms run interleaved in one process on the same weights, prompt and memory, and must give identical tokens.
+`generate(prompt, mems=context)` attends at every step over [memory; cache]. Two projections need not be redone at
+each step: the memory's W^K, W^V (the memory is the same tensor at every step: `memory.projected_memory`), and
+W_{k,R} R_d of every distance d (each step needs one more distance than the step before:
+`RelativeMultiHeadAttention.projected_encodings`, a table grown by doubling). Three arms on the same weights, prompt
+and memory, interleaved in one process, which must give identical tokens:
+
+    before          both projected again at every step (the code before issue 21)
+    memory kept     the memory's keys/values kept, every distance projected again at each step
+    after           both kept
 
     python benchmarks/bench_xl_generate.py                      # table + benchmarks/results_xl_generate_cpu.json
     python benchmarks/bench_xl_generate.py --new_tokens 64 --repeats 1   # seconds
@@ -25,11 +30,17 @@ import transformers
 from tobigs_transformer import TobigsConfig, TobigsForCausalLM
 from tobigs_transformer.experiments.common import machine
 from tobigs_transformer.model import layers
+from tobigs_transformer.model.relative_attention import RelativeMultiHeadAttention
 
 
 def reproject_every_step(cache, layer_idx, memory, project, parameters):
     """The code before: the memory's keys/values computed again at every call."""
     return project(memory)
+
+
+def every_distance_every_step(self, encodings, dropped, cache):
+    """The code before: W_{k,R} R_d of every distance computed again at every call."""
+    return self.position_proj(encodings)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,33 +71,39 @@ def main(argv: list[str] | None = None) -> dict:
     kwargs = dict(attention_mask=torch.ones_like(prompt), mems=context, max_new_tokens=args.new_tokens,
                   min_new_tokens=args.new_tokens, do_sample=False)
     kept_projection = layers.projected_memory
+    kept_encodings = RelativeMultiHeadAttention.projected_encodings
+    arms = {"before": "memory and every distance projected again at every step (before)",
+            "memory_kept": "memory projected once per generate, every distance at every step",
+            "after": "memory and distances projected once per generate (after)"}
 
     def run(arm: str):
-        layers.projected_memory = kept_projection if arm == "after" else reproject_every_step
+        layers.projected_memory = kept_projection if arm != "before" else reproject_every_step
+        RelativeMultiHeadAttention.projected_encodings = (kept_encodings if arm == "after"
+                                                          else every_distance_every_step)
         try:
             start = time.perf_counter()
             tokens = model.generate(prompt, **kwargs)
             return time.perf_counter() - start, tokens
         finally:
             layers.projected_memory = kept_projection
+            RelativeMultiHeadAttention.projected_encodings = kept_encodings
 
     run("after")  # warm-up (short runs would be dominated by it)
-    times = {"before": [], "after": []}
+    times = {arm: [] for arm in arms}
     outputs = {}
     loads = []
     for _ in range(args.repeats):
-        for arm in ("before", "after"):
+        for arm in arms:
             seconds, outputs[arm] = run(arm)
             times[arm].append(seconds)
             loads.append(os.getloadavg()[0])
-    identical = torch.equal(outputs["before"], outputs["after"])
+    identical = all(torch.equal(outputs["before"], outputs[arm]) for arm in arms)
     rows = []
-    for arm, label in (("before", "memory re-projected every step (before)"),
-                       ("after", "memory projected once per generate (after)")):
+    for arm, label in arms.items():
         seconds = statistics.median(times[arm])
         rows.append({"arm": arm, "label": label, "seconds": seconds, "tokens_per_s": args.new_tokens / seconds,
-                     "runs_s": times[arm]})
-    speedup = rows[0]["seconds"] / rows[1]["seconds"]
+                     "runs_s": times[arm], "speedup_vs_before": statistics.median(times["before"]) / seconds})
+    speedup = rows[-1]["speedup_vs_before"]
     result = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": machine(), "threads": args.threads,
         "load_1min": loads, "torch": torch.__version__, "transformers": transformers.__version__,
@@ -95,13 +112,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Transformer-XL generate, d_model {args.d_model}, {args.layers} layers, mem_len {args.mem_len} (a full "
           f"memory), prompt {args.prompt}, {args.new_tokens} new tokens greedy, {args.threads} thread(s), median of "
           f"{args.repeats} interleaved runs; 1-min load during the runs: {min(loads):.2f}-{max(loads):.2f}")
-    print("\n| arm | seconds | tokens/s |\n|---|---|---|")
+    print("\n| arm | seconds | tokens/s | speed-up vs before |\n|---|---|---|---|")
     for row in rows:
-        print(f"| {row['label']} | {row['seconds']:.2f} | {row['tokens_per_s']:.1f} |")
+        print(f"| {row['label']} | {row['seconds']:.2f} | {row['tokens_per_s']:.1f} | "
+              f"{row['speedup_vs_before']:.2f}x |")
     print(f"\nspeed-up {speedup:.2f}x; identical tokens: {identical}")
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     if not identical:
-        raise SystemExit("the two arms generated different tokens")
+        raise SystemExit("the arms generated different tokens")
     return result
 
 

@@ -297,6 +297,58 @@ def test_kept_memory_projection_follows_new_memory_and_new_weights():
     assert key.requires_grad and len(calls) == 1
 
 
+@pytest.mark.parametrize("settings", [dict(), dict(clamp_len=5), dict(num_beams=2)])
+def test_generate_projects_each_distance_once(monkeypatch, settings):
+    """W_{k,R} R_d is kept with the cache and grown by doubling, new distances only: the same tokens and scores as
+    projecting every distance again at each step (the code before), with a few projections per layer instead of one
+    per step."""
+    from tobigs_transformer.model.relative_attention import RelativeMultiHeadAttention
+
+    clamp_len = settings.pop("clamp_len", None)
+    model = xl_model(mem_len=16, clamp_len=clamp_len)
+    tokens = ids(length=9)
+    context = model(tokens[:, :6]).mems
+    kwargs = dict(attention_mask=torch.ones_like(tokens[:, 6:]), mems=context, max_new_tokens=80, min_new_tokens=80,
+                  output_scores=True, return_dict_in_generate=True, **settings)
+    rows = []
+    for layer in model.model.decoder.layers:
+        layer.self_attn.position_proj.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    kept = model.generate(tokens[:, 6:], **kwargs)
+    kept_rows = list(rows)
+    monkeypatch.setattr(RelativeMultiHeadAttention, "projected_encodings",
+                        lambda self, encodings, dropped, cache: self.position_proj(encodings))
+    rows.clear()
+    every_step = model.generate(tokens[:, 6:], **kwargs)
+    assert torch.equal(kept.sequences, every_step.sequences)
+    for a, b in zip(kept.scores, every_step.scores, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    layers = model.config.decoder_layers
+    assert len(rows) == 80 * layers  # before: every distance again at every step
+    # kept: a table of 64 rows, then the rows 64..127 (unclamped), or 0..clamp_len once
+    assert kept_rows == ([64] * layers + [64] * layers if clamp_len is None else [clamp_len + 1] * layers)
+
+
+def test_kept_encodings_follow_new_weights_and_are_not_kept_in_training():
+    from transformers import DynamicCache
+
+    from tobigs_transformer.model.relative_attention import relative_sinusoids
+
+    model = xl_model()
+    attention = model.model.decoder.layers[0].self_attn
+    encodings = relative_sinusoids(10, model.config.d_model, torch.device("cpu"))
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        first = attention.projected_encodings(encodings, False, cache)
+        torch.testing.assert_close(first, attention.position_proj(encodings))
+        assert attention.projected_encodings(encodings[:4], False, cache).data_ptr() == first.data_ptr()
+        attention.position_proj.weight.mul_(2.0)  # new weights: projected again
+        torch.testing.assert_close(attention.projected_encodings(encodings, False, cache),
+                                   attention.position_proj(encodings))
+        dropped = encodings * 0.5  # dropped-out encodings (training) are projected as they are
+        torch.testing.assert_close(attention.projected_encodings(dropped, True, cache), attention.position_proj(dropped))
+    assert attention.projected_encodings(encodings, False, cache).requires_grad  # gradients on: computed, not kept
+
+
 # ---- the v5 protocol ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("untie_r", [True, False])

@@ -40,6 +40,15 @@ class RelativePositions(NamedTuple):
     encodings: torch.Tensor  # (D + 1, d_model): R_0 .. R_D, the sinusoids of distances 0..D
     query_start: int  # index of the first query among the keys [memory; cached; current]
     shared_bias: "GlobalBiases | None"  # u, v shared by every layer (untie_r=False), else None
+    dropped: bool = False  # True when dropout (training) changed the encodings: then they are not the sinusoids
+
+
+class KeptEncodings(NamedTuple):
+    """One layer's W_{k,R} R_d for d = 0 .. len(table) - 1, with the weight (and its version) it was computed with."""
+
+    weight: torch.Tensor
+    weight_version: int | None  # None: an inference tensor, which keeps no version counter
+    table: torch.Tensor  # (D' + 1, d_model)
 
 
 def relative_sinusoids(num_distances: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -107,6 +116,37 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         bias = None if self.qkv_proj.bias is None else self.qkv_proj.bias[self.d_model:]
         return self._split_heads(nn.functional.linear(memory, weight, bias), 2)
 
+    def projected_encodings(self, encodings: torch.Tensor, dropped: bool, cache: Cache | None) -> torch.Tensor:
+        """W_{k,R} R_d for the distances d = 0 .. D of `encodings` (D + 1, d_model).
+
+        While decoding with a cache, every step needs the projection of one more distance than the step before, and
+        projecting them all again costs (D + 1) x d_model^2 multiply-adds per layer per step, more than the rest of
+        the step once D is in the hundreds. So the projected table is kept on the cache object (it lives as long as
+        one generate call) and grown by doubling, projecting only the new rows: the sinusoids of a distance do not
+        depend on how many there are. Recomputed whenever W_{k,R} changes; not kept with gradients enabled, for
+        dropped-out encodings (training) or under torch.compile (data-dependent reuse)."""
+        if (cache is None or self.layer_idx is None or dropped or torch.is_grad_enabled()
+                or torch.compiler.is_compiling()):
+            return self.position_proj(encodings)
+        weight = self.position_proj.weight
+        version = None if weight.is_inference() else weight._version
+        kept = cache.__dict__.setdefault("_tobigs_projected_encodings", {})
+        entry = kept.get(self.layer_idx)
+        if entry is not None and (entry.weight is not weight or entry.weight_version != version
+                                  or entry.table.dtype != encodings.dtype or entry.table.device != encodings.device):
+            entry = None
+        rows = encodings.shape[0]
+        if entry is None or entry.table.shape[0] < rows:
+            filled = 0 if entry is None else entry.table.shape[0]
+            capacity = max(rows, 2 * filled, 64)
+            if self.config.clamp_len is not None:  # never more than the clamped distances 0 .. clamp_len
+                capacity = max(rows, min(capacity, self.config.clamp_len + 1))
+            new_rows = relative_sinusoids(capacity, self.d_model, encodings.device)[filled:].to(encodings.dtype)
+            projected = self.position_proj(new_rows)  # (capacity - filled, d_model)
+            table = projected if entry is None else torch.cat([entry.table, projected])  # (capacity, d_model)
+            entry = kept[self.layer_idx] = KeptEncodings(weight, version, table)
+        return entry.table[:rows]
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -138,11 +178,11 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
             key = torch.cat([memory_key, key], dim=-2)  # (B, H, M + T_k, Dh)
             value = torch.cat([memory_value, value], dim=-2)
 
-        encodings, query_start, shared_bias = relative_positions
+        encodings, query_start, shared_bias, dropped = relative_positions
         biases = self.global_bias if self.global_bias is not None else shared_bias
         u = biases.content_bias[:, None]  # (H, 1, Dh), broadcast over batch and queries
         v = biases.position_bias[:, None]
-        projected = self.position_proj(encodings)  # (D + 1, d_model): W_{k,R} R_d for every distance d
+        projected = self.projected_encodings(encodings, dropped, cache)  # (D + 1, d_model): W_{k,R} R_d, every d
         projected = projected.view(-1, self.num_heads, self.head_dim).transpose(0, 1)  # (H, D + 1, Dh)
         # (b) + (d) for every query and every distance, then each (i, j) pair reads the column of its distance.
         by_distance = torch.matmul(query + v, projected.transpose(-2, -1))  # (B, H, T_q, D + 1)

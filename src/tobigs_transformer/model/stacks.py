@@ -269,7 +269,7 @@ class TobigsDecoder(TobigsStack):
                 # Drawn over the distances from the farthest to 0, the authors' row order, so that one seed drops
                 # the same entries as their code (after the embeddings' dropout, as theirs).
                 dropped = self.position_dropout(distances.encodings.flip(0)).flip(0)  # (D + 1, d_model)
-                distances = distances._replace(encodings=dropped)
+                distances = distances._replace(encodings=dropped, dropped=True)
         elif sdpa_needs_no_mask(self.config, attention_mask, seq_length, self_attention_cache):
             causal_mask = None
             rotary, distances = self.rotary_angles(position_ids, hidden_states), None
