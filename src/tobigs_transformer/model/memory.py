@@ -90,6 +90,25 @@ def _version(tensor: torch.Tensor) -> int | None:
     return None if tensor.is_inference() else tensor._version
 
 
+def kept_on_cache(cache: Cache | None, layer_idx: int | None, name: str) -> dict | None:
+    """The {layer_idx: kept value} store called `name` on the cache object, or None where nothing may be kept: no
+    cache (or layer index), gradients enabled (training: a kept value would cut the gradient to the weights), or
+    under torch.compile (reuse decided by data). Kept values live as long as the cache: one generate call."""
+    if cache is None or layer_idx is None or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return None
+    return cache.__dict__.setdefault(name, {})
+
+
+def parameter_versions(parameters: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, int | None], ...]:
+    """(parameter, its version counter) for each: what a kept value was computed from."""
+    return tuple((p, _version(p)) for p in parameters)
+
+
+def same_parameters(kept: tuple, now: tuple) -> bool:
+    """Whether `parameter_versions` taken now equal the kept ones: the same tensors, none modified since."""
+    return len(kept) == len(now) and all(a is b and va == vb for (a, va), (b, vb) in zip(kept, now))
+
+
 def projected_memory(cache: Cache | None, layer_idx: int, memory: torch.Tensor,
                      project: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
                      parameters: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,24 +116,19 @@ def projected_memory(cache: Cache | None, layer_idx: int, memory: torch.Tensor,
     the same: in `generate(..., mems=mems)` the memory is the fixed context before the prompt, and re-projecting it
     at every step costs B x M x d_model x 2 d_model multiply-adds per layer for nothing.
 
-    The projection is kept on the cache object (it lives as long as one generate call, or as long as the caller keeps
-    the cache) and reused when the memory is the same tensor, unmodified (or, e.g. the per-beam copies made at every
-    step, equal in value) and no parameter it read has changed. With gradients enabled (training: the projection
-    must reach W^K, W^V), without a cache, or under torch.compile (data-dependent reuse) it is computed each call."""
-    if cache is None or layer_idx is None or torch.is_grad_enabled() or torch.compiler.is_compiling():
+    The projection is kept on the cache object (`kept_on_cache`) and reused when the memory is the same tensor,
+    unmodified (or, e.g. the per-beam copies made at every step, equal in value: one comparison of B x M x d_model
+    values against the 2 d_model times more multiply-adds it saves) and no parameter it read has changed."""
+    kept = kept_on_cache(cache, layer_idx, "_tobigs_projected_memory")
+    if kept is None:
         return project(memory)
-    kept = cache.__dict__.setdefault("_tobigs_projected_memory", {})
-    versions = tuple((p, _version(p)) for p in parameters)
+    versions = parameter_versions(parameters)
     entry = kept.get(layer_idx)
-    if entry is not None and _same_parameters(entry.parameters, versions) and _same_memory(entry, memory):
+    if entry is not None and same_parameters(entry.parameters, versions) and _same_memory(entry, memory):
         return entry.key_value
     key_value = project(memory)
     kept[layer_idx] = KeptProjection(memory, _version(memory), versions, key_value)
     return key_value
-
-
-def _same_parameters(kept: tuple, now: tuple) -> bool:
-    return len(kept) == len(now) and all(a is b and va == vb for (a, va), (b, vb) in zip(kept, now))
 
 
 def _same_memory(entry: KeptProjection, memory: torch.Tensor) -> bool:

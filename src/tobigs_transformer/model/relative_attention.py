@@ -30,6 +30,7 @@ from transformers.utils import logging
 
 from .attention import MultiHeadAttention
 from .configuration_tobigs import TobigsConfig
+from .memory import kept_on_cache, parameter_versions, same_parameters
 
 logger = logging.get_logger(__name__)
 
@@ -46,8 +47,7 @@ class RelativePositions(NamedTuple):
 class KeptEncodings(NamedTuple):
     """One layer's W_{k,R} R_d for d = 0 .. len(table) - 1, with the weight (and its version) it was computed with."""
 
-    weight: torch.Tensor
-    weight_version: int | None  # None: an inference tensor, which keeps no version counter
+    parameters: tuple[tuple[torch.Tensor, int | None], ...]  # `memory.parameter_versions` of W_{k,R}
     table: torch.Tensor  # (D' + 1, d_model)
 
 
@@ -122,18 +122,16 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         While decoding with a cache, every step needs the projection of one more distance than the step before, and
         projecting them all again costs (D + 1) x d_model^2 multiply-adds per layer per step, more than the rest of
         the step once D is in the hundreds. So the projected table is kept on the cache object (it lives as long as
-        one generate call) and grown by doubling, projecting only the new rows: the sinusoids of a distance do not
-        depend on how many there are. Recomputed whenever W_{k,R} changes; not kept with gradients enabled, for
-        dropped-out encodings (training) or under torch.compile (data-dependent reuse)."""
-        if (cache is None or self.layer_idx is None or dropped or torch.is_grad_enabled()
-                or torch.compiler.is_compiling()):
+        one generate call, `memory.kept_on_cache`) and grown by doubling, projecting only the new rows: the sinusoids
+        of a distance do not depend on how many there are. Recomputed whenever W_{k,R} changes; never kept for
+        dropped-out encodings (training)."""
+        kept = None if dropped else kept_on_cache(cache, self.layer_idx, "_tobigs_projected_encodings")
+        if kept is None:
             return self.position_proj(encodings)
-        weight = self.position_proj.weight
-        version = None if weight.is_inference() else weight._version
-        kept = cache.__dict__.setdefault("_tobigs_projected_encodings", {})
+        versions = parameter_versions((self.position_proj.weight,))
         entry = kept.get(self.layer_idx)
-        if entry is not None and (entry.weight is not weight or entry.weight_version != version
-                                  or entry.table.dtype != encodings.dtype or entry.table.device != encodings.device):
+        if entry is not None and not (same_parameters(entry.parameters, versions) and
+                                      (entry.table.dtype, entry.table.device) == (encodings.dtype, encodings.device)):
             entry = None
         rows = encodings.shape[0]
         if entry is None or entry.table.shape[0] < rows:
@@ -144,7 +142,7 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
             new_rows = relative_sinusoids(capacity, self.d_model, encodings.device)[filled:].to(encodings.dtype)
             projected = self.position_proj(new_rows)  # (capacity - filled, d_model)
             table = projected if entry is None else torch.cat([entry.table, projected])  # (capacity, d_model)
-            entry = kept[self.layer_idx] = KeptEncodings(weight, version, table)
+            entry = kept[self.layer_idx] = KeptEncodings(versions, table)
         return entry.table[:rows]
 
     def forward(
