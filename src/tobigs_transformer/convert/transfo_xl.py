@@ -50,7 +50,7 @@ from ..model.modeling_tobigs import TobigsForCausalLM
 from .engine import convert_state_dict, load_exactly
 from .errors import ConversionError
 from .ops import RENAME, Op
-from .rules import Rule, module_rules, rule
+from .rules import Rule, expand, module_rules, rule
 from .transfo_xl_hparams import (
     TransfoXLHParams,
     authors_hparams,
@@ -321,16 +321,11 @@ def _their_shapes(rules: Sequence[Rule], model: TobigsForCausalLM) -> dict[str, 
     ours = model.state_dict()
     shapes = {}
     for r in rules:
-        if r.ours is None:
+        if r.ours is None:  # no placeholders: one tensor of theirs, rebuilt from the config
             size = _inverse_frequencies(model.config.d_model).shape if r.op is INV_FREQ else (model.config.vocab_size,)
             shapes[r.hf[0]] = torch.Size(size)
-            continue
-        clusters = range(len(model.config.cutoffs or []) + 1) if "{k}" in r.ours else [None]
-        for i in range(model.config.decoder_layers) if "{i}" in r.ours else [None]:
-            for p in ("weight", "bias") if "{p}" in r.ours else [None]:
-                for k in clusters:
-                    if r.ours.format(i=i, p=p, k=k) in ours:
-                        shapes[r.hf[0].format(i=i, p=p, k=k)] = ours[r.ours.format(i=i, p=p, k=k)].shape
+    for concrete in expand([r for r in rules if r.ours is not None], (), ours):  # every layer, cluster, weight/bias
+        shapes[concrete.hf[0]] = ours[concrete.ours].shape
     return shapes
 
 
