@@ -77,6 +77,21 @@ FORWARD_PARTS = ("embeddings", "self_attention", "cross_attention", "ffn", "laye
 LOOP_PARTS = ("prepare_inputs", "update_kwargs", "logits_processors", "stopping")
 
 
+def timed_call(fn, key: str, recorder_of):
+    """`fn`, its seconds added under `key` to the recorder `recorder_of()` returns at the time of the call (none: not
+    counted)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            recorder = recorder_of()
+            if recorder is not None:
+                recorder.add(key, time.perf_counter() - start)
+    return wrapper
+
+
 class Recorder:
     """Accumulated seconds per row key; the top-level model forward counts its calls (the first is the prefill)."""
 
@@ -91,14 +106,7 @@ class Recorder:
             self.seconds[key] += seconds
 
     def timed(self, key: str, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.add(key, time.perf_counter() - start)
-        return wrapper
+        return timed_call(fn, key, lambda: self)
 
     def hook(self, module: nn.Module, key: str) -> None:
         starts: list[float] = []
@@ -165,15 +173,7 @@ class Current:
 
     @classmethod
     def timed(cls, key: str, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                if cls.recorder is not None:
-                    cls.recorder.add(key, time.perf_counter() - start)
-        return wrapper
+        return timed_call(fn, key, lambda: cls.recorder)
 
 
 PATCHED: set[str] = set()
