@@ -163,7 +163,8 @@ class TobigsGenerationMixin(GenerationMixin):
         as much Python per step as a layer's arithmetic at batch 1 (it inspects the forward's signature every step
         for remote-code models, which ours are once saved)."""
         implied = kwargs.pop(IMPLIED_INPUTS, ())
-        if not is_plain_decode_step(cache, next_sequence_length, is_first_iteration, kwargs):
+        if not (is_plain_decode_step(cache, next_sequence_length, is_first_iteration, kwargs)
+                and self._ids_on_output_device(input_ids)):
             return super().prepare_inputs_for_generation(
                 input_ids, next_sequence_length, cache=cache, attention_mask=attention_mask,
                 inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs,
@@ -188,14 +189,14 @@ class TobigsGenerationMixin(GenerationMixin):
             model_inputs[key] = value
         for key in implied:
             model_inputs.pop(key, None)
+        return model_inputs
+
+    def _ids_on_output_device(self, input_ids: torch.Tensor) -> bool:
+        """Whether the ids are where the output layer is (else transformers' version moves what needs moving, as
+        with a model split over devices)."""
         head = self.get_output_embeddings()
         device = head.weight.device if isinstance(head, torch.nn.Linear) else self.device
-        if new_ids.device != device and device.type != "meta":
-            return super().prepare_inputs_for_generation(
-                input_ids, next_sequence_length, cache=cache, attention_mask=attention_mask,
-                inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs,
-            )
-        return model_inputs
+        return input_ids.device == device or device.type == "meta"
 
     def _update_model_kwargs_for_generation(self, outputs, model_kwargs: dict[str, Any], is_encoder_decoder: bool = False,
                                             num_new_tokens: int = 1) -> dict[str, Any]:
